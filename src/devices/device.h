@@ -1,0 +1,39 @@
+/*
+ * What a device may ask of the machine it lives in. Devices never call the
+ * hypervisor layer; they raise interrupt lines and stop requests through
+ * these callbacks, which unit tests replace with fakes.
+ */
+#ifndef VMON_DEVICES_DEVICE_H
+#define VMON_DEVICES_DEVICE_H
+
+#include <stdint.h>
+
+/* Why the VM stops; each maps to one documented exit status of vmon. */
+enum vm_stop_reason {
+	VM_STOP_POWEROFF, /* guest powered off (ACPI S5): exit 0 */
+	VM_STOP_USER,     /* the user quit (Ctrl-A x, SIGTERM): exit 0 */
+	VM_STOP_ERROR,    /* vmon itself failed: exit 1 */
+	VM_STOP_REBOOT,   /* guest asked for a reset: exit 2 */
+	VM_STOP_CRASH,    /* triple fault, failed entry, internal error: exit 3 */
+};
+
+struct vm_control {
+	/* Drives interrupt line `gsi` to `level` (0 or 1). */
+	void (*set_irq)(void *ctx, uint32_t gsi, int level);
+	/* Asks the machine to stop; the first request wins. */
+	void (*request_stop)(void *ctx, enum vm_stop_reason why);
+	void *ctx;
+};
+
+static inline void vm_set_irq(const struct vm_control *vc, uint32_t gsi, int level)
+{
+	vc->set_irq(vc->ctx, gsi, level);
+}
+
+static inline void vm_request_stop(const struct vm_control *vc,
+				   enum vm_stop_reason why)
+{
+	vc->request_stop(vc->ctx, why);
+}
+
+#endif

@@ -1,0 +1,33 @@
+/* Logging: every line vmon prints about itself goes through here. */
+#ifndef VMON_UTIL_LOG_H
+#define VMON_UTIL_LOG_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+void log_set_level(enum log_level level);
+void log_msg(enum log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+/*
+ * A rate limit for messages a guest can trigger at will: the first
+ * `burst` events are logged, later ones only counted.
+ */
+struct log_limit {
+	atomic_uint_fast64_t count;
+	unsigned burst;
+};
+#define LOG_LIMIT_INIT(b) { .count = 0, .burst = (b) }
+
+/* Counts one event; true if it should still be logged. */
+bool log_limit_allow(struct log_limit *limit);
+
+#endif

@@ -1,0 +1,106 @@
+#include "vmm/guest_mem.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static void add_region(struct guest_mem *gm, uint64_t gpa, uint64_t size,
+		       uint8_t *host)
+{
+	gm->regions[gm->nr_regions++] = (struct guest_mem_region){
+		.gpa = gpa, .size = size, .host = host,
+	};
+	gm->ram_size += size;
+}
+
+int guest_mem_init(struct guest_mem *gm, uint64_t ram_size,
+		   uint64_t hole_start, uint64_t high_start)
+{
+	memset(gm, 0, sizeof(*gm));
+	if (ram_size == 0 || hole_start > high_start)
+		return -EINVAL;
+
+	void *p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	gm->mapping = p;
+
+	uint64_t low = ram_size < hole_start ? ram_size : hole_start;
+	add_region(gm, 0, low, gm->mapping);
+	if (ram_size > low)
+		add_region(gm, high_start, ram_size - low, gm->mapping + low);
+	return 0;
+}
+
+void guest_mem_init_flat(struct guest_mem *gm, void *host, uint64_t gpa,
+			 uint64_t size)
+{
+	memset(gm, 0, sizeof(*gm));
+	add_region(gm, gpa, size, host);
+}
+
+void guest_mem_destroy(struct guest_mem *gm)
+{
+	if (gm->mapping)
+		munmap(gm->mapping, gm->ram_size);
+	memset(gm, 0, sizeof(*gm));
+}
+
+void *guest_mem_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+	if (len == 0 || gpa + len < gpa)
+		return NULL;
+	for (unsigned i = 0; i < gm->nr_regions; i++) {
+		const struct guest_mem_region *r = &gm->regions[i];
+		if (gpa >= r->gpa && gpa - r->gpa <= r->size &&
+		    len <= r->size - (gpa - r->gpa))
+			return r->host + (gpa - r->gpa);
+	}
+	return NULL;
+}
+
+int guest_mem_read(const struct guest_mem *gm, uint64_t gpa, void *dst,
+		   uint64_t len)
+{
+	const void *src = guest_mem_ptr(gm, gpa, len);
+	if (!src)
+		return -EFAULT;
+	memcpy(dst, src, len);
+	return 0;
+}
+
+int guest_mem_write(const struct guest_mem *gm, uint64_t gpa, const void *src,
+		    uint64_t len)
+{
+	void *dst = guest_mem_ptr(gm, gpa, len);
+	if (!dst)
+		return -EFAULT;
+	memcpy(dst, src, len);
+	return 0;
+}
+
+uint64_t guest_mem_low_end(const struct guest_mem *gm)
+{
+	return gm->nr_regions ? gm->regions[0].gpa + gm->regions[0].size : 0;
+}
+
+uint64_t guest_mem_resident_bytes(const struct guest_mem *gm)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	if (!gm->mapping || page <= 0)
+		return 0;
+
+	uint64_t resident = 0;
+	unsigned char vec[4096];
+	uint64_t chunk = (uint64_t)page * sizeof(vec);
+	for (uint64_t off = 0; off < gm->ram_size; off += chunk) {
+		uint64_t len = gm->ram_size - off < chunk ? gm->ram_size - off : chunk;
+		if (mincore(gm->mapping + off, len, vec) != 0)
+			return 0;
+		for (uint64_t i = 0; i < (len + page - 1) / page; i++)
+			resident += (vec[i] & 1) ? (uint64_t)page : 0;
+	}
+	return resident;
+}

@@ -1,0 +1,63 @@
+/*
+ * Guest RAM: the regions of guest-physical address space backed by host
+ * memory, and the only way the rest of vmon reaches them.
+ *
+ * Every access names a guest-physical range (gpa, len). The range must lie
+ * wholly inside one RAM region, without overflow; otherwise the helpers
+ * return an error and touch nothing. Nothing outside this file turns a guest
+ * address into a host pointer by arithmetic.
+ */
+#ifndef VMON_VMM_GUEST_MEM_H
+#define VMON_VMM_GUEST_MEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GUEST_MEM_MAX_REGIONS 4
+
+struct guest_mem_region {
+	uint64_t gpa;
+	uint64_t size;
+	uint8_t *host;
+};
+
+struct guest_mem {
+	struct guest_mem_region regions[GUEST_MEM_MAX_REGIONS];
+	unsigned nr_regions;
+	uint64_t ram_size; /* sum of the regions' sizes */
+	uint8_t *mapping;  /* one host mapping holding all regions */
+};
+
+/*
+ * Maps `ram_size` bytes of anonymous shared memory (MAP_NORESERVE) and lays
+ * it out below `hole_start` and, for what does not fit there, from
+ * `high_start` on. Returns 0 or a negative errno.
+ */
+int guest_mem_init(struct guest_mem *gm, uint64_t ram_size,
+		   uint64_t hole_start, uint64_t high_start);
+
+/* Wraps caller-owned host memory as one region at `gpa` (tests, fuzzers). */
+void guest_mem_init_flat(struct guest_mem *gm, void *host, uint64_t gpa,
+			 uint64_t size);
+
+void guest_mem_destroy(struct guest_mem *gm);
+
+/*
+ * The host address of [gpa, gpa + len), or NULL when any byte of the range
+ * is not guest RAM (or len is 0 or the range wraps).
+ */
+void *guest_mem_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
+
+/* Copies between guest RAM and host buffers: 0, or -EFAULT (nothing copied). */
+int guest_mem_read(const struct guest_mem *gm, uint64_t gpa, void *dst,
+		   uint64_t len);
+int guest_mem_write(const struct guest_mem *gm, uint64_t gpa, const void *src,
+		    uint64_t len);
+
+/* Highest guest-physical address + 1 of RAM below 4 GiB. */
+uint64_t guest_mem_low_end(const struct guest_mem *gm);
+
+/* Bytes of guest RAM resident in host memory (mincore), for --stats. */
+uint64_t guest_mem_resident_bytes(const struct guest_mem *gm);
+
+#endif

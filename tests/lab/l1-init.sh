@@ -1,0 +1,100 @@
+#!/bin/sh
+# /init of the lab's L1 guest (busybox sh).  L1 is Debian's cloud kernel in
+# QEMU/TCG with an emulated AMD-V CPU; once kvm-amd is loaded, its /dev/kvm
+# behaves like hardware KVM and L2 guests run under an ordinary VMM.
+#
+# The job to run is chosen by lab.job=NAME on the kernel command line and is
+# the script /lab/jobs/NAME.sh, sourced with the helpers below.  Every line
+# the host parses starts with "LAB-"; L2 console output is relayed with the
+# prefix "L2:<case>| ".  L1 always ends with poweroff -f.
+export PATH=/bin:/usr/bin:/lab/bin
+export HOME=/tmp
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /tmp
+mount -t tmpfs tmpfs /tmp
+
+# cmdline_value KEY DEFAULT: value of KEY=... on the kernel command line.
+cmdline_value() {
+	_v=$2
+	for _arg in $(cat /proc/cmdline); do
+		case "$_arg" in
+		"$1"=*) _v=${_arg#*=} ;;
+		esac
+	done
+	echo "$_v"
+}
+
+L2_MEMORY=$(cmdline_value lab.l2_memory 512M)
+L2_TIMEOUT=$(cmdline_value lab.l2_timeout 120)
+
+# Load irqbypass, kvm, kvm-amd in the order prepare.sh resolved, with the
+# modules' default parameters (kvm-amd: nested=1, npt=1).
+load_kvm() {
+	while read -r _mod; do
+		insmod "/lab/modules/$_mod.ko" || return 1
+	done </lab/modules/load-order
+	[ -c /dev/kvm ]
+}
+
+# run_vmm PREFIX VMM KERNEL CPUS APPEND [EXTRA_ARGS...]
+# Runs the L2 VMM as "PREFIX <vmm argv> EXTRA_ARGS" in the foreground.
+# PREFIX is word-split on purpose (e.g. "timeout -s KILL 120"); it must not
+# contain arguments with spaces.  Both VMMs get the same guest: same kernel
+# file, initramfs, vCPU count, RAM size and command line.
+run_vmm() {
+	_prefix=$1 _vmm=$2 _kernel=$3 _cpus=$4 _append=$5
+	shift 5
+	case "$_vmm" in
+	vmon)
+		$_prefix /lab/bin/vmon run --kernel "$_kernel" \
+			--initrd /lab/l2.cpio --cpus "$_cpus" \
+			--memory "$L2_MEMORY" --cmdline "$_append" "$@"
+		;;
+	qemu)
+		$_prefix qemu-system-x86_64 -M microvm -enable-kvm -cpu host \
+			-smp "$_cpus" -m "$L2_MEMORY" -nodefaults \
+			-no-user-config -display none -serial stdio -no-reboot \
+			-kernel "$_kernel" -initrd /lab/l2.cpio \
+			-append "$_append" "$@"
+		;;
+	*)
+		echo "LAB-ERROR unknown VMM '$_vmm'"
+		return 1
+		;;
+	esac
+}
+
+# Facts about L1 for the logs and the benchmark report.
+describe_l1() {
+	echo "LAB-L1 kernel=$(uname -r)"
+	echo "LAB-L1 cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)"
+	echo "LAB-L1 cpus=$(grep -c '^processor' /proc/cpuinfo)"
+	echo "LAB-L1 mem_kib=$(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)"
+	echo "LAB-L1 kvm_amd_nested=$(cat /sys/module/kvm_amd/parameters/nested 2>/dev/null)"
+	echo "LAB-L1 kvm_amd_npt=$(cat /sys/module/kvm_amd/parameters/npt 2>/dev/null)"
+}
+
+main() {
+	job=$(cmdline_value lab.job "")
+	echo "LAB-L1 up job=$job uptime=$(cut -d' ' -f1 /proc/uptime)"
+	if load_kvm; then
+		echo "LAB-L1 kvm=ok"
+	else
+		echo "LAB-L1 kvm=failed"
+		lsmod
+		return
+	fi
+	describe_l1
+	if [ -f "/lab/jobs/$job.sh" ]; then
+		. "/lab/jobs/$job.sh"
+	else
+		echo "LAB-ERROR no job '$job'"
+	fi
+}
+
+main
+echo "LAB-L1-DONE uptime=$(cut -d' ' -f1 /proc/uptime)"
+poweroff -f

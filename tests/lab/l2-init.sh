@@ -1,0 +1,61 @@
+#!/bin/sh
+# /init.sh of the lab's L2 guest (busybox sh), exec'd by marker-init after it
+# printed VMON-USERSPACE-UP.  Runs the scenario named by lab.scenario= on the
+# kernel command line and prints results as "LAB-RESULT key=value" lines.
+#
+#   bench            power off at once (boot benchmark)
+#   checks-poweroff  print checks, then poweroff -f
+#   checks-reboot    print checks, then reboot -f
+#
+# This script must never return: PID 1 exiting panics the kernel, which the
+# host would see as a hang or crash rather than as a clear failure.
+export PATH=/bin
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+# The kernel may already have /dev populated (fds 0-2 came from our node).
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+
+cmdline_value() {
+	for arg in $(cat /proc/cmdline); do
+		case "$arg" in
+		"$1"=*) echo "${arg#*=}" ;;
+		esac
+	done
+}
+
+# Each line is parsed by tests/lab/run.sh; keep the format stable.
+print_checks() {
+	echo "LAB-RESULT cpus=$(grep -c '^processor' /proc/cpuinfo)"
+	echo "LAB-RESULT kernel=$(uname -r)"
+	# Last, so that the VMM exits as soon as possible after it: the host
+	# compares it with L1's clock read right after the VMM exited.
+	echo "LAB-RESULT epoch=$(date +%s)"
+}
+
+# Stop here forever; the caller's timeout reports the failure.
+hang() {
+	echo "LAB-ERROR $*"
+	while :; do sleep 3600; done
+}
+
+scenario=$(cmdline_value lab.scenario)
+case "$scenario" in
+bench)
+	poweroff -f
+	hang "poweroff -f returned"
+	;;
+checks-poweroff)
+	print_checks
+	poweroff -f
+	hang "poweroff -f returned"
+	;;
+checks-reboot)
+	print_checks
+	reboot -f
+	hang "reboot -f returned"
+	;;
+*)
+	hang "unknown lab.scenario='$scenario'"
+	;;
+esac

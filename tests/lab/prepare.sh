@@ -1,0 +1,162 @@
+#!/bin/bash
+# Usage: tests/lab/prepare.sh BUILD_DIR
+#
+# Prepares everything of the nested lab that does not depend on vmon, under
+# BUILD_DIR/lab/, and is idempotent: a second run only checks.
+#   - installs the Debian packages the lab needs (as root, apt-get -y);
+#   - fetches Debian's cloud kernel package with `apt-get download` (never
+#     installed into the host's /boot) and extracts it;
+#   - bzImage, and the ELF vmlinux extracted from it for PVH boot;
+#   - irqbypass.ko, kvm.ko, kvm-amd.ko (decompressed) and their load order;
+#   - the static helpers and the L2 guest initramfs.
+# Environment: LAB_KERNEL_PKG=linux-image-... overrides the kernel package
+# (default: what linux-image-cloud-amd64 depends on).
+set -euo pipefail
+
+# shellcheck source=tests/lab/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# The exact kernel package, e.g. linux-image-6.1.0-56-cloud-amd64.
+resolve_kernel_package() {
+	if [[ -n ${LAB_KERNEL_PKG:-} ]]; then
+		echo "$LAB_KERNEL_PKG"
+		return
+	fi
+	local deps
+	deps=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null || true)
+	if ! grep -q 'Depends: linux-image-' <<<"$deps"; then
+		apt-get update -qq
+		deps=$(apt-cache depends linux-image-cloud-amd64)
+	fi
+	awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }' <<<"$deps"
+}
+
+# fetch_kernel PKG: download and extract PKG into kernel/PKG (once).
+fetch_kernel() {
+	local pkg=$1 dest=$LAB_OUT/kernel/$1 tmp
+	[[ -f $dest/.extracted ]] && return 0
+	mkdir -p "$LAB_OUT/cache"
+	if ! compgen -G "$LAB_OUT/cache/${pkg}_*.deb" >/dev/null; then
+		lab_log "downloading $pkg"
+		# apt drops privileges to _apt, which cannot write to the tree.
+		(cd "$LAB_OUT/cache" && apt-get download -qq "$pkg" 2>&1 |
+			grep -v 'Download is performed unsandboxed' >&2 || true)
+	fi
+	local deb
+	deb=$(compgen -G "$LAB_OUT/cache/${pkg}_*.deb" | tail -n 1) ||
+		lab_die "could not download $pkg"
+	lab_tmpdir tmp
+	dpkg-deb -x "$deb" "$tmp"
+	rm -rf "$dest"
+	mkdir -p "$(dirname "$dest")"
+	mv "$tmp" "$dest"
+	touch "$dest/.extracted"
+}
+
+# u8/u32 FILE OFFSET: little-endian unsigned integer at OFFSET.
+u8() { od -An -tu1 -j "$(($2))" -N 1 "$1" | tr -d ' '; }
+u32() { od -An -tu4 -j "$(($2))" -N 4 "$1" | tr -d ' '; }
+
+# extract_vmlinux BZIMAGE OUT: the ELF vmlinux inside a bzImage.  The
+# protected-mode part starts after the (setup_sects + 1) * 512 setup bytes;
+# the compressed payload sits at payload_offset (0x248) into it, with
+# payload_length (0x24c) bytes, the last 4 of which are the uncompressed size.
+# Debian compresses it with legacy-format LZ4.
+extract_vmlinux() {
+	local bz=$1 out=$2
+	local setup_sects payload_offset payload_length start size
+	setup_sects=$(u8 "$bz" 0x1f1)
+	payload_offset=$(u32 "$bz" 0x248)
+	payload_length=$(u32 "$bz" 0x24c)
+	start=$(((setup_sects + 1) * 512 + payload_offset))
+	size=$(u32 "$bz" $((start + payload_length - 4)))
+	dd if="$bz" iflag=skip_bytes,count_bytes skip="$start" \
+		count=$((payload_length - 4)) status=none |
+		lz4 -dc >"$out.tmp" || lab_die "$bz: payload is not LZ4"
+	[[ $(stat -c %s "$out.tmp") == "$size" ]] ||
+		lab_die "$bz: vmlinux has $(stat -c %s "$out.tmp") bytes, expected $size"
+	# XEN_ELFNOTE_PHYS32_ENTRY (type 18 = 0x12) marks PVH support.
+	readelf -n "$out.tmp" | grep -A1 -E '^ +Xen .*0x00000012' |
+		grep -q 'description data' || lab_die "$bz: no PVH entry note"
+	mv "$out.tmp" "$out"
+}
+
+# module_deps KO: the modules KO depends on, from its .modinfo section.
+module_deps() {
+	strings -a "$1" | sed -n 's/^depends=//p' | tr ',' ' '
+}
+
+# find_module KDIR NAME: path of NAME.ko or NAME.ko.xz ('-' and '_' alike).
+find_module() {
+	local name=${2//[-_]/[-_]}
+	find "$1" \( -name "$name.ko" -o -name "$name.ko.xz" \) -print -quit
+}
+
+# add_module KDIR NAME: copy NAME and (first) its dependencies to
+# modules/, decompressed, appending each to load-order once.
+add_module() {
+	local kdir=$1 name=$2 src dep
+	grep -qx -- "$name" "$LAB_MODULES.tmp/load-order" 2>/dev/null && return 0
+	src=$(find_module "$kdir" "$name")
+	[[ -n $src ]] || lab_die "module $name not found in $kdir"
+	case $src in
+	*.xz) xz -dc "$src" >"$LAB_MODULES.tmp/$name.ko" ;;
+	*) cp "$src" "$LAB_MODULES.tmp/$name.ko" ;;
+	esac
+	for dep in $(module_deps "$LAB_MODULES.tmp/$name.ko"); do
+		add_module "$kdir" "$dep"
+	done
+	echo "$name" >>"$LAB_MODULES.tmp/load-order"
+}
+
+# install_kernel PKG: bzImage, vmlinux and modules of the extracted PKG.
+install_kernel() {
+	local pkg=$1 kver root
+	kver=${pkg#linux-image-}
+	root=$LAB_OUT/kernel/$pkg
+	if [[ $(cat "$LAB_KVER_FILE" 2>/dev/null) == "$kver" && -f $LAB_VMLINUX &&
+		-f $LAB_MODULES/load-order ]]; then
+		return 0
+	fi
+	cp "$root/boot/vmlinuz-$kver" "$LAB_BZIMAGE"
+	extract_vmlinux "$LAB_BZIMAGE" "$LAB_VMLINUX"
+	rm -rf "$LAB_MODULES.tmp" "$LAB_MODULES"
+	mkdir -p "$LAB_MODULES.tmp"
+	add_module "$root/lib/modules/$kver" kvm-amd
+	mv "$LAB_MODULES.tmp" "$LAB_MODULES"
+	echo "$kver" >"$LAB_KVER_FILE"
+	lab_log "kernel $kver: modules $(tr '\n' ' ' <"$LAB_MODULES/load-order")"
+}
+
+# build_l2_initramfs: busybox, marker-init as /init, l2-init.sh as /init.sh.
+build_l2_initramfs() {
+	local src root
+	for src in "$LAB_BIN/marker-init" "$LAB_SRC_DIR/l2-init.sh" "$LAB_SRC_DIR/lib.sh"; do
+		[[ $src -nt $LAB_L2_CPIO ]] && break
+		src=
+	done
+	[[ -z $src ]] && return 0
+	lab_tmpdir root
+	lab_add_base "$root"
+	install -m 755 "$LAB_BIN/marker-init" "$root/init"
+	install -m 755 "$LAB_SRC_DIR/l2-init.sh" "$root/init.sh"
+	lab_cpio "$root" "$LAB_L2_CPIO"
+	rm -rf "$root"
+}
+
+main() {
+	[[ $# == 1 ]] || lab_die "usage: $0 BUILD_DIR"
+	lab_init "$1"
+	lab_ensure_packages "${LAB_HOST_PACKAGES[@]}"
+	local pkg
+	pkg=$(resolve_kernel_package)
+	[[ -n $pkg ]] || lab_die "cannot resolve the cloud kernel package"
+	fetch_kernel "$pkg"
+	install_kernel "$pkg"
+	lab_build_static "$LAB_BIN/marker-init" "$LAB_SRC_DIR/marker-init.c"
+	lab_build_static "$LAB_BIN/boottime" "$LAB_REPO_DIR/bench/boottime.c"
+	build_l2_initramfs
+	lab_log "prepared $LAB_OUT (kernel $(cat "$LAB_KVER_FILE"))"
+}
+
+main "$@"

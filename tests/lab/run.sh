@@ -1,0 +1,143 @@
+#!/bin/bash
+# Usage: tests/lab/run.sh BUILD_DIR VMON_BINARY
+#
+# End-to-end test of vmon booting an unmodified Debian cloud kernel, nested:
+# QEMU/TCG (AMD-V emulated) boots L1 Linux with kvm-amd, and inside L1 the
+# VMM under test boots the L2 guest.  One L1 boot runs both cases:
+#   bzimage  --kernel bzImage, guest prints its checks and powers off
+#   pvh      --kernel vmlinux (ELF, PVH entry), guest checks and reboots
+# Each case asserts: the guest reached userspace (marker), it sees 2 CPUs,
+# its clock is within 5 s of L1's, and the VMM's exit status (0 = power-off,
+# 2 = reboot).  Output is TAP on stdout; progress and a final
+# "lab: N passed, N failed" line on stderr.  Exits 1 if anything failed.
+#
+# Environment:
+#   LAB_L2_VMM=vmon|qemu  VMM used for L2 (default vmon).  qemu runs the same
+#                         cases with `qemu-system-x86_64 -M microvm`; it
+#                         proves the harness, and its reboot case must fail
+#                         (QEMU -no-reboot exits 0 when the guest reboots).
+#   LAB_L2_TIMEOUT=S      bound of each L2 run inside L1 (default 120)
+#   LAB_L1_TIMEOUT=S      bound of the whole L1 run (default 2*L2 + 120)
+#   LAB_VERBOSE=1         mirror L1's console to stderr while it runs
+# The L1 console, with each L2 line prefixed "L2:<case>| ", is kept in
+# BUILD_DIR/lab/test.log.
+set -euo pipefail
+
+# shellcheck source=tests/lab/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+L2_CPUS=2        # fixed in l1-job-test.sh
+CLOCK_SKEW_MAX=5 # seconds
+# name:expected VMM exit status:what the guest does last
+CASES=("bzimage:0:power-off" "pvh:2:reboot")
+
+TAP_COUNT=0
+TAP_FAILED=0
+
+# tap NAME COMMAND...: one TAP line, "ok" if COMMAND succeeds.
+tap() {
+	local name=$1
+	shift
+	TAP_COUNT=$((TAP_COUNT + 1))
+	if "$@"; then
+		echo "ok $TAP_COUNT - $name"
+	else
+		echo "not ok $TAP_COUNT - $name"
+		TAP_FAILED=$((TAP_FAILED + 1))
+	fi
+}
+
+# l2_lines LOG CASE: the L2 output of CASE, without prefix.
+l2_lines() {
+	sed -n "s/^L2:$2| //p" "$1"
+}
+
+# l2_result LOG CASE KEY: value of the guest's last "LAB-RESULT KEY=..." line.
+l2_result() {
+	l2_lines "$1" "$2" | grep -o "LAB-RESULT $3=[^ ]*" | tail -n 1 |
+		cut -d= -f2- || true
+}
+
+is_int() { [[ $1 =~ ^-?[0-9]+$ ]]; }
+skew_ok() { is_int "$1" && (($1 >= -CLOCK_SKEW_MAX && $1 <= CLOCK_SKEW_MAX)); }
+# (grep without -q reads all input: no SIGPIPE for the writer under pipefail)
+has_marker() { l2_lines "$1" "$2" | grep 'VMON-USERSPACE-UP' >/dev/null; }
+l1_done() { [[ $1 == 0 ]] && grep -q '^LAB-L1-DONE' "$2"; }
+
+# check_case LOG CASE EXPECTED_STATUS EVENT: the four assertions of a case.
+check_case() {
+	local log=$1 name=$2 want_rc=$3 event=$4
+	local cpus g_epoch l1_epoch rc skew=none
+	local failed_before=$TAP_FAILED
+
+	tap "$name: guest reached userspace (VMON-USERSPACE-UP)" \
+		has_marker "$log" "$name"
+
+	cpus=$(l2_result "$log" "$name" cpus)
+	tap "$name: guest sees $L2_CPUS CPUs in /proc/cpuinfo (saw ${cpus:-none})" \
+		test "$cpus" = "$L2_CPUS"
+
+	g_epoch=$(l2_result "$log" "$name" epoch)
+	l1_epoch=$(lab_field "$log" "LAB-CASE-END name=$name " l1_epoch)
+	if is_int "$g_epoch" && is_int "$l1_epoch"; then
+		skew=$((l1_epoch - g_epoch))
+	fi
+	tap "$name: guest clock within ${CLOCK_SKEW_MAX}s of L1's (L1 - guest: ${skew}s)" \
+		skew_ok "$skew"
+
+	rc=$(lab_field "$log" "LAB-CASE-END name=$name " rc)
+	tap "$name: VMM exit status $want_rc on guest $event (got ${rc:-none})" \
+		test "$rc" = "$want_rc"
+
+	if ((TAP_FAILED > failed_before)); then
+		echo "# last L2 lines of case $name:"
+		l2_lines "$log" "$name" | tail -n 25 | sed 's/^/#   /'
+	fi
+}
+
+main() {
+	[[ $# == 1 || $# == 2 ]] || lab_die "usage: $0 BUILD_DIR VMON_BINARY"
+	local vmm=${LAB_L2_VMM:-vmon} vmon=${2:-}
+	case $vmm in
+	vmon)
+		[[ -x $vmon ]] || lab_die "VMON_BINARY '$vmon' is not an executable"
+		vmon=$(readlink -f "$vmon")
+		;;
+	qemu) vmon= ;; # not needed in L1
+	*) lab_die "LAB_L2_VMM must be vmon or qemu, not '$vmm'" ;;
+	esac
+
+	"$LAB_SRC_DIR/prepare.sh" "$1"
+	lab_init "$1"
+	local cpio=$LAB_OUT/l1-test.cpio log=$LAB_OUT/test.log
+	local l1_timeout=${LAB_L1_TIMEOUT:-$((2 * LAB_L2_TIMEOUT + 120))}
+	lab_build_l1_initramfs "$cpio" test "$LAB_SRC_DIR/l1-job-test.sh" "$vmon"
+
+	echo "1..$((2 + 4 * ${#CASES[@]}))"
+	local l1_rc=0 start=$SECONDS
+	lab_run_l1 "$cpio" "$l1_timeout" "$log" "lab.job=test lab.vmm=$vmm" || l1_rc=$?
+	lab_log "L1 exited with status $l1_rc after $((SECONDS - start))s"
+
+	tap "L1: kvm-amd loaded and /dev/kvm present" \
+		grep -q '^LAB-L1 kvm=ok' "$log"
+
+	local spec name want_rc event
+	for spec in "${CASES[@]}"; do
+		IFS=: read -r name want_rc event <<<"$spec"
+		echo "# case $name: $(grep -m 1 "^LAB-CASE-BEGIN name=$name " "$log" || echo 'never started')"
+		check_case "$log" "$name" "$want_rc" "$event"
+	done
+
+	tap "L1: job finished and L1 powered off within ${l1_timeout}s (status $l1_rc)" \
+		l1_done "$l1_rc" "$log"
+
+	if ((TAP_FAILED)); then
+		echo "# last lines of $log:"
+		lab_tail "$log" 40
+	fi
+	rm -f "$cpio"
+	lab_log "$((TAP_COUNT - TAP_FAILED)) passed, $TAP_FAILED failed"
+	((TAP_FAILED == 0))
+}
+
+main "$@"
