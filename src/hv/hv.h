@@ -1,0 +1,132 @@
+/*
+ * The hypervisor layer: the only code in vmon that talks to /dev/kvm.
+ *
+ * It plays the part of Xen's common HVM function table over VT-x and SVM:
+ * the machine above it creates VMs and vCPUs, maps memory, raises
+ * interrupts and runs vCPUs, and gets back exits in vmon's own terms.
+ * x86 register state is exchanged in KVM's structure layouts (they are the
+ * ABI of this layer), but only this layer issues ioctls.
+ */
+#ifndef VMON_HV_HV_H
+#define VMON_HV_HV_H
+
+#include <linux/kvm.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* What kind of virtualization the host's KVM runs on. */
+enum hv_host_kind {
+	HV_HOST_VTX,      /* Intel VT-x (kvm_intel) */
+	HV_HOST_SVM,      /* AMD-V / SVM (kvm_amd) */
+	HV_HOST_SOFTWARE, /* software-only KVM such as PVM: fast only for enlightened guests */
+	HV_HOST_UNKNOWN,
+};
+
+struct hv_info {
+	enum hv_host_kind kind;
+	char kvm_signature[13]; /* CPUID 0x40000000 vendor of KVM's supported set */
+	int max_vcpus;          /* KVM_CAP_MAX_VCPUS */
+	int recommended_vcpus;  /* KVM_CAP_NR_VCPUS */
+};
+
+/* Reads the host's facts (/sys/module, /proc/cpuinfo) into a kind. */
+enum hv_host_kind hv_detect_host_kind(const char *sys_module_dir,
+				      const char *cpuinfo_path);
+const char *hv_host_kind_name(enum hv_host_kind kind);
+
+struct hv;
+struct hv_vm;
+struct hv_vcpu;
+
+/* Opens /dev/kvm and checks the API version and required capabilities. */
+int hv_open(struct hv **out);
+void hv_close(struct hv *hv);
+const struct hv_info *hv_get_info(const struct hv *hv);
+
+/* KVM's supported CPUID entries; the caller frees the result. */
+struct kvm_cpuid2 *hv_get_supported_cpuid(struct hv *hv);
+
+int hv_vm_create(struct hv *hv, struct hv_vm **out);
+void hv_vm_destroy(struct hv_vm *vm);
+int hv_vm_map_memory(struct hv_vm *vm, unsigned slot, uint64_t gpa,
+		     uint64_t size, void *host);
+/* In-kernel LAPICs, IOAPIC, PICs and PIT. */
+int hv_vm_create_irqchip(struct hv_vm *vm);
+int hv_vm_set_irq_line(struct hv_vm *vm, uint32_t gsi, int level);
+
+/* Why KVM_RUN came back, in vmon's terms. */
+enum hv_exit_kind {
+	HV_EXIT_IO,
+	HV_EXIT_MMIO,
+	HV_EXIT_HLT,
+	HV_EXIT_SHUTDOWN,       /* triple fault */
+	HV_EXIT_SYSTEM_EVENT,
+	HV_EXIT_FAIL_ENTRY,
+	HV_EXIT_INTERNAL_ERROR,
+	HV_EXIT_INTERRUPTED,    /* a signal or hv_vcpu_kick: check for stop requests */
+	HV_EXIT_UNKNOWN,
+	HV_EXIT_KIND_COUNT,
+};
+
+enum hv_system_event {
+	HV_SYSTEM_EVENT_POWEROFF,
+	HV_SYSTEM_EVENT_RESET,
+	HV_SYSTEM_EVENT_CRASH,
+	HV_SYSTEM_EVENT_OTHER,
+};
+
+struct hv_exit {
+	enum hv_exit_kind kind;
+	union {
+		struct {
+			uint16_t port;
+			uint8_t size;     /* 1, 2 or 4 */
+			bool is_write;
+			uint32_t count;   /* string I/O repeats */
+			uint8_t *data;    /* count * size bytes inside the run area */
+		} io;
+		struct {
+			uint64_t gpa;
+			uint32_t len;
+			bool is_write;
+			uint8_t *data;    /* len bytes inside the run area */
+		} mmio;
+		enum hv_system_event system_event;
+		uint64_t fail_entry_reason;
+		uint32_t internal_suberror;
+		uint32_t unknown_reason;
+	};
+};
+
+int hv_vcpu_create(struct hv_vm *vm, unsigned index, struct hv_vcpu **out);
+void hv_vcpu_destroy(struct hv_vcpu *vcpu);
+unsigned hv_vcpu_index(const struct hv_vcpu *vcpu);
+
+/*
+ * Runs the vCPU until the next exit that needs vmon. Returns 0 with *exit
+ * filled, or a negative errno when KVM_RUN itself failed.
+ */
+int hv_vcpu_run(struct hv_vcpu *vcpu, struct hv_exit *exit);
+
+/*
+ * Makes the vCPU's next (or current, together with a signal to its thread)
+ * KVM_RUN return HV_EXIT_INTERRUPTED. Safe from any thread.
+ */
+void hv_vcpu_request_exit(struct hv_vcpu *vcpu);
+
+int hv_vcpu_get_regs(struct hv_vcpu *vcpu, struct kvm_regs *regs);
+int hv_vcpu_set_regs(struct hv_vcpu *vcpu, const struct kvm_regs *regs);
+int hv_vcpu_get_sregs(struct hv_vcpu *vcpu, struct kvm_sregs *sregs);
+int hv_vcpu_set_sregs(struct hv_vcpu *vcpu, const struct kvm_sregs *sregs);
+int hv_vcpu_set_fpu(struct hv_vcpu *vcpu, const struct kvm_fpu *fpu);
+int hv_vcpu_set_cpuid(struct hv_vcpu *vcpu, const struct kvm_cpuid2 *cpuid);
+int hv_vcpu_get_lapic(struct hv_vcpu *vcpu, struct kvm_lapic_state *lapic);
+int hv_vcpu_set_lapic(struct hv_vcpu *vcpu, const struct kvm_lapic_state *lapic);
+int hv_vcpu_set_msrs(struct hv_vcpu *vcpu, const struct kvm_msr_entry *entries,
+		     unsigned count);
+
+/* Prints general, segment and control registers, for crash reports. */
+void hv_vcpu_dump(struct hv_vcpu *vcpu, FILE *out);
+
+#endif

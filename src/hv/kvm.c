@@ -1,0 +1,418 @@
+/* The hypervisor layer over Linux KVM: every KVM ioctl of vmon is here. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "hv/hv.h"
+#include "util/log.h"
+
+/* KVM needs three pages for the real-mode TSS and one for the EPT identity map (api.rst, KVM_SET_TSS_ADDR). */
+#define KVM_TSS_ADDR          0xfffbd000ull
+#define KVM_IDENTITY_MAP_ADDR 0xfffbc000ull
+
+#define CPUID_MAX_ENTRIES 256
+
+struct hv {
+	int kvm_fd;
+	int run_size;
+	struct hv_info info;
+};
+
+struct hv_vm {
+	struct hv *hv;
+	int fd;
+};
+
+struct hv_vcpu {
+	struct hv_vm *vm;
+	unsigned index;
+	int fd;
+	struct kvm_run *run;
+};
+
+static int xioctl(int fd, unsigned long req, void *arg)
+{
+	int ret;
+	do
+		ret = ioctl(fd, req, arg);
+	while (ret < 0 && errno == EINTR && req != KVM_RUN);
+	return ret < 0 ? -errno : ret;
+}
+
+static int check_extension(int fd, long cap)
+{
+	int ret = ioctl(fd, KVM_CHECK_EXTENSION, cap);
+	return ret < 0 ? 0 : ret;
+}
+
+/* Reads the 12-byte vendor signature KVM announces at CPUID 0x40000000. */
+static void read_kvm_signature(struct hv *hv, char out[13])
+{
+	memset(out, 0, 13);
+	struct kvm_cpuid2 *cpuid = hv_get_supported_cpuid(hv);
+	if (!cpuid)
+		return;
+	for (unsigned i = 0; i < cpuid->nent; i++) {
+		const struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+		if (e->function == 0x40000000) {
+			memcpy(out, &e->ebx, 4);
+			memcpy(out + 4, &e->ecx, 4);
+			memcpy(out + 8, &e->edx, 4);
+		}
+	}
+	free(cpuid);
+}
+
+static const long required_caps[] = {
+	KVM_CAP_IRQCHIP, KVM_CAP_PIT2, KVM_CAP_USER_MEMORY,
+	KVM_CAP_SET_TSS_ADDR, KVM_CAP_EXT_CPUID, KVM_CAP_IMMEDIATE_EXIT,
+};
+
+static int check_required_caps(int kvm_fd)
+{
+	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
+		if (!check_extension(kvm_fd, required_caps[i])) {
+			log_error("KVM lacks required capability %ld", required_caps[i]);
+			return -ENOTSUP;
+		}
+	}
+	return 0;
+}
+
+int hv_open(struct hv **out)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		int err = -errno;
+		log_error("cannot open /dev/kvm: %s", strerror(errno));
+		return err;
+	}
+
+	int ret = ioctl(fd, KVM_GET_API_VERSION, 0);
+	if (ret != KVM_API_VERSION) {
+		log_error("/dev/kvm speaks API version %d, vmon needs %d", ret, KVM_API_VERSION);
+		close(fd);
+		return -ENOTSUP;
+	}
+	ret = check_required_caps(fd);
+	int run_size = ioctl(fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (ret == 0 && run_size < (int)sizeof(struct kvm_run))
+		ret = -ENOTSUP;
+	struct hv *hv = ret == 0 ? calloc(1, sizeof(*hv)) : NULL;
+	if (!hv) {
+		close(fd);
+		return ret ? ret : -ENOMEM;
+	}
+
+	hv->kvm_fd = fd;
+	hv->run_size = run_size;
+	hv->info.kind = hv_detect_host_kind("/sys/module", "/proc/cpuinfo");
+	hv->info.max_vcpus = check_extension(fd, KVM_CAP_MAX_VCPUS);
+	hv->info.recommended_vcpus = check_extension(fd, KVM_CAP_NR_VCPUS);
+	if (hv->info.max_vcpus == 0)
+		hv->info.max_vcpus = hv->info.recommended_vcpus ? hv->info.recommended_vcpus : 4;
+	read_kvm_signature(hv, hv->info.kvm_signature);
+	*out = hv;
+	return 0;
+}
+
+void hv_close(struct hv *hv)
+{
+	if (!hv)
+		return;
+	close(hv->kvm_fd);
+	free(hv);
+}
+
+const struct hv_info *hv_get_info(const struct hv *hv)
+{
+	return &hv->info;
+}
+
+struct kvm_cpuid2 *hv_get_supported_cpuid(struct hv *hv)
+{
+	struct kvm_cpuid2 *cpuid = calloc(1, sizeof(*cpuid) +
+					  CPUID_MAX_ENTRIES * sizeof(cpuid->entries[0]));
+	if (!cpuid)
+		return NULL;
+	cpuid->nent = CPUID_MAX_ENTRIES;
+	if (xioctl(hv->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0) {
+		free(cpuid);
+		return NULL;
+	}
+	return cpuid;
+}
+
+int hv_vm_create(struct hv *hv, struct hv_vm **out)
+{
+	struct hv_vm *vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->hv = hv;
+	vm->fd = xioctl(hv->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->fd < 0) {
+		int err = vm->fd;
+		free(vm);
+		return err;
+	}
+
+	uint64_t identity = KVM_IDENTITY_MAP_ADDR;
+	int ret = xioctl(vm->fd, KVM_SET_TSS_ADDR, (void *)(uintptr_t)KVM_TSS_ADDR);
+	if (ret == 0 && check_extension(vm->fd, KVM_CAP_SET_IDENTITY_MAP_ADDR))
+		ret = xioctl(vm->fd, KVM_SET_IDENTITY_MAP_ADDR, &identity);
+	if (ret < 0) {
+		hv_vm_destroy(vm);
+		return ret;
+	}
+	*out = vm;
+	return 0;
+}
+
+void hv_vm_destroy(struct hv_vm *vm)
+{
+	if (!vm)
+		return;
+	close(vm->fd);
+	free(vm);
+}
+
+int hv_vm_map_memory(struct hv_vm *vm, unsigned slot, uint64_t gpa,
+		     uint64_t size, void *host)
+{
+	struct kvm_userspace_memory_region region = {
+		.slot = slot,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uint64_t)(uintptr_t)host,
+	};
+	return xioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &region);
+}
+
+int hv_vm_create_irqchip(struct hv_vm *vm)
+{
+	int ret = xioctl(vm->fd, KVM_CREATE_IRQCHIP, NULL);
+	if (ret < 0)
+		return ret;
+	/* The PC speaker port 0x61 is answered in the kernel, without sound. */
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	return xioctl(vm->fd, KVM_CREATE_PIT2, &pit);
+}
+
+int hv_vm_set_irq_line(struct hv_vm *vm, uint32_t gsi, int level)
+{
+	struct kvm_irq_level irq = { .irq = gsi, .level = level ? 1 : 0 };
+	return xioctl(vm->fd, KVM_IRQ_LINE, &irq);
+}
+
+int hv_vcpu_create(struct hv_vm *vm, unsigned index, struct hv_vcpu **out)
+{
+	struct hv_vcpu *vcpu = calloc(1, sizeof(*vcpu));
+	if (!vcpu)
+		return -ENOMEM;
+	vcpu->vm = vm;
+	vcpu->index = index;
+	vcpu->fd = xioctl(vm->fd, KVM_CREATE_VCPU, (void *)(uintptr_t)index);
+	if (vcpu->fd < 0) {
+		int err = vcpu->fd;
+		free(vcpu);
+		return err;
+	}
+	vcpu->run = mmap(NULL, vm->hv->run_size, PROT_READ | PROT_WRITE,
+			 MAP_SHARED, vcpu->fd, 0);
+	if (vcpu->run == MAP_FAILED) {
+		int err = -errno;
+		close(vcpu->fd);
+		free(vcpu);
+		return err;
+	}
+	*out = vcpu;
+	return 0;
+}
+
+void hv_vcpu_destroy(struct hv_vcpu *vcpu)
+{
+	if (!vcpu)
+		return;
+	munmap(vcpu->run, vcpu->vm->hv->run_size);
+	close(vcpu->fd);
+	free(vcpu);
+}
+
+unsigned hv_vcpu_index(const struct hv_vcpu *vcpu)
+{
+	return vcpu->index;
+}
+
+static enum hv_system_event decode_system_event(uint32_t type)
+{
+	switch (type) {
+	case KVM_SYSTEM_EVENT_SHUTDOWN:
+		return HV_SYSTEM_EVENT_POWEROFF;
+	case KVM_SYSTEM_EVENT_RESET:
+		return HV_SYSTEM_EVENT_RESET;
+	case KVM_SYSTEM_EVENT_CRASH:
+		return HV_SYSTEM_EVENT_CRASH;
+	default:
+		return HV_SYSTEM_EVENT_OTHER;
+	}
+}
+
+/* Translates the kvm_run area after an exit into vmon's terms. */
+static void decode_exit(struct hv_vcpu *vcpu, struct hv_exit *exit)
+{
+	struct kvm_run *run = vcpu->run;
+	memset(exit, 0, sizeof(*exit));
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		exit->kind = HV_EXIT_IO;
+		exit->io.port = run->io.port;
+		exit->io.size = run->io.size;
+		exit->io.is_write = run->io.direction == KVM_EXIT_IO_OUT;
+		exit->io.count = run->io.count;
+		exit->io.data = (uint8_t *)run + run->io.data_offset;
+		break;
+	case KVM_EXIT_MMIO:
+		exit->kind = HV_EXIT_MMIO;
+		exit->mmio.gpa = run->mmio.phys_addr;
+		exit->mmio.len = run->mmio.len;
+		exit->mmio.is_write = run->mmio.is_write;
+		exit->mmio.data = run->mmio.data;
+		break;
+	case KVM_EXIT_HLT:
+		exit->kind = HV_EXIT_HLT;
+		break;
+	case KVM_EXIT_SHUTDOWN:
+		exit->kind = HV_EXIT_SHUTDOWN;
+		break;
+	case KVM_EXIT_SYSTEM_EVENT:
+		exit->kind = HV_EXIT_SYSTEM_EVENT;
+		exit->system_event = decode_system_event(run->system_event.type);
+		break;
+	case KVM_EXIT_FAIL_ENTRY:
+		exit->kind = HV_EXIT_FAIL_ENTRY;
+		exit->fail_entry_reason = run->fail_entry.hardware_entry_failure_reason;
+		break;
+	case KVM_EXIT_INTERNAL_ERROR:
+		exit->kind = HV_EXIT_INTERNAL_ERROR;
+		exit->internal_suberror = run->internal.suberror;
+		break;
+	case KVM_EXIT_INTR:
+		exit->kind = HV_EXIT_INTERRUPTED;
+		break;
+	default:
+		exit->kind = HV_EXIT_UNKNOWN;
+		exit->unknown_reason = run->exit_reason;
+		break;
+	}
+}
+
+int hv_vcpu_run(struct hv_vcpu *vcpu, struct hv_exit *exit)
+{
+	int ret = xioctl(vcpu->fd, KVM_RUN, NULL);
+	if (ret == -EINTR) {
+		/* Consume the request; the caller decides whether to run again. */
+		__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+		memset(exit, 0, sizeof(*exit));
+		exit->kind = HV_EXIT_INTERRUPTED;
+		return 0;
+	}
+	if (ret < 0)
+		return ret;
+	decode_exit(vcpu, exit);
+	return 0;
+}
+
+void hv_vcpu_request_exit(struct hv_vcpu *vcpu)
+{
+	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+}
+
+int hv_vcpu_get_regs(struct hv_vcpu *vcpu, struct kvm_regs *regs)
+{
+	return xioctl(vcpu->fd, KVM_GET_REGS, regs);
+}
+
+int hv_vcpu_set_regs(struct hv_vcpu *vcpu, const struct kvm_regs *regs)
+{
+	return xioctl(vcpu->fd, KVM_SET_REGS, (void *)regs);
+}
+
+int hv_vcpu_get_sregs(struct hv_vcpu *vcpu, struct kvm_sregs *sregs)
+{
+	return xioctl(vcpu->fd, KVM_GET_SREGS, sregs);
+}
+
+int hv_vcpu_set_sregs(struct hv_vcpu *vcpu, const struct kvm_sregs *sregs)
+{
+	return xioctl(vcpu->fd, KVM_SET_SREGS, (void *)sregs);
+}
+
+int hv_vcpu_set_fpu(struct hv_vcpu *vcpu, const struct kvm_fpu *fpu)
+{
+	return xioctl(vcpu->fd, KVM_SET_FPU, (void *)fpu);
+}
+
+int hv_vcpu_set_cpuid(struct hv_vcpu *vcpu, const struct kvm_cpuid2 *cpuid)
+{
+	return xioctl(vcpu->fd, KVM_SET_CPUID2, (void *)cpuid);
+}
+
+int hv_vcpu_get_lapic(struct hv_vcpu *vcpu, struct kvm_lapic_state *lapic)
+{
+	return xioctl(vcpu->fd, KVM_GET_LAPIC, lapic);
+}
+
+int hv_vcpu_set_lapic(struct hv_vcpu *vcpu, const struct kvm_lapic_state *lapic)
+{
+	return xioctl(vcpu->fd, KVM_SET_LAPIC, (void *)lapic);
+}
+
+int hv_vcpu_set_msrs(struct hv_vcpu *vcpu, const struct kvm_msr_entry *entries,
+		     unsigned count)
+{
+	struct kvm_msrs *msrs = calloc(1, sizeof(*msrs) + count * sizeof(*entries));
+	if (!msrs)
+		return -ENOMEM;
+	msrs->nmsrs = count;
+	memcpy(msrs->entries, entries, count * sizeof(*entries));
+	int ret = xioctl(vcpu->fd, KVM_SET_MSRS, msrs);
+	free(msrs);
+	/* KVM_SET_MSRS returns how many MSRs it set. */
+	return ret < 0 ? ret : (ret == (int)count ? 0 : -EINVAL);
+}
+
+static void dump_segment(FILE *out, const char *name, const struct kvm_segment *s)
+{
+	fprintf(out, "  %-3s sel=%04x base=%016llx limit=%08x type=%x dpl=%u p=%u l=%u db=%u\n",
+		name, s->selector, (unsigned long long)s->base, s->limit, s->type,
+		s->dpl, s->present, s->l, s->db);
+}
+
+void hv_vcpu_dump(struct hv_vcpu *vcpu, FILE *out)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+	if (hv_vcpu_get_regs(vcpu, &r) < 0 || hv_vcpu_get_sregs(vcpu, &s) < 0) {
+		fprintf(out, "vCPU %u: registers unavailable\n", vcpu->index);
+		return;
+	}
+	fprintf(out, "vCPU %u registers:\n", vcpu->index);
+	fprintf(out, "  rip=%016llx rsp=%016llx rflags=%016llx\n",
+		r.rip, r.rsp, r.rflags);
+	fprintf(out, "  rax=%016llx rbx=%016llx rcx=%016llx rdx=%016llx\n",
+		r.rax, r.rbx, r.rcx, r.rdx);
+	fprintf(out, "  rsi=%016llx rdi=%016llx rbp=%016llx r8 =%016llx\n",
+		r.rsi, r.rdi, r.rbp, r.r8);
+	fprintf(out, "  cr0=%016llx cr2=%016llx cr3=%016llx cr4=%016llx efer=%016llx\n",
+		s.cr0, s.cr2, s.cr3, s.cr4, s.efer);
+	dump_segment(out, "cs", &s.cs);
+	dump_segment(out, "ds", &s.ds);
+	dump_segment(out, "ss", &s.ss);
+	dump_segment(out, "tr", &s.tr);
+	fprintf(out, "  gdt base=%016llx limit=%04x idt base=%016llx limit=%04x\n",
+		s.gdt.base, s.gdt.limit, s.idt.base, s.idt.limit);
+}
