@@ -1,0 +1,64 @@
+#include "arch/x86/boot.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "arch/x86/layout.h"
+
+#define PAGE_SIZE 4096ull
+
+static int fail(const char **why, const char *msg, int err)
+{
+	*why = msg;
+	return err;
+}
+
+int x86_load_kernel(const struct guest_mem *gm, const struct kernel_image *img,
+		    struct kernel_entry *entry, const char **why)
+{
+	static const uint8_t elf_magic[4] = { 0x7f, 'E', 'L', 'F' };
+
+	if (img->kernel_size >= 4 && memcmp(img->kernel, elf_magic, 4) == 0)
+		return pvh_load(gm, img, entry, why);
+	/* boot.rst: the setup header's "HdrS" magic sits at offset 0x202. */
+	if (img->kernel_size >= 0x206 && memcmp(img->kernel + 0x202, "HdrS", 4) == 0)
+		return bzimage_load(gm, img, entry, why);
+	return fail(why, "not a Linux kernel: neither a bzImage (no 'HdrS' setup header) nor an ELF file",
+		    -ENOEXEC);
+}
+
+int boot_write_cmdline(const struct guest_mem *gm, const char *cmdline,
+		       uint64_t max_len, const char **why)
+{
+	size_t len = strlen(cmdline) + 1;
+	if (max_len > LAYOUT_CMDLINE_MAX)
+		max_len = LAYOUT_CMDLINE_MAX;
+	if (len > max_len)
+		return fail(why, "the kernel command line is longer than the kernel accepts", -E2BIG);
+	if (guest_mem_write(gm, LAYOUT_CMDLINE, cmdline, len) < 0)
+		return fail(why, "guest RAM is too small for the command line", -ENOMEM);
+	return 0;
+}
+
+int boot_place_initrd(const struct guest_mem *gm, const struct kernel_image *img,
+		      uint64_t floor, uint64_t limit, uint64_t *gpa,
+		      const char **why)
+{
+	*gpa = 0;
+	if (!img->initrd)
+		return 0;
+
+	uint64_t top = guest_mem_low_end(gm);
+	if (limit < top)
+		top = limit;
+	uint64_t size = img->initrd_size;
+	if (size == 0 || size > top || ((top - size) & ~(PAGE_SIZE - 1)) < floor)
+		return fail(why, "the initrd does not fit in guest RAM beside the kernel (give the VM more --memory)",
+			    -ENOMEM);
+
+	uint64_t addr = (top - size) & ~(PAGE_SIZE - 1);
+	if (guest_mem_write(gm, addr, img->initrd, size) < 0)
+		return fail(why, "the initrd does not fit in guest RAM", -ENOMEM);
+	*gpa = addr;
+	return 0;
+}

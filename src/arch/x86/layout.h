@@ -1,0 +1,54 @@
+/*
+ * The guest-physical and I/O-port map of a vmon x86 machine. One place, so
+ * that the e820 map, the ACPI tables and the devices agree.
+ */
+#ifndef VMON_ARCH_X86_LAYOUT_H
+#define VMON_ARCH_X86_LAYOUT_H
+
+#define KiB (1ull << 10)
+#define MiB (1ull << 20)
+#define GiB (1ull << 30)
+
+/* Low memory: boot structures built by vmon, below the EBDA. */
+#define LAYOUT_GDT            0x0500ull  /* boot GDT, 8 entries */
+#define LAYOUT_PVH_START_INFO 0x6000ull  /* struct hvm_start_info + modlist */
+#define LAYOUT_PVH_MEMMAP     0x6800ull  /* hvm_memmap_table_entry[] */
+#define LAYOUT_ZERO_PAGE      0x7000ull  /* struct boot_params */
+#define LAYOUT_PML4           0x9000ull  /* identity map of the first 4 GiB */
+#define LAYOUT_PDPT           0xa000ull
+#define LAYOUT_PD             0xb000ull  /* 4 pages of 2 MiB entries */
+#define LAYOUT_CMDLINE        0x20000ull
+#define LAYOUT_CMDLINE_MAX    0x10000ull /* bytes, NUL included */
+
+/* The legacy hole: EBDA, VGA and BIOS area, reserved in e820. */
+#define LAYOUT_EBDA_START     0x9fc00ull
+#define LAYOUT_HIGH_MEMORY    0x100000ull  /* 1 MiB: kernels load here */
+
+/* ACPI tables live in the BIOS area so that an RSDP scan finds them too. */
+#define LAYOUT_ACPI_START     0xe0000ull
+#define LAYOUT_ACPI_SIZE      0x10000ull
+
+/* The 32-bit PCI hole: MMIO between here and 4 GiB, RAM resumes above. */
+#define LAYOUT_PCI_HOLE_START (3 * GiB)
+#define LAYOUT_HIGH_RAM_START (4 * GiB)
+
+#define LAYOUT_IOAPIC_BASE    0xfec00000ull
+#define LAYOUT_LAPIC_BASE     0xfee00000ull
+
+/* I/O ports. */
+#define PORT_COM1         0x3f8
+#define IRQ_COM1          4
+#define PORT_RTC          0x70   /* index, data at +1 */
+#define IRQ_RTC           8
+#define PORT_I8042_DATA   0x60
+#define PORT_I8042_CMD    0x64
+#define IRQ_I8042_KBD     1
+#define PORT_ACPI_PM1_EVT 0x600  /* PM1a status (2 bytes) + enable (2 bytes) */
+#define PORT_ACPI_PM1_CNT 0x604  /* PM1a control, 2 bytes */
+#define PORT_ACPI_PM_TMR  0x608  /* PM timer, 4 bytes */
+#define IRQ_ACPI_SCI      9
+
+/* The SLP_TYP value our DSDT's \_S5 package announces (ACPI 6.4 §7.4.2). */
+#define ACPI_S5_SLP_TYP   5
+
+#endif

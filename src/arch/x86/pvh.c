@@ -1,0 +1,211 @@
+/*
+ * PVH direct boot of an ELF kernel: Xen's "HVMlite" ABI (xen/include/public/
+ * arch-x86/hvm/start_info.h, docs/misc/pvh.pandoc). The kernel announces a
+ * 32-bit entry point in an ELF note (XEN_ELFNOTE_PHYS32_ENTRY) and is
+ * entered in flat protected mode, paging off, with %ebx pointing at an
+ * hvm_start_info structure.
+ */
+#include <elf.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "arch/x86/boot.h"
+#include "arch/x86/e820.h"
+#include "arch/x86/layout.h"
+
+#define XEN_ELFNOTE_PHYS32_ENTRY 18
+#define HVM_START_MAGIC          0x336ec578
+#define HVM_START_VERSION        1 /* version 1 adds the memory map */
+
+struct hvm_start_info {
+	uint32_t magic;
+	uint32_t version;
+	uint32_t flags;
+	uint32_t nr_modules;
+	uint64_t modlist_paddr;
+	uint64_t cmdline_paddr;
+	uint64_t rsdp_paddr;
+	uint64_t memmap_paddr;
+	uint32_t memmap_entries;
+	uint32_t reserved;
+};
+
+struct hvm_modlist_entry {
+	uint64_t paddr;
+	uint64_t size;
+	uint64_t cmdline_paddr;
+	uint64_t reserved;
+};
+
+struct hvm_memmap_table_entry {
+	uint64_t addr;
+	uint64_t size;
+	uint32_t type;
+	uint32_t reserved;
+};
+
+static int fail(const char **why, const char *msg, int err)
+{
+	*why = msg;
+	return err;
+}
+
+/* The file bytes [off, off + len), or NULL when they are not all in the file. */
+static const uint8_t *file_range(const struct kernel_image *img, uint64_t off,
+				 uint64_t len)
+{
+	if (off > img->kernel_size || len > img->kernel_size - off)
+		return NULL;
+	return img->kernel + off;
+}
+
+static int read_ehdr(const struct kernel_image *img, Elf64_Ehdr *eh,
+		     const char **why)
+{
+	const uint8_t *p = file_range(img, 0, sizeof(*eh));
+	if (!p)
+		return fail(why, "ELF kernel is truncated inside its header", -ENOEXEC);
+	memcpy(eh, p, sizeof(*eh));
+	if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB ||
+	    eh->e_machine != EM_X86_64)
+		return fail(why, "ELF kernel is not a little-endian x86-64 ELF64 file", -ENOEXEC);
+	if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 ||
+	    !file_range(img, eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr)))
+		return fail(why, "ELF kernel has a malformed program header table", -ENOEXEC);
+	return 0;
+}
+
+static void read_phdr(const struct kernel_image *img, const Elf64_Ehdr *eh,
+		      unsigned i, Elf64_Phdr *ph)
+{
+	memcpy(ph, img->kernel + eh->e_phoff + (uint64_t)i * sizeof(*ph), sizeof(*ph));
+}
+
+static uint64_t align4(uint64_t v)
+{
+	return (v + 3) & ~3ull;
+}
+
+/* Scans one PT_NOTE segment for Xen's PHYS32_ENTRY note. */
+static int find_entry_note(const struct kernel_image *img, const Elf64_Phdr *ph,
+			   uint64_t *entry)
+{
+	const uint8_t *notes = file_range(img, ph->p_offset, ph->p_filesz);
+	if (!notes)
+		return -ENOEXEC;
+
+	uint64_t off = 0;
+	while (ph->p_filesz - off >= sizeof(Elf64_Nhdr)) {
+		Elf64_Nhdr nh;
+		memcpy(&nh, notes + off, sizeof(nh));
+		uint64_t name_off = off + sizeof(nh);
+		uint64_t desc_off = name_off + align4(nh.n_namesz);
+		uint64_t next = desc_off + align4(nh.n_descsz);
+		if (next > ph->p_filesz)
+			return -ENOEXEC;
+		if (nh.n_type == XEN_ELFNOTE_PHYS32_ENTRY && nh.n_namesz == 4 &&
+		    memcmp(notes + name_off, "Xen", 4) == 0 &&
+		    (nh.n_descsz == 4 || nh.n_descsz == 8)) {
+			uint64_t value = 0;
+			memcpy(&value, notes + desc_off, nh.n_descsz); /* little-endian */
+			*entry = value;
+			return 0;
+		}
+		off = next;
+	}
+	return -ENOENT;
+}
+
+static int load_segment(const struct guest_mem *gm, const struct kernel_image *img,
+			const Elf64_Phdr *ph, uint64_t *end, const char **why)
+{
+	const uint8_t *src = file_range(img, ph->p_offset, ph->p_filesz);
+	if (!src || ph->p_filesz > ph->p_memsz)
+		return fail(why, "ELF kernel has a segment outside the file", -ENOEXEC);
+	uint8_t *dst = guest_mem_ptr(gm, ph->p_paddr, ph->p_memsz);
+	if (!dst)
+		return fail(why, "ELF kernel has a segment outside guest RAM (give the VM more --memory)",
+			    -ENOMEM);
+	memcpy(dst, src, ph->p_filesz);
+	memset(dst + ph->p_filesz, 0, ph->p_memsz - ph->p_filesz);
+	if (ph->p_paddr + ph->p_memsz > *end)
+		*end = ph->p_paddr + ph->p_memsz;
+	return 0;
+}
+
+/* Loads every PT_LOAD segment and finds the PVH entry point. */
+static int load_segments(const struct guest_mem *gm, const struct kernel_image *img,
+			 uint64_t *entry, uint64_t *end, const char **why)
+{
+	Elf64_Ehdr eh;
+	int ret = read_ehdr(img, &eh, why);
+	bool found = false;
+	for (unsigned i = 0; ret == 0 && i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+		read_phdr(img, &eh, i, &ph);
+		if (ph.p_type == PT_LOAD && ph.p_memsz > 0)
+			ret = load_segment(gm, img, &ph, end, why);
+		else if (ph.p_type == PT_NOTE && !found)
+			found = find_entry_note(img, &ph, entry) == 0;
+	}
+	if (ret == 0 && !found)
+		return fail(why, "ELF kernel has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY); "
+			    "boot its bzImage instead", -ENOEXEC);
+	if (ret == 0 && *entry >= 4 * GiB)
+		return fail(why, "ELF kernel's PVH entry point is above 4 GiB", -ENOEXEC);
+	return ret;
+}
+
+/* hvm_start_info, the module list (the initrd) and the memory map. */
+static int write_start_info(const struct guest_mem *gm, const struct kernel_image *img,
+			    uint64_t initrd_gpa, const char **why)
+{
+	struct hvm_start_info si = {
+		.magic = HVM_START_MAGIC,
+		.version = HVM_START_VERSION,
+		.cmdline_paddr = LAYOUT_CMDLINE,
+		.rsdp_paddr = img->rsdp_gpa,
+		.memmap_paddr = LAYOUT_PVH_MEMMAP,
+	};
+	struct hvm_modlist_entry mod = { .paddr = initrd_gpa, .size = img->initrd_size };
+	uint64_t modlist = LAYOUT_PVH_START_INFO + sizeof(si);
+	if (initrd_gpa) {
+		si.nr_modules = 1;
+		si.modlist_paddr = modlist;
+	}
+
+	struct e820_range ranges[E820_MAX_RANGES];
+	unsigned n = e820_build(gm, ranges, E820_MAX_RANGES);
+	int err = 0;
+	for (unsigned i = 0; i < n; i++) {
+		struct hvm_memmap_table_entry e = {
+			.addr = ranges[i].addr, .size = ranges[i].size, .type = ranges[i].type,
+		};
+		err |= guest_mem_write(gm, LAYOUT_PVH_MEMMAP + i * sizeof(e), &e, sizeof(e));
+	}
+	si.memmap_entries = n;
+	err |= guest_mem_write(gm, LAYOUT_PVH_START_INFO, &si, sizeof(si));
+	err |= guest_mem_write(gm, modlist, &mod, sizeof(mod));
+	return err ? fail(why, "guest RAM is too small for the PVH start info", -ENOMEM) : 0;
+}
+
+int pvh_load(const struct guest_mem *gm, const struct kernel_image *img,
+	     struct kernel_entry *entry, const char **why)
+{
+	uint64_t rip = 0, kernel_end = 0, initrd_gpa = 0;
+	int ret = load_segments(gm, img, &rip, &kernel_end, why);
+	if (ret == 0)
+		ret = boot_write_cmdline(gm, img->cmdline, LAYOUT_CMDLINE_MAX, why);
+	if (ret == 0)
+		ret = boot_place_initrd(gm, img, kernel_end, 4 * GiB, &initrd_gpa, why);
+	if (ret == 0)
+		ret = write_start_info(gm, img, initrd_gpa, why);
+	if (ret < 0)
+		return ret;
+
+	entry->mode = BOOT_MODE_PVH32;
+	entry->rip = rip;
+	entry->boot_info = LAYOUT_PVH_START_INFO;
+	return 0;
+}

@@ -1,0 +1,68 @@
+/* CPUID topology for N vCPUs, on a synthetic "supported" set. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arch/x86/cpuid.h"
+#include "tap.h"
+
+static struct kvm_cpuid2 *supported_set(void)
+{
+	static const struct kvm_cpuid_entry2 entries[] = {
+		{ .function = 0x1, .ebx = 0x00000800, .edx = 0 },
+		{ .function = 0x4, .index = 0, .eax = 0xfc004121 },
+		{ .function = 0xb, .index = 0 },
+		{ .function = 0xb, .index = 1 },
+		{ .function = 0xb, .index = 2 },
+		{ .function = 0x80000008, .ecx = 0xf00f },
+		{ .function = 0x8000001e },
+		{ .function = 0x40000000, .ebx = 0x4b4d564b },
+	};
+	size_t n = sizeof(entries) / sizeof(entries[0]);
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(entries[0]));
+	c->nent = n;
+	memcpy(c->entries, entries, sizeof(entries));
+	return c;
+}
+
+static const struct kvm_cpuid_entry2 *find(const struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx)
+{
+	for (unsigned i = 0; i < c->nent; i++)
+		if (c->entries[i].function == fn && c->entries[i].index == idx)
+			return &c->entries[i];
+	return NULL;
+}
+
+int main(void)
+{
+	struct kvm_cpuid2 *sup = supported_set();
+
+	struct kvm_cpuid2 *c = cpuid_for_vcpu(sup, 2, 3);
+	const struct kvm_cpuid_entry2 *l1 = find(c, 1, 0);
+	CHECK(l1->ebx >> 24 == 2, "leaf 1: initial APIC ID is the vCPU index");
+	CHECK(((l1->ebx >> 16) & 0xff) == 4, "leaf 1: logical count rounded to a power of two");
+	CHECK((l1->ebx & 0xffff) == 0x0800, "leaf 1: CLFLUSH size and brand kept");
+	CHECK(l1->edx & (1u << 28), "leaf 1: HTT set with several CPUs");
+	CHECK(l1->ecx & (1u << 31), "leaf 1: hypervisor bit set");
+	CHECK((find(c, 4, 0)->eax >> 26) == 3, "leaf 4: cores per package - 1");
+	CHECK((find(c, 4, 0)->eax & 0x03ffffff) == (0xfc004121 & 0x03ffffff), "leaf 4: cache fields kept");
+	const struct kvm_cpuid_entry2 *smt = find(c, 0xb, 0), *core = find(c, 0xb, 1), *end = find(c, 0xb, 2);
+	CHECK(smt->ebx == 1 && ((smt->ecx >> 8) & 0xff) == 1, "leaf 0xB: one thread per core");
+	CHECK(core->eax == 2 && core->ebx == 3 && ((core->ecx >> 8) & 0xff) == 2, "leaf 0xB: 3 cores, 2 ID bits");
+	CHECK(end->ebx == 0 && ((end->ecx >> 8) & 0xff) == 0, "leaf 0xB: level 2 is invalid");
+	CHECK(smt->edx == 2 && core->edx == 2, "leaf 0xB: x2APIC ID in EDX");
+	CHECK((find(c, 0x80000008, 0)->ecx & 0xff) == 2, "AMD: NC = cores - 1");
+	CHECK(((find(c, 0x80000008, 0)->ecx >> 12) & 0xf) == 2, "AMD: ApicIdCoreIdSize");
+	CHECK(find(c, 0x8000001e, 0)->eax == 2, "AMD: extended APIC ID");
+	CHECK(find(c, 0x40000000, 0)->ebx == 0x4b4d564b, "other leaves untouched");
+	free(c);
+
+	c = cpuid_for_vcpu(sup, 0, 1);
+	l1 = find(c, 1, 0);
+	CHECK(!(l1->edx & (1u << 28)) && l1->ebx >> 24 == 0, "one CPU: no HTT, APIC ID 0");
+	CHECK(find(c, 0xb, 1)->eax == 0 && find(c, 0xb, 1)->ebx == 1, "one CPU: 0xB core level has one core");
+	free(c);
+	CHECK(sup->entries[0].ebx == 0x800, "the supported set itself is not modified");
+	free(sup);
+	return tap_finish();
+}
