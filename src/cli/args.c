@@ -1,0 +1,195 @@
+#include "cli/args.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+#define MIB (1ull << 20)
+
+static const char usage[] =
+	"usage: vmon run --kernel PATH [--initrd PATH] [--cmdline STR]\n"
+	"                [--cpus N] [--memory SIZE] [--stats] [--verbose]\n"
+	"       vmon --help | --version\n"
+	"\n"
+	"Boots a Linux kernel in a KVM virtual machine with a serial console on\n"
+	"this terminal (Ctrl-A x quits, Ctrl-A h lists the other keys).\n"
+	"\n"
+	"  --kernel PATH   bzImage (Linux boot protocol >= 2.06) or ELF vmlinux with\n"
+	"                  a PVH entry note\n"
+	"  --initrd PATH   initial ramdisk\n"
+	"  --cmdline STR   kernel command line (default: \"" VM_DEFAULT_CMDLINE "\")\n"
+	"  --cpus N        number of vCPUs (default 1)\n"
+	"  --memory SIZE   guest RAM, e.g. 512M or 2G; a bare number is MiB\n"
+	"                  (default 256M)\n"
+	"  --stats         print exit counters and memory use when the VM ends\n"
+	"  --verbose       also log debug messages (e.g. unclaimed I/O addresses)\n"
+	"\n"
+	"Exit status: 0 guest powered off (or Ctrl-A x), 1 vmon error,\n"
+	"             2 guest rebooted, 3 guest crashed (triple fault, KVM failure).\n";
+
+void cli_print_help(void)
+{
+	fputs(usage, stdout);
+}
+
+static int invalid(const char **why, const char *msg)
+{
+	*why = msg;
+	return -1;
+}
+
+/* Multiplier for a size suffix: K, M, G, T, optionally followed by "iB" or "B". */
+static uint64_t suffix_multiplier(const char *suffix)
+{
+	static const char units[] = "KMGT";
+	if (*suffix == '\0')
+		return MIB; /* a bare number means MiB, as in QEMU's -m */
+	const char *u = strchr(units, toupper((unsigned char)suffix[0]));
+	if (!u || suffix[0] == '\0')
+		return 0;
+	const char *rest = suffix + 1;
+	if (*rest != '\0' && strcmp(rest, "B") != 0 && strcmp(rest, "iB") != 0)
+		return 0;
+	return 1ull << (10 * (u - units + 1));
+}
+
+int cli_parse_memory(const char *s, uint64_t *bytes, const char **why)
+{
+	if (!isdigit((unsigned char)s[0]))
+		return invalid(why, "is not a size (examples: 512M, 2G)");
+	errno = 0;
+	char *end;
+	unsigned long long n = strtoull(s, &end, 10);
+	uint64_t mult = suffix_multiplier(end);
+	if (errno == ERANGE || mult == 0)
+		return invalid(why, "is not a size (examples: 512M, 2G)");
+	if (n == 0)
+		return invalid(why, "must be larger than zero");
+	if (n > UINT64_MAX / mult)
+		return invalid(why, "is too large");
+	if ((n * mult) % MIB != 0)
+		return invalid(why, "must be a whole number of MiB");
+	*bytes = n * mult;
+	return 0;
+}
+
+int cli_parse_cpus(const char *s, unsigned *cpus, const char **why)
+{
+	if (!isdigit((unsigned char)s[0]))
+		return invalid(why, "is not a number of CPUs");
+	errno = 0;
+	char *end;
+	unsigned long n = strtoul(s, &end, 10);
+	if (*end != '\0' || errno == ERANGE)
+		return invalid(why, "is not a number of CPUs");
+	if (n == 0)
+		return invalid(why, "must be at least 1");
+	if (n > VM_MAX_CPUS)
+		return invalid(why, "is more than vmon supports (254)");
+	*cpus = (unsigned)n;
+	return 0;
+}
+
+enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_STATS, OPT_VERBOSE };
+
+static const struct option run_options[] = {
+	{ "kernel", required_argument, NULL, OPT_KERNEL },
+	{ "initrd", required_argument, NULL, OPT_INITRD },
+	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "memory", required_argument, NULL, OPT_MEMORY },
+	{ "stats", no_argument, NULL, OPT_STATS },
+	{ "verbose", no_argument, NULL, OPT_VERBOSE },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int error_line(const char *fmt, const char *a, const char *b)
+{
+	fprintf(stderr, "vmon: ");
+	fprintf(stderr, fmt, a, b);
+	fprintf(stderr, " (see vmon --help)\n");
+	return -1;
+}
+
+static int apply_option(int opt, const char *arg, enum cli_command *cmd,
+			struct vm_config *cfg)
+{
+	const char *why = NULL;
+	switch (opt) {
+	case OPT_KERNEL:
+		cfg->kernel_path = arg;
+		return 0;
+	case OPT_INITRD:
+		cfg->initrd_path = arg;
+		return 0;
+	case OPT_CMDLINE:
+		cfg->cmdline = arg;
+		return 0;
+	case OPT_CPUS:
+		return cli_parse_cpus(arg, &cfg->nr_cpus, &why) == 0 ? 0 :
+			error_line("--cpus '%s' %s", arg, why);
+	case OPT_MEMORY:
+		return cli_parse_memory(arg, &cfg->mem_size, &why) == 0 ? 0 :
+			error_line("--memory '%s' %s", arg, why);
+	case OPT_STATS:
+		cfg->stats = true;
+		return 0;
+	case OPT_VERBOSE:
+		log_set_level(LOG_DEBUG);
+		return 0;
+	case 'h':
+		*cmd = CLI_HELP;
+		return 0;
+	default:
+		return -1; /* getopt already said what was wrong */
+	}
+}
+
+static int parse_run(int argc, char **argv, enum cli_command *cmd,
+		     struct vm_config *cfg)
+{
+	optind = 1;
+	opterr = 1;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "h", run_options, NULL)) != -1)
+		if (apply_option(opt, optarg, cmd, cfg) < 0)
+			return -1;
+	if (*cmd == CLI_HELP)
+		return 0;
+	if (optind < argc)
+		return error_line("unexpected argument '%s'%s", argv[optind], "");
+	if (!cfg->kernel_path)
+		return error_line("%s%s", "run needs --kernel PATH", "");
+	return 0;
+}
+
+int cli_parse(int argc, char **argv, enum cli_command *cmd, struct vm_config *cfg)
+{
+	*cfg = (struct vm_config){
+		.cmdline = VM_DEFAULT_CMDLINE,
+		.nr_cpus = 1,
+		.mem_size = VM_DEFAULT_MEMORY,
+	};
+	*cmd = CLI_RUN;
+	if (argc < 2)
+		return error_line("%s%s", "missing command", "");
+
+	const char *verb = argv[1];
+	if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0 || strcmp(verb, "help") == 0) {
+		*cmd = CLI_HELP;
+		return 0;
+	}
+	if (strcmp(verb, "--version") == 0 || strcmp(verb, "-V") == 0) {
+		*cmd = CLI_VERSION;
+		return 0;
+	}
+	if (strcmp(verb, "run") != 0)
+		return error_line("unknown command '%s'%s", verb, "");
+	return parse_run(argc - 1, argv + 1, cmd, cfg);
+}

@@ -1,0 +1,24 @@
+/* The command line of vmon. */
+#ifndef VMON_CLI_ARGS_H
+#define VMON_CLI_ARGS_H
+
+#include <stdint.h>
+
+#include "vmm/config.h"
+
+enum cli_command { CLI_RUN, CLI_HELP, CLI_VERSION };
+
+/*
+ * Parses argv. Returns 0, or -1 after writing one line that says what is
+ * wrong to stderr.
+ */
+int cli_parse(int argc, char **argv, enum cli_command *cmd, struct vm_config *cfg);
+
+void cli_print_help(void);
+
+/* "512M", "2G", "1024" (MiB); whole MiB only. 0 or -1 with *why set. */
+int cli_parse_memory(const char *s, uint64_t *bytes, const char **why);
+/* A positive decimal count up to VM_MAX_CPUS. */
+int cli_parse_cpus(const char *s, unsigned *cpus, const char **why);
+
+#endif

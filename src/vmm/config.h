@@ -1,0 +1,31 @@
+/* What the user asked for: the machine to build. */
+#ifndef VMON_VMM_CONFIG_H
+#define VMON_VMM_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define VM_DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1"
+#define VM_DEFAULT_MEMORY  (256ull << 20)
+#define VM_MIN_MEMORY      (4ull << 20)
+/* xAPIC IDs are 8 bits and 0xff is broadcast; the IOAPIC takes one more ID. */
+#define VM_MAX_CPUS        254
+
+struct vm_config {
+	const char *kernel_path;
+	const char *initrd_path; /* NULL: none */
+	const char *cmdline;
+	unsigned nr_cpus;
+	uint64_t mem_size;
+	bool stats;              /* print counters and memory use at exit */
+};
+
+/* vmon's exit statuses. */
+enum vmon_exit_status {
+	VMON_EXIT_POWEROFF = 0, /* guest powered off, or the user quit */
+	VMON_EXIT_ERROR = 1,    /* vmon's own error: bad input, host failure */
+	VMON_EXIT_REBOOT = 2,   /* guest asked for a reboot */
+	VMON_EXIT_CRASH = 3,    /* guest crashed: triple fault, failed entry, internal error */
+};
+
+#endif

@@ -1,0 +1,386 @@
+#include "vmm/machine.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include "arch/x86/acpi.h"
+#include "arch/x86/boot.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/layout.h"
+#include "bus/bus.h"
+#include "hv/hv.h"
+#include "util/file.h"
+#include "util/log.h"
+#include "vmm/guest_mem.h"
+#include "vmm/platform.h"
+#include "vmm/vcpu.h"
+
+#define MAX_KERNEL_SIZE (512ull << 20)
+
+struct machine {
+	const struct vm_config *cfg;
+	struct hv *hv;
+	struct hv_vm *vm;
+	struct guest_mem mem;
+	struct bus *pio;
+	struct bus *mmio;
+	struct vm_control control;
+	struct platform platform;
+	struct vcpu *vcpus;
+
+	atomic_bool stopping; /* set by the main thread when it ends the VM */
+	int stop_fd;          /* eventfd: a stop was requested */
+	/* Protects stop_requested and stop_reason. */
+	pthread_mutex_t stop_lock;
+	bool stop_requested;
+	enum vm_stop_reason stop_reason;
+};
+
+static void machine_set_irq(void *ctx, uint32_t gsi, int level)
+{
+	struct machine *m = ctx;
+	int ret = hv_vm_set_irq_line(m->vm, gsi, level);
+	if (ret < 0)
+		log_error("cannot set IRQ %u: %s", gsi, strerror(-ret));
+}
+
+static void machine_request_stop(void *ctx, enum vm_stop_reason why)
+{
+	struct machine *m = ctx;
+	pthread_mutex_lock(&m->stop_lock);
+	if (!m->stop_requested) {
+		m->stop_requested = true;
+		m->stop_reason = why;
+		uint64_t one = 1;
+		if (write(m->stop_fd, &one, sizeof(one)) < 0)
+			log_error("cannot signal the stop request: %s", strerror(errno));
+	}
+	pthread_mutex_unlock(&m->stop_lock);
+}
+
+static uint64_t host_memory_bytes(void)
+{
+	struct sysinfo si;
+	if (sysinfo(&si) != 0)
+		return UINT64_MAX;
+	return (uint64_t)si.totalram * si.mem_unit;
+}
+
+/* KVM's own limit on vCPUs, known only once /dev/kvm is open. */
+static int check_vcpus_against_host(const struct machine *m)
+{
+	const struct hv_info *info = hv_get_info(m->hv);
+	if ((int)m->cfg->nr_cpus > info->max_vcpus) {
+		log_error("--cpus %u is more than this host's KVM allows (%d)",
+			  m->cfg->nr_cpus, info->max_vcpus);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void report_host(const struct hv *hv)
+{
+	const struct hv_info *info = hv_get_info(hv);
+	log_info("host: KVM on %s (signature \"%s\", up to %d vCPUs)",
+		 hv_host_kind_name(info->kind), info->kvm_signature, info->max_vcpus);
+	if (info->kind == HV_HOST_SOFTWARE)
+		log_warn("this KVM has no hardware virtualization: only PVM-enlightened "
+			 "guests run fast; an unmodified kernel's ring-0 code is emulated "
+			 "(about a million instructions a second)");
+}
+
+static int map_memory(struct machine *m)
+{
+	int ret = 0;
+	for (unsigned i = 0; i < m->mem.nr_regions && ret == 0; i++) {
+		const struct guest_mem_region *r = &m->mem.regions[i];
+		ret = hv_vm_map_memory(m->vm, i, r->gpa, r->size, r->host);
+	}
+	if (ret < 0)
+		log_error("KVM refused guest RAM: %s", strerror(-ret));
+	return ret;
+}
+
+static int setup_acpi(struct machine *m)
+{
+	static uint8_t tables[LAYOUT_ACPI_SIZE];
+	struct acpi_config cfg = { .nr_cpus = m->cfg->nr_cpus, .base_gpa = LAYOUT_ACPI_START };
+	long size = acpi_build(tables, sizeof(tables), &cfg);
+	if (size < 0 || guest_mem_write(&m->mem, LAYOUT_ACPI_START, tables, (uint64_t)size) < 0) {
+		log_error("cannot build the ACPI tables");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int read_input_file(const char *what, const char *path, uint8_t **buf, size_t *size)
+{
+	int ret = read_whole_file(path, MAX_KERNEL_SIZE, buf, size);
+	if (ret == -EINVAL)
+		log_error("%s '%s' is not a regular file", what, path);
+	else if (ret == -EFBIG)
+		log_error("%s '%s' is larger than %llu MiB", what, path, MAX_KERNEL_SIZE >> 20);
+	else if (ret < 0)
+		log_error("cannot read %s '%s': %s", what, path, strerror(-ret));
+	return ret;
+}
+
+static int load_kernel(struct machine *m, struct kernel_entry *entry)
+{
+	struct kernel_image img = { .cmdline = m->cfg->cmdline, .rsdp_gpa = LAYOUT_ACPI_START };
+	uint8_t *kernel = NULL, *initrd = NULL;
+	int ret = read_input_file("kernel", m->cfg->kernel_path, &kernel, &img.kernel_size);
+	if (ret == 0 && m->cfg->initrd_path)
+		ret = read_input_file("initrd", m->cfg->initrd_path, &initrd, &img.initrd_size);
+	if (ret == 0) {
+		const char *why = "";
+		img.kernel = kernel;
+		img.initrd = initrd;
+		ret = x86_load_kernel(&m->mem, &img, entry, &why);
+		if (ret < 0)
+			log_error("cannot boot '%s': %s", m->cfg->kernel_path, why);
+	}
+	free(kernel);
+	free(initrd);
+	return ret;
+}
+
+static int create_vcpus(struct machine *m, const struct kernel_entry *entry)
+{
+	struct kvm_cpuid2 *supported = hv_get_supported_cpuid(m->hv);
+	m->vcpus = calloc(m->cfg->nr_cpus, sizeof(*m->vcpus));
+	int ret = supported && m->vcpus ? 0 : -ENOMEM;
+	for (unsigned i = 0; ret == 0 && i < m->cfg->nr_cpus; i++) {
+		struct vcpu *v = &m->vcpus[i];
+		v->exits = (struct exit_context){ .pio = m->pio, .mmio = m->mmio, .vcpu_index = i };
+		v->control = &m->control;
+		v->stopping = &m->stopping;
+		ret = hv_vcpu_create(m->vm, i, &v->hv);
+		if (ret == 0)
+			ret = x86_vcpu_init(v->hv, supported, m->cfg->nr_cpus);
+	}
+	if (ret == 0)
+		ret = x86_boot_cpu_setup(m->vcpus[0].hv, &m->mem, entry);
+	if (ret < 0)
+		log_error("cannot set up the vCPUs: %s", strerror(-ret));
+	free(supported);
+	return ret;
+}
+
+/* Signals that end the VM politely; blocked in every thread, read from a signalfd. */
+static void block_stop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+}
+
+static bool stop_was_requested(struct machine *m)
+{
+	pthread_mutex_lock(&m->stop_lock);
+	bool requested = m->stop_requested;
+	pthread_mutex_unlock(&m->stop_lock);
+	return requested;
+}
+
+/* Sleeps until a device, a vCPU or a signal asks the VM to stop. */
+static void wait_for_stop(struct machine *m, int signal_fd)
+{
+	struct pollfd fds[2] = {
+		{ .fd = m->stop_fd, .events = POLLIN },
+		{ .fd = signal_fd, .events = POLLIN },
+	};
+	while (!stop_was_requested(m)) {
+		if (poll(fds, 2, -1) < 0 && errno != EINTR) {
+			machine_request_stop(m, VM_STOP_ERROR);
+			break;
+		}
+		struct signalfd_siginfo si;
+		if ((fds[1].revents & POLLIN) && read(signal_fd, &si, sizeof(si)) == sizeof(si)) {
+			log_info("signal %u: stopping the VM", si.ssi_signo);
+			machine_request_stop(m, VM_STOP_USER);
+		}
+	}
+}
+
+static int start_vcpus(struct machine *m)
+{
+	for (unsigned i = 0; i < m->cfg->nr_cpus; i++) {
+		int ret = vcpu_start(&m->vcpus[i]);
+		if (ret < 0) {
+			log_error("cannot start vCPU %u: %s", i, strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static void stop_vcpus(struct machine *m)
+{
+	atomic_store(&m->stopping, true);
+	for (unsigned i = 0; m->vcpus && i < m->cfg->nr_cpus; i++)
+		vcpu_kick(&m->vcpus[i]);
+	for (unsigned i = 0; m->vcpus && i < m->cfg->nr_cpus; i++)
+		vcpu_join(&m->vcpus[i]);
+}
+
+static const char *const exit_kind_names[HV_EXIT_KIND_COUNT] = {
+	[HV_EXIT_IO] = "io", [HV_EXIT_MMIO] = "mmio", [HV_EXIT_HLT] = "hlt",
+	[HV_EXIT_SHUTDOWN] = "shutdown", [HV_EXIT_SYSTEM_EVENT] = "system_event",
+	[HV_EXIT_FAIL_ENTRY] = "fail_entry", [HV_EXIT_INTERNAL_ERROR] = "internal_error",
+	[HV_EXIT_INTERRUPTED] = "interrupted", [HV_EXIT_UNKNOWN] = "unknown",
+};
+
+/* --stats: exits by reason, unclaimed accesses, and vmon's memory beside guest RAM. */
+static void print_stats(const struct machine *m)
+{
+	uint64_t totals[HV_EXIT_KIND_COUNT] = { 0 };
+	for (unsigned i = 0; m->vcpus && i < m->cfg->nr_cpus; i++)
+		for (unsigned k = 0; k < HV_EXIT_KIND_COUNT; k++)
+			totals[k] += m->vcpus[i].exit_counts[k];
+	fprintf(stderr, "vmon-stats: exits");
+	for (unsigned k = 0; k < HV_EXIT_KIND_COUNT; k++)
+		fprintf(stderr, " %s=%llu", exit_kind_names[k], (unsigned long long)totals[k]);
+	struct bus_stats pio, mmio;
+	bus_get_stats(m->pio, &pio);
+	bus_get_stats(m->mmio, &mmio);
+	fprintf(stderr, " unclaimed_pio=%llu unclaimed_mmio=%llu\n",
+		(unsigned long long)(pio.unclaimed_reads + pio.unclaimed_writes),
+		(unsigned long long)(mmio.unclaimed_reads + mmio.unclaimed_writes));
+
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	uint64_t guest_kib = guest_mem_resident_bytes(&m->mem) >> 10;
+	fprintf(stderr, "vmon-stats: rss_kib=%ld guest_resident_kib=%llu overhead_kib=%lld\n",
+		ru.ru_maxrss, (unsigned long long)guest_kib,
+		(long long)ru.ru_maxrss - (long long)guest_kib);
+}
+
+static enum vmon_exit_status exit_status_of(enum vm_stop_reason why)
+{
+	switch (why) {
+	case VM_STOP_POWEROFF:
+	case VM_STOP_USER:
+		return VMON_EXIT_POWEROFF;
+	case VM_STOP_REBOOT:
+		return VMON_EXIT_REBOOT;
+	case VM_STOP_CRASH:
+		return VMON_EXIT_CRASH;
+	default:
+		return VMON_EXIT_ERROR;
+	}
+}
+
+/*
+ * Everything the user's input decides, checked before KVM is touched: the
+ * files, the memory size, and whether the kernel fits and can be booted.
+ */
+static int prepare_guest_memory(struct machine *m, struct kernel_entry *entry)
+{
+	uint64_t host = host_memory_bytes();
+	if (m->cfg->mem_size > host) {
+		log_error("--memory %llu MiB is more than this host has (%llu MiB)",
+			  (unsigned long long)(m->cfg->mem_size >> 20),
+			  (unsigned long long)(host >> 20));
+		return -ENOMEM;
+	}
+	if (m->cfg->mem_size < VM_MIN_MEMORY) {
+		log_error("--memory must be at least %llu MiB", VM_MIN_MEMORY >> 20);
+		return -EINVAL;
+	}
+	int ret = guest_mem_init(&m->mem, m->cfg->mem_size, LAYOUT_PCI_HOLE_START,
+				 LAYOUT_HIGH_RAM_START);
+	if (ret < 0) {
+		log_error("cannot map %llu MiB of guest RAM: %s",
+			  (unsigned long long)(m->cfg->mem_size >> 20), strerror(-ret));
+		return ret;
+	}
+	return load_kernel(m, entry);
+}
+
+/* The VM itself, up to the first instruction: returns 0 when it can run. */
+static int build(struct machine *m, struct kernel_entry *entry)
+{
+	int ret = prepare_guest_memory(m, entry);
+	if (ret == 0)
+		ret = hv_open(&m->hv);
+	if (ret < 0)
+		return ret;
+	report_host(m->hv);
+	ret = check_vcpus_against_host(m);
+	if (ret == 0 && (ret = hv_vm_create(m->hv, &m->vm)) < 0)
+		log_error("cannot create a VM: %s", strerror(-ret));
+	if (ret == 0)
+		ret = map_memory(m);
+	if (ret == 0 && (ret = hv_vm_create_irqchip(m->vm)) < 0)
+		log_error("cannot create the in-kernel interrupt controllers: %s", strerror(-ret));
+	m->pio = bus_create("pio");
+	m->mmio = bus_create("mmio");
+	if (ret == 0 && (!m->pio || !m->mmio))
+		ret = -ENOMEM;
+	if (ret == 0)
+		ret = platform_create(&m->platform, m->pio, &m->control);
+	if (ret == 0)
+		ret = setup_acpi(m);
+	if (ret == 0)
+		ret = create_vcpus(m, entry);
+	return ret;
+}
+
+static void teardown(struct machine *m)
+{
+	platform_destroy(&m->platform);
+	for (unsigned i = 0; m->vcpus && i < m->cfg->nr_cpus; i++)
+		hv_vcpu_destroy(m->vcpus[i].hv);
+	free(m->vcpus);
+	bus_destroy(m->pio);
+	bus_destroy(m->mmio);
+	hv_vm_destroy(m->vm);
+	guest_mem_destroy(&m->mem);
+	hv_close(m->hv);
+	close(m->stop_fd);
+	pthread_mutex_destroy(&m->stop_lock);
+}
+
+enum vmon_exit_status machine_run(const struct vm_config *cfg)
+{
+	struct machine m = { .cfg = cfg };
+	m.control = (struct vm_control){
+		.set_irq = machine_set_irq, .request_stop = machine_request_stop, .ctx = &m,
+	};
+	pthread_mutex_init(&m.stop_lock, NULL);
+	sigset_t stop_signals;
+	block_stop_signals(&stop_signals);
+	m.stop_fd = eventfd(0, EFD_CLOEXEC);
+	int signal_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC);
+
+	struct kernel_entry entry;
+	int ret = m.stop_fd < 0 || signal_fd < 0 ? -errno : vcpu_install_kick_handler();
+	if (ret == 0)
+		ret = build(&m, &entry);
+	if (ret == 0)
+		ret = start_vcpus(&m);
+	if (ret == 0)
+		wait_for_stop(&m, signal_fd);
+	else
+		machine_request_stop(&m, VM_STOP_ERROR);
+	stop_vcpus(&m);
+	platform_quiesce(&m.platform);
+	if (cfg->stats && ret == 0)
+		print_stats(&m);
+	enum vmon_exit_status status = exit_status_of(m.stop_reason);
+	teardown(&m);
+	if (signal_fd >= 0)
+		close(signal_fd);
+	return status;
+}

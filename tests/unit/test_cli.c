@@ -1,0 +1,57 @@
+/* Command-line parsing: sizes, CPU counts and the run command. */
+#include <string.h>
+
+#include "cli/args.h"
+#include "tap.h"
+
+static int parse(int argc, char **argv, enum cli_command *cmd, struct vm_config *cfg)
+{
+	return cli_parse(argc, argv, cmd, cfg);
+}
+
+int main(void)
+{
+	uint64_t b;
+	const char *why;
+	CHECK(cli_parse_memory("512M", &b, &why) == 0 && b == 512ull << 20, "512M");
+	CHECK(cli_parse_memory("2G", &b, &why) == 0 && b == 2ull << 30, "2G");
+	CHECK(cli_parse_memory("2GiB", &b, &why) == 0 && b == 2ull << 30, "2GiB");
+	CHECK(cli_parse_memory("1g", &b, &why) == 0 && b == 1ull << 30, "lower-case suffix");
+	CHECK(cli_parse_memory("1024", &b, &why) == 0 && b == 1ull << 30, "bare number is MiB");
+	CHECK(cli_parse_memory("2048K", &b, &why) == 0 && b == 2ull << 20, "2048K is 2 MiB");
+	CHECK(cli_parse_memory("1000K", &b, &why) < 0, "partial MiB refused");
+	CHECK(cli_parse_memory("0", &b, &why) < 0, "zero refused");
+	CHECK(cli_parse_memory("-5M", &b, &why) < 0, "negative refused");
+	CHECK(cli_parse_memory("", &b, &why) < 0, "empty refused");
+	CHECK(cli_parse_memory("12Q", &b, &why) < 0, "unknown suffix refused");
+	CHECK(cli_parse_memory("1MX", &b, &why) < 0, "trailing garbage refused");
+	CHECK(cli_parse_memory("99999999999999999999", &b, &why) < 0, "overflow refused");
+	CHECK(cli_parse_memory("17179869184T", &b, &why) < 0, "multiplication overflow refused");
+
+	unsigned n;
+	CHECK(cli_parse_cpus("4", &n, &why) == 0 && n == 4, "4 CPUs");
+	CHECK(cli_parse_cpus("0", &n, &why) < 0, "0 CPUs refused");
+	CHECK(cli_parse_cpus("255", &n, &why) < 0, "255 CPUs refused");
+	CHECK(cli_parse_cpus("2x", &n, &why) < 0, "2x refused");
+	CHECK(cli_parse_cpus(" 2", &n, &why) < 0, "leading space refused");
+
+	enum cli_command cmd;
+	struct vm_config cfg;
+	char *run[] = { "vmon", "run", "--kernel", "k", "--initrd", "i", "--cpus", "2",
+			"--memory", "1G", "--cmdline", "quiet", "--stats", NULL };
+	CHECK(parse(13, run, &cmd, &cfg) == 0 && cmd == CLI_RUN, "full run command");
+	CHECK(strcmp(cfg.kernel_path, "k") == 0 && strcmp(cfg.initrd_path, "i") == 0, "paths");
+	CHECK(cfg.nr_cpus == 2 && cfg.mem_size == 1ull << 30 && cfg.stats, "cpus, memory, stats");
+	CHECK(strcmp(cfg.cmdline, "quiet") == 0, "command line replaces the default");
+
+	char *minimal[] = { "vmon", "run", "--kernel", "k", NULL };
+	CHECK(parse(4, minimal, &cmd, &cfg) == 0, "kernel only");
+	CHECK(cfg.nr_cpus == 1 && cfg.mem_size == VM_DEFAULT_MEMORY && !cfg.initrd_path, "defaults");
+	CHECK(strstr(cfg.cmdline, "console=ttyS0") != NULL, "default command line has console=ttyS0");
+
+	char *version[] = { "vmon", "--version", NULL };
+	CHECK(parse(2, version, &cmd, &cfg) == 0 && cmd == CLI_VERSION, "--version");
+	char *help[] = { "vmon", "run", "--help", NULL };
+	CHECK(parse(3, help, &cmd, &cfg) == 0 && cmd == CLI_HELP, "run --help");
+	return tap_finish();
+}
