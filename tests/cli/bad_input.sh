@@ -1,0 +1,72 @@
+#!/bin/bash
+# Bad input on the command line: one clear line on stderr, exit status 1,
+# never a crash, and nothing on stdout.
+# Usage: bad_input.sh VMON GUESTS_DIR
+set -u
+vmon=$1
+guests=$2
+. "$(dirname "$0")/../lib/tap.sh"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+printf 'just some text, not a kernel\n' >"$work/text"
+head -c 600 "$guests/bzimage_boot.bin" >"$work/truncated-bzimage"
+# A bzImage whose boot protocol is too old (2.05).
+cp "$guests/bzimage_boot.bin" "$work/old-bzimage"
+printf '\x05\x02' | dd of="$work/old-bzimage" bs=1 seek=$((0x206)) conv=notrunc status=none
+
+# A bzImage that needs 64 MiB from 1 MiB on to decompress (init_size at 0x260).
+cp "$guests/bzimage_boot.bin" "$work/big-bzimage"
+printf '\x00\x00\x00\x04' | dd of="$work/big-bzimage" bs=1 seek=$((0x260)) conv=notrunc status=none
+head -c $((6 << 20)) /dev/zero >"$work/6M.img"
+
+# rejects EXPECTED-TEXT VMON-ARGS...: status 1, exactly one line mentioning the text.
+rejects() {
+	local expected=$1
+	shift
+	timeout 20 "$vmon" "$@" </dev/null >"$work/out" 2>"$work/err"
+	local rc=$?
+	local lines
+	lines=$(wc -l <"$work/err")
+	if [ "$rc" = 1 ] && [ "$lines" = 1 ] && grep -qiF -- "$expected" "$work/err" && [ ! -s "$work/out" ]; then
+		return 0
+	fi
+	echo "# status $rc, $lines stderr lines:"
+	sed 's/^/#   /' "$work/err" | head -5
+	return 1
+}
+
+k="$guests/pvh_io.elf"
+tap_check "no command" rejects "missing command"
+tap_check "unknown command" rejects "unknown command" frobnicate
+tap_check "run without --kernel" rejects "--kernel" run
+tap_check "unknown option" rejects "unrecognized option" run --kernel "$k" --frob
+tap_check "stray argument" rejects "unexpected argument" run --kernel "$k" extra
+tap_check "missing kernel file" rejects "No such file" run --kernel "$work/nope"
+tap_check "kernel is a directory" rejects "not a regular file" run --kernel "$work"
+tap_check "kernel is not a kernel" rejects "not a Linux kernel" run --kernel "$work/text"
+tap_check "truncated bzImage" rejects "truncated" run --kernel "$work/truncated-bzimage"
+tap_check "bzImage protocol too old" rejects "older than 2.06" run --kernel "$work/old-bzimage"
+tap_check "ELF without a PVH note" rejects "no PVH entry note" run --kernel /bin/true
+tap_check "missing initrd" rejects "cannot read initrd" run --kernel "$k" --initrd "$work/nope"
+tap_check "memory: not a size" rejects "not a size" run --kernel "$k" --memory lots
+tap_check "memory: fraction" rejects "not a size" run --kernel "$k" --memory 1.5G
+tap_check "memory: zero" rejects "larger than zero" run --kernel "$k" --memory 0
+tap_check "memory: not whole MiB" rejects "whole number of MiB" run --kernel "$k" --memory 1000K
+tap_check "memory: overflow" rejects "too large" run --kernel "$k" --memory 99999999999T
+tap_check "memory: more than the host has" rejects "more than this host has" run --kernel "$k" --memory 100T
+tap_check "memory: too small" rejects "at least" run --kernel "$k" --memory 2M
+tap_check "memory: too small for the kernel" rejects "too small for this kernel" run --kernel "$work/big-bzimage" --memory 32M
+tap_check "memory: too small for the initrd" rejects "initrd does not fit" run --kernel "$k" --memory 4M --initrd "$work/6M.img"
+tap_check "cpus: zero" rejects "at least 1" run --kernel "$k" --cpus 0
+tap_check "cpus: negative" rejects "not a number" run --kernel "$k" --cpus -1
+tap_check "cpus: not a number" rejects "not a number" run --kernel "$k" --cpus two
+tap_check "cpus: too many" rejects "more than vmon supports" run --kernel "$k" --cpus 255
+tap_check "command line too long for the kernel" rejects "command line is longer" \
+	run --kernel "$guests/bzimage_boot.bin" --cmdline "$(head -c 300 /dev/zero | tr '\0' x)"
+
+help_works() { "$vmon" --help | grep -q "usage: vmon run"; }
+version_works() { "$vmon" --version | grep -qx "vmon [0-9.]*"; }
+tap_check "--help prints the usage" help_works
+tap_check "--version prints the version" version_works
+tap_done

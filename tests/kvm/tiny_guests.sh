@@ -1,0 +1,63 @@
+#!/bin/bash
+# Boots the tiny guests under vmon on the real /dev/kvm and checks what they
+# report on the serial line, what vmon prints, and vmon's exit status.
+# Usage: tiny_guests.sh VMON GUESTS_DIR
+set -u
+vmon=$1
+guests=$2
+. "$(dirname "$0")/../lib/tap.sh"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# run_guest NAME VMON-RUN-ARGS...: output in $work/NAME.{out,err,rc}
+run_guest() {
+	local name=$1
+	shift
+	timeout 60 "$vmon" run "$@" </dev/null >"$work/$name.out" 2>"$work/$name.err"
+	echo $? >"$work/$name.rc"
+}
+says() { grep -qxF -- "$2" "$work/$1.out"; }
+logs() { grep -qF -- "$2" "$work/$1.err"; }
+status_is() { [ "$(cat "$work/$1.rc")" = "$2" ]; }
+show() { sed 's/^/# /' "$work/$1.out" "$work/$1.err"; }
+
+run_guest io --kernel "$guests/pvh_io.elf" --cmdline "tiny guest cmdline"
+for c in pvh-start-info unclaimed-port-byte unclaimed-port-dword unclaimed-mmio rtc-valid rtc-year; do
+	tap_check "PVH guest: $c" says io "$c ok"
+done
+tap_check "PVH guest: the command line reaches the guest" says io "cmdline: tiny guest cmdline"
+tap_check "PVH guest: ACPI S5 power-off ends vmon with status 0" status_is io 0
+tap_check "vmon reports the host's virtualization kind" logs io "host: KVM on"
+status_is io 0 || show io
+
+printf '1-INITRD and some payload' >"$work/initrd.img"
+run_guest bz --kernel "$guests/bzimage_boot.bin" --initrd "$work/initrd.img" \
+	--cmdline "console=ttyS0 bz" --memory 64M
+for c in setup-header zero-page-in-rsi e820-map acpi-rsdp initrd identity-map; do
+	tap_check "bzImage guest: $c" says bz "$c ok"
+done
+tap_check "bzImage guest: the command line reaches the guest" says bz "cmdline: console=ttyS0 bz"
+tap_check "bzImage guest: i8042 reset ends vmon with the reboot status 2" status_is bz 2
+status_is bz 2 || show bz
+
+run_guest tf --kernel "$guests/pvh_triple_fault.elf"
+tap_check "triple fault: the guest ran up to it" says tf "tiny-guest: about to triple fault"
+tap_check "triple fault ends vmon with the crash status 3" status_is tf 3
+tap_check "triple fault is explained" logs tf "triple fault"
+tap_check "triple fault dumps the registers" logs tf "rip="
+
+run_guest hlt --kernel "$guests/pvh_hlt_irq.elf"
+tap_check "HLT is woken by the in-kernel PIT through the PIC" says hlt "hlt-woken-by-irq0 ok"
+tap_check "HLT guest powers off" status_is hlt 0
+status_is hlt 0 || show hlt
+
+run_guest smp --kernel "$guests/pvh_io.elf" --cpus 4 --stats
+tap_check "4 vCPUs: the boot CPU runs the guest" says smp "unclaimed-mmio ok"
+tap_check "4 vCPUs: power-off stops the waiting application processors" status_is smp 0
+tap_check "--stats reports exits and memory" logs smp "vmon-stats: rss_kib="
+
+run_guest big --kernel "$guests/pvh_io.elf" --memory 5G
+tap_check "5 GiB guest (RAM split around the PCI hole) boots" says big "pvh-start-info ok"
+tap_check "5 GiB guest powers off" status_is big 0
+
+tap_done

@@ -1,0 +1,20 @@
+# TAP helpers for the shell tests: ok/not ok lines, a plan at the end.
+tap_n=0
+tap_failed=0
+
+tap_check() { # tap_check NAME COMMAND...
+	local name=$1
+	shift
+	tap_n=$((tap_n + 1))
+	if "$@"; then
+		echo "ok $tap_n - $name"
+	else
+		echo "not ok $tap_n - $name"
+		tap_failed=$((tap_failed + 1))
+	fi
+}
+
+tap_done() {
+	echo "1..$tap_n"
+	[ "$tap_failed" -eq 0 ]
+}
