@@ -437,6 +437,7 @@ static uint64_t facs_write(struct out *o)
 /* §5.2.9.3 IA-PC Boot Architecture Flags. */
 #define IAPC_LEGACY_DEVICES (1u << 0) /* ISA devices not in ACPI namespace may exist */
 #define IAPC_8042           (1u << 1)
+#define IAPC_VGA_NOT_PRESENT (1u << 2) /* nothing answers VGA ports */
 
 #define LATENCY_NO_C2 0x0fff /* P_LVL2_LAT > 100: C2 not supported */
 #define LATENCY_NO_C3 0x0fff /* P_LVL3_LAT > 1000: C3 not supported */
@@ -514,8 +515,8 @@ static uint64_t fadt_write(struct out *o, uint64_t facs, uint64_t dsdt)
 	put_u8(o, 0);                /* DUTY_WIDTH */
 	put_u8(o, 0);                /* DAY_ALRM: no RTC day alarm */
 	put_u8(o, 0);                /* MON_ALRM: no RTC month alarm */
-	put_u8(o, 0);                /* CENTURY: no RTC century register */
-	put_u16(o, IAPC_LEGACY_DEVICES | IAPC_8042); /* IAPC_BOOT_ARCH */
+	put_u8(o, RTC_CENTURY_INDEX); /* CENTURY: CMOS index of the century byte */
+	put_u16(o, IAPC_LEGACY_DEVICES | IAPC_8042 | IAPC_VGA_NOT_PRESENT); /* IAPC_BOOT_ARCH */
 	put_u8(o, 0);                /* Reserved */
 	put_u32(o, FADT_WBINVD | FADT_PROC_C1 | FADT_PWR_BUTTON | FADT_SLP_BUTTON); /* Flags */
 	put_gas_none(o);             /* RESET_REG: not supported */

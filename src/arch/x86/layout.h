@@ -40,6 +40,7 @@
 #define IRQ_COM1          4
 #define PORT_RTC          0x70   /* index, data at +1 */
 #define IRQ_RTC           8
+#define RTC_CENTURY_INDEX 0x32   /* CMOS byte holding the century, in FADT.CENTURY */
 #define PORT_I8042_DATA   0x60
 #define PORT_I8042_CMD    0x64
 #define IRQ_I8042_KBD     1
