@@ -313,6 +313,12 @@ static void decode_exit(struct hv_vcpu *vcpu, struct hv_exit *exit)
 int hv_vcpu_run(struct hv_vcpu *vcpu, struct hv_exit *exit)
 {
 	int ret = xioctl(vcpu->fd, KVM_RUN, NULL);
+	if (ret == -EAGAIN) {
+		/* An AP left wait-for-SIPI (or got INIT): KVM asks us to run it again. */
+		memset(exit, 0, sizeof(*exit));
+		exit->kind = HV_EXIT_INTERRUPTED;
+		return 0;
+	}
 	if (ret == -EINTR) {
 		/* Consume the request; the caller decides whether to run again. */
 		__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
