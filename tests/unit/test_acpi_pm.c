@@ -1,0 +1,177 @@
+/*
+ * ACPI PM registers: S5 power-off, other sleep types refused, SCI_EN,
+ * write-1-to-clear status, the SCI level, byte-lane accesses, and the PM
+ * timer's rate and 24-bit wrap on a fake clock.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "arch/x86/layout.h"
+#include "bus/bus.h"
+#include "devices/legacy/acpi_pm.h"
+#include "tap.h"
+
+#define NS 1000000000ll
+#define PM_TMR_HZ 3579545ll
+
+#define SLP_EN (1u << 13)
+#define SLP_TYP(t) ((unsigned)(t) << 10)
+
+struct fake_vm {
+	int level;
+	uint32_t last_gsi;
+	int stops;
+	enum vm_stop_reason last_stop;
+};
+
+static void fake_set_irq(void *ctx, uint32_t gsi, int level)
+{
+	struct fake_vm *vm = ctx;
+	vm->level = level;
+	vm->last_gsi = gsi;
+}
+
+static void fake_request_stop(void *ctx, enum vm_stop_reason why)
+{
+	struct fake_vm *vm = ctx;
+	vm->stops++;
+	vm->last_stop = why;
+}
+
+static int64_t fake_now_ns;
+
+static int64_t fake_clock(void *ctx)
+{
+	(void)ctx;
+	return fake_now_ns;
+}
+
+struct rig {
+	struct fake_vm vm;
+	struct vm_control control;
+	struct bus *pio;
+	struct acpi_pm *pm;
+};
+
+static void rig_init(struct rig *r)
+{
+	memset(r, 0, sizeof(*r));
+	fake_now_ns = 1000 * NS; /* any origin */
+	r->control = (struct vm_control){ fake_set_irq, fake_request_stop, &r->vm };
+	r->pio = bus_create("pio");
+	struct acpi_pm_config cfg = {
+		.vm = &r->control, .gsi = IRQ_ACPI_SCI, .clock = fake_clock,
+	};
+	r->pm = acpi_pm_create(&cfg);
+	acpi_pm_register(r->pm, r->pio);
+}
+
+static void rig_fini(struct rig *r)
+{
+	acpi_pm_destroy(r->pm);
+	bus_destroy(r->pio);
+}
+
+static uint32_t in(struct rig *r, uint16_t port, uint32_t len)
+{
+	uint32_t val = 0;
+	bus_read(r->pio, port, &val, len);
+	return val;
+}
+
+static void out(struct rig *r, uint16_t port, uint32_t val, uint32_t len)
+{
+	bus_write(r->pio, port, &val, len);
+}
+
+static void test_sleep(void)
+{
+	struct rig r;
+	rig_init(&r);
+	CHECK(in(&r, PORT_ACPI_PM1_CNT, 2) & 1, "SCI_EN reads 1 (no SMI command port)");
+	out(&r, PORT_ACPI_PM1_CNT, 0, 2);
+	CHECK(in(&r, PORT_ACPI_PM1_CNT, 2) & 1, "and cannot be cleared");
+
+	/* Linux's acpi_hw_legacy_sleep: SLP_TYP first, then SLP_TYP | SLP_EN. */
+	out(&r, PORT_ACPI_PM1_CNT, SLP_TYP(3) | 1, 2);
+	CHECK(in(&r, PORT_ACPI_PM1_CNT, 2) == (SLP_TYP(3) | 1), "SLP_TYP reads back");
+	out(&r, PORT_ACPI_PM1_CNT, SLP_TYP(3) | SLP_EN | 1, 2);
+	CHECK(r.vm.stops == 0, "S3 is not supported: no stop");
+	CHECK(in(&r, PORT_ACPI_PM1_EVT, 2) & 0x8000, "but WAK_STS is set, so the guest stops waiting");
+	CHECK(!(in(&r, PORT_ACPI_PM1_CNT, 2) & SLP_EN), "SLP_EN reads 0");
+
+	out(&r, PORT_ACPI_PM1_CNT, SLP_TYP(ACPI_S5_SLP_TYP), 2);
+	CHECK(r.vm.stops == 0, "SLP_TYP alone does nothing");
+	out(&r, PORT_ACPI_PM1_CNT, SLP_TYP(ACPI_S5_SLP_TYP) | SLP_EN, 2);
+	CHECK(r.vm.stops == 1 && r.vm.last_stop == VM_STOP_POWEROFF, "S5 + SLP_EN: power-off request");
+	rig_fini(&r);
+
+	rig_init(&r);
+	out(&r, PORT_ACPI_PM1_CNT, SLP_TYP(ACPI_S5_SLP_TYP), 2);
+	out(&r, PORT_ACPI_PM1_CNT + 1, (SLP_TYP(ACPI_S5_SLP_TYP) | SLP_EN) >> 8, 1);
+	CHECK(r.vm.stops == 1 && r.vm.last_stop == VM_STOP_POWEROFF, "a 1-byte write of the high byte works too");
+	rig_fini(&r);
+}
+
+static void test_status_enable_sci(void)
+{
+	struct rig r;
+	rig_init(&r);
+	out(&r, PORT_ACPI_PM1_CNT, SLP_TYP(1) | SLP_EN, 2);
+	CHECK(in(&r, PORT_ACPI_PM1_EVT, 2) == 0x8000, "WAK_STS set");
+	out(&r, PORT_ACPI_PM1_EVT, 0x7fff, 2);
+	CHECK(in(&r, PORT_ACPI_PM1_EVT, 2) == 0x8000, "writing 0 to a status bit keeps it");
+	out(&r, PORT_ACPI_PM1_EVT, 0x8000, 2);
+	CHECK(in(&r, PORT_ACPI_PM1_EVT, 2) == 0, "writing 1 clears it");
+
+	out(&r, PORT_ACPI_PM1_EVT + 2, 0x0121, 2);
+	CHECK(in(&r, PORT_ACPI_PM1_EVT + 2, 2) == 0x0121, "PM1_EN reads back");
+	CHECK(in(&r, PORT_ACPI_PM1_EVT, 4) == 0x01210000, "a 4-byte read gives status and enable");
+	out(&r, PORT_ACPI_PM1_EVT + 3, 0x00, 1);
+	CHECK(in(&r, PORT_ACPI_PM1_EVT + 2, 2) == 0x0021, "a 1-byte write changes one lane");
+	out(&r, PORT_ACPI_PM1_EVT, 0xffff0000, 4);
+	CHECK(in(&r, PORT_ACPI_PM1_EVT + 2, 2) == 0x4721, "a 4-byte write sets enable (defined bits only)");
+	out(&r, PORT_ACPI_PM1_EVT + 2, 0, 2);
+
+	/* The timer's bit 23 toggles every 2^23 ticks: TMR_STS, and the SCI if enabled. */
+	out(&r, PORT_ACPI_PM1_EVT + 2, 0x0001, 2);
+	CHECK(r.vm.level == 0, "no status, no SCI");
+	fake_now_ns += (int64_t)(((1 << 23) + 10) * (double)NS / PM_TMR_HZ);
+	CHECK(in(&r, PORT_ACPI_PM1_EVT, 2) & 1, "TMR_STS after bit 23 toggled");
+	CHECK(r.vm.level == 1 && r.vm.last_gsi == IRQ_ACPI_SCI, "enabled: SCI raised on IRQ 9");
+	out(&r, PORT_ACPI_PM1_EVT, 0x0001, 2);
+	CHECK(r.vm.level == 0, "clearing the status drops the SCI");
+	rig_fini(&r);
+}
+
+static void test_pm_timer(void)
+{
+	struct rig r;
+	rig_init(&r);
+	CHECK(in(&r, PORT_ACPI_PM_TMR, 4) == 0, "the timer starts at 0");
+	fake_now_ns += NS;
+	CHECK(in(&r, PORT_ACPI_PM_TMR, 4) == PM_TMR_HZ, "3579545 ticks per second");
+	fake_now_ns += NS / 1000;
+	CHECK(in(&r, PORT_ACPI_PM_TMR, 4) == PM_TMR_HZ + 3579, "3579 more after a millisecond");
+	fake_now_ns += 4 * NS;
+	CHECK(in(&r, PORT_ACPI_PM_TMR, 4) == ((5 * PM_TMR_HZ + 3579) & 0xffffff), "wraps at 24 bits");
+	uint32_t full = in(&r, PORT_ACPI_PM_TMR, 4);
+	CHECK(in(&r, PORT_ACPI_PM_TMR, 2) == (full & 0xffff) &&
+	      in(&r, PORT_ACPI_PM_TMR + 2, 1) == ((full >> 16) & 0xff) &&
+	      in(&r, PORT_ACPI_PM_TMR + 3, 1) == 0, "narrow reads see their bytes; the top byte is 0");
+	out(&r, PORT_ACPI_PM_TMR, 0, 4);
+	CHECK(in(&r, PORT_ACPI_PM_TMR, 4) == full, "writes are ignored");
+	fake_now_ns += 1000 * 86400 * NS; /* 1000 days: no overflow in the conversion */
+	uint32_t later = in(&r, PORT_ACPI_PM_TMR, 4);
+	uint64_t expect = ((uint64_t)(5 + 1000 * 86400) * PM_TMR_HZ + 3579) & 0xffffff;
+	CHECK(later == expect, "exact after 1000 days");
+	rig_fini(&r);
+}
+
+int main(void)
+{
+	test_sleep();
+	test_status_enable_sci();
+	test_pm_timer();
+	return tap_finish();
+}

@@ -1,0 +1,278 @@
+/*
+ * i8042: the controller commands of Linux's i8042 probe, the keyboard
+ * replies atkbd expects, the reset paths, and scancode injection with
+ * IRQ 1 edges.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "arch/x86/layout.h"
+#include "bus/bus.h"
+#include "devices/legacy/i8042.h"
+#include "tap.h"
+
+struct fake_vm {
+	int level;
+	int rising_edges;
+	int stops;
+	enum vm_stop_reason last_stop;
+};
+
+static void fake_set_irq(void *ctx, uint32_t gsi, int level)
+{
+	struct fake_vm *vm = ctx;
+	if (gsi != IRQ_I8042_KBD)
+		return;
+	if (level && !vm->level)
+		vm->rising_edges++;
+	vm->level = level;
+}
+
+static void fake_request_stop(void *ctx, enum vm_stop_reason why)
+{
+	struct fake_vm *vm = ctx;
+	vm->stops++;
+	vm->last_stop = why;
+}
+
+struct rig {
+	struct fake_vm vm;
+	struct vm_control control;
+	struct bus *pio;
+	struct i8042 *kbc;
+};
+
+static void rig_init(struct rig *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->control = (struct vm_control){ fake_set_irq, fake_request_stop, &r->vm };
+	r->pio = bus_create("pio");
+	struct i8042_config cfg = { .vm = &r->control, .gsi = IRQ_I8042_KBD };
+	r->kbc = i8042_create(&cfg);
+	i8042_register(r->kbc, r->pio);
+}
+
+static void rig_fini(struct rig *r)
+{
+	i8042_destroy(r->kbc);
+	bus_destroy(r->pio);
+}
+
+static uint8_t status(struct rig *r)
+{
+	uint8_t val = 0;
+	bus_read(r->pio, PORT_I8042_CMD, &val, 1);
+	return val;
+}
+
+static void command(struct rig *r, uint8_t cmd)
+{
+	bus_write(r->pio, PORT_I8042_CMD, &cmd, 1);
+}
+
+static void write_data(struct rig *r, uint8_t val)
+{
+	bus_write(r->pio, PORT_I8042_DATA, &val, 1);
+}
+
+static uint8_t read_data(struct rig *r)
+{
+	uint8_t val = 0;
+	bus_read(r->pio, PORT_I8042_DATA, &val, 1);
+	return val;
+}
+
+/* The next output byte, or -1 if the output buffer is empty. */
+static int next_byte(struct rig *r)
+{
+	return status(r) & 0x01 ? read_data(r) : -1;
+}
+
+static void test_controller_probe(void)
+{
+	struct rig r;
+	rig_init(&r);
+	uint8_t st = status(&r);
+	CHECK(st == (0x10 | 0x04), "status: keyboard unlocked, SYS flag, nothing to read");
+
+	command(&r, 0xaa);
+	CHECK(status(&r) & 0x08, "status bit 3: last write was a command");
+	CHECK(next_byte(&r) == 0x55, "self test answers 0x55");
+	CHECK(next_byte(&r) == -1, "and only that");
+
+	command(&r, 0x20);
+	CHECK(next_byte(&r) == 0x65, "command byte after reset: XLATE, AUXDIS, SYS, KBDINT");
+	command(&r, 0x60);
+	write_data(&r, 0x47);
+	CHECK(!(status(&r) & 0x08), "status bit 3 clear after a data write");
+	command(&r, 0x20);
+	CHECK(next_byte(&r) == 0x47, "command byte round trip");
+	command(&r, 0x60);
+	write_data(&r, 0x40);
+	CHECK(!(status(&r) & 0x04), "SYS flag follows the command byte");
+	command(&r, 0xaa);
+	CHECK(next_byte(&r) == 0x55 && (status(&r) & 0x04), "self test sets SYS again");
+
+	command(&r, 0xab);
+	CHECK(next_byte(&r) == 0x00, "keyboard interface test passes");
+	command(&r, 0xad);
+	command(&r, 0x20);
+	CHECK(next_byte(&r) & 0x10, "0xAD disables the keyboard (command byte bit 4)");
+	command(&r, 0xae);
+	command(&r, 0x20);
+	CHECK(!(next_byte(&r) & 0x10), "0xAE enables it");
+	command(&r, 0xa7);
+	command(&r, 0x20);
+	CHECK(next_byte(&r) & 0x20, "0xA7 sets AUXDIS");
+	command(&r, 0xa8);
+	command(&r, 0x20);
+	CHECK(!(next_byte(&r) & 0x20), "0xA8 clears it");
+	rig_fini(&r);
+}
+
+/* Linux's i8042_check_aux() must conclude quickly that there is no AUX port. */
+static void test_no_aux_port(void)
+{
+	struct rig r;
+	rig_init(&r);
+	command(&r, 0xd3);
+	write_data(&r, 0x5a);
+	uint8_t st = status(&r);
+	CHECK((st & 0x01) && !(st & 0x20), "AUX loopback answers at once, without the AUX bit");
+	CHECK(read_data(&r) == 0x5a, "(so Linux's loop test fails fast)");
+	command(&r, 0xa9);
+	int aux_test = next_byte(&r);
+	CHECK(aux_test != 0x00 && aux_test != 0xfa && aux_test != 0xff,
+	      "AUX test reports an error Linux does not forgive (0x%02x)", aux_test);
+	command(&r, 0xd4);
+	write_data(&r, 0xff);
+	CHECK(next_byte(&r) == -1, "bytes for the absent AUX device vanish");
+	rig_fini(&r);
+}
+
+static void test_keyboard_commands(void)
+{
+	struct rig r;
+	rig_init(&r);
+	write_data(&r, 0xff);
+	CHECK(next_byte(&r) == 0xfa && next_byte(&r) == 0xaa, "reset: ACK, self test passed");
+	write_data(&r, 0xf2);
+	int id[3] = { next_byte(&r), next_byte(&r), next_byte(&r) };
+	CHECK(id[0] == 0xfa && id[1] == 0xab && id[2] == 0x41, "identify: ACK AB 41 (translated)");
+	write_data(&r, 0xf5);
+	CHECK(next_byte(&r) == 0xfa, "disable: ACK");
+	write_data(&r, 0xed);
+	CHECK(next_byte(&r) == 0xfa, "set LEDs: ACK");
+	write_data(&r, 0x07);
+	CHECK(next_byte(&r) == 0xfa, "LED argument: ACK");
+	write_data(&r, 0xf3);
+	write_data(&r, 0x20);
+	CHECK(next_byte(&r) == 0xfa && next_byte(&r) == 0xfa, "typematic rate and argument: ACK ACK");
+	write_data(&r, 0xf0);
+	write_data(&r, 0x00);
+	CHECK(next_byte(&r) == 0xfa && next_byte(&r) == 0xfa && next_byte(&r) == 0x41,
+	      "get scan code set: 2, translated");
+	write_data(&r, 0xf4);
+	CHECK(next_byte(&r) == 0xfa, "enable: ACK");
+	write_data(&r, 0xee);
+	CHECK(next_byte(&r) == 0xee, "echo");
+	write_data(&r, 0x42);
+	CHECK(next_byte(&r) == 0xfe, "not a command: resend");
+
+	command(&r, 0x60);
+	write_data(&r, 0x05); /* no translation */
+	write_data(&r, 0xf2);
+	id[0] = next_byte(&r), id[1] = next_byte(&r), id[2] = next_byte(&r);
+	CHECK(id[0] == 0xfa && id[1] == 0xab && id[2] == 0x83, "identify untranslated: ACK AB 83");
+	rig_fini(&r);
+}
+
+static void test_reset_paths(void)
+{
+	struct rig r;
+	rig_init(&r);
+	command(&r, 0xfe);
+	CHECK(r.vm.stops == 1 && r.vm.last_stop == VM_STOP_REBOOT, "0xFE pulses reset: reboot request");
+	command(&r, 0xff);
+	CHECK(r.vm.stops == 1, "0xFF pulses no line");
+	rig_fini(&r);
+
+	rig_init(&r);
+	command(&r, 0xd0);
+	int outport = next_byte(&r);
+	CHECK(outport >= 0 && (outport & 0x03) == 0x03, "output port: reset line released, A20 on");
+	command(&r, 0xd1);
+	write_data(&r, 0xdf);
+	CHECK(r.vm.stops == 0, "0xD1 with bit 0 set: no reset");
+	command(&r, 0xd1);
+	write_data(&r, 0xde);
+	CHECK(r.vm.stops == 1 && r.vm.last_stop == VM_STOP_REBOOT, "0xD1 with bit 0 clear: reboot request");
+	rig_fini(&r);
+}
+
+static void test_scancodes_and_irq(void)
+{
+	struct rig r;
+	rig_init(&r);
+	/* Ctrl-Alt-Del in set 1: make codes, then break codes. */
+	static const uint8_t ctrl_alt_del[] = { 0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d };
+	CHECK(i8042_send_scancode(r.kbc, ctrl_alt_del, sizeof(ctrl_alt_del)) == 0, "scancodes queued");
+	CHECK(r.vm.level == 1 && r.vm.rising_edges == 1, "IRQ 1 raised");
+	int ok = 1;
+	for (size_t i = 0; i < sizeof(ctrl_alt_del); i++) {
+		ok &= read_data(&r) == ctrl_alt_del[i];
+		bool more = i + 1 < sizeof(ctrl_alt_del);
+		ok &= r.vm.rising_edges == (int)(more ? i + 2 : i + 1);
+	}
+	CHECK(ok, "bytes arrive in order, each with its own rising edge");
+	CHECK(r.vm.level == 0 && !(status(&r) & 0x01), "all read: line down, buffer empty");
+
+	command(&r, 0x60);
+	write_data(&r, 0x64); /* KBDINT off */
+	i8042_send_scancode(r.kbc, ctrl_alt_del, 1);
+	CHECK((status(&r) & 0x01) && r.vm.level == 0, "KBDINT clear: data but no interrupt");
+	read_data(&r);
+
+	command(&r, 0xad);
+	i8042_send_scancode(r.kbc, ctrl_alt_del, 2);
+	CHECK(!(status(&r) & 0x01), "keyboard interface disabled: the bytes wait");
+	command(&r, 0x60);
+	write_data(&r, 0x45); /* KBDINT on, keyboard enabled */
+	CHECK((status(&r) & 0x01) && r.vm.level == 1, "enabled: they arrive, with IRQ 1");
+	read_data(&r);
+	read_data(&r);
+
+	uint8_t flood[100] = { 0 };
+	CHECK(i8042_send_scancode(r.kbc, flood, sizeof(flood)) == -ENOSPC, "too much at once: -ENOSPC");
+	CHECK(!(status(&r) & 0x01), "and nothing queued");
+	write_data(&r, 0xf5);
+	read_data(&r);
+	CHECK(i8042_send_scancode(r.kbc, ctrl_alt_del, 2) == -EAGAIN, "scanning disabled: -EAGAIN");
+	rig_fini(&r);
+}
+
+static void test_controller_reply_before_keys(void)
+{
+	struct rig r;
+	rig_init(&r);
+	static const uint8_t key[] = { 0x1e, 0x9e };
+	i8042_send_scancode(r.kbc, key, 2);
+	command(&r, 0x20);
+	CHECK(read_data(&r) == 0x1e, "the byte already in the buffer comes first");
+	CHECK(read_data(&r) == 0x65, "then the controller's reply");
+	CHECK(read_data(&r) == 0x9e, "then the keyboard again");
+	rig_fini(&r);
+}
+
+int main(void)
+{
+	test_controller_probe();
+	test_no_aux_port();
+	test_keyboard_commands();
+	test_reset_paths();
+	test_scancodes_and_irq();
+	test_controller_reply_before_keys();
+	return tap_finish();
+}
