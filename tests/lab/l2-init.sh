@@ -6,6 +6,8 @@
 #   bench            power off at once (boot benchmark)
 #   checks-poweroff  print checks, then poweroff -f
 #   checks-reboot    print checks, then reboot -f
+#   demo             show the machine (scripts/demo.sh), then poweroff -f
+#   shell            an interactive shell; poweroff -f when it ends
 #
 # This script must never return: PID 1 exiting panics the kernel, which the
 # host would see as a hang or crash rather than as a clear failure.
@@ -39,6 +41,18 @@ hang() {
 	while :; do sleep 3600; done
 }
 
+# What scripts/demo.sh shows of the guest.
+show_machine() {
+	echo "== a Linux guest under vmon =="
+	echo "kernel:  $(uname -sr)"
+	echo "cpus:    $(grep -c '^processor' /proc/cpuinfo) x $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)"
+	echo "memory:  $(sed -n 's/^MemTotal: *//p' /proc/meminfo)"
+	echo "clock:   $(date -u) (from the CMOS RTC)"
+	echo "console: $(cat /sys/class/tty/console/active 2>/dev/null)"
+	echo "uptime:  $(cut -d' ' -f1 /proc/uptime) s since the kernel started"
+	echo "cmdline: $(cat /proc/cmdline)"
+}
+
 scenario=$(cmdline_value lab.scenario)
 case "$scenario" in
 bench)
@@ -54,6 +68,19 @@ checks-reboot)
 	print_checks
 	reboot -f
 	hang "reboot -f returned"
+	;;
+demo)
+	show_machine
+	echo "powering off"
+	poweroff -f
+	hang "poweroff -f returned"
+	;;
+shell)
+	show_machine
+	echo "type 'poweroff -f' to end the VM"
+	setsid cttyhack sh -l
+	poweroff -f
+	hang "poweroff -f returned"
 	;;
 *)
 	hang "unknown lab.scenario='$scenario'"
