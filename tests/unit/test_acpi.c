@@ -502,7 +502,7 @@ static bool has_devices(const char *dsl)
 	static const char *const expected[] = {
 		"Name (_S5, Package (0x04)", "Scope (\\_SB)",
 		"Device (COM1)", "EisaId (\"PNP0501\")", "Name (_UID, One)", "0x03F8", "{4}",
-		"Device (RTC)", "EisaId (\"PNP0B00\")", "0x0070", "{8}",
+		"Device (RTC)", "EisaId (\"PNP0B00\")", "0x0070",
 		"Device (KBD)", "EisaId (\"PNP0303\")", "0x0060", "0x0064", "{1}",
 	};
 	bool ok = true;
@@ -512,7 +512,9 @@ static bool has_devices(const char *dsl)
 			ok = false;
 		}
 	}
-	return ok && count(dsl, "IO (Decode16,") == 4 && count(dsl, "IRQNoFlags ()") == 3;
+	/* COM1 and KBD have an IRQ; the RTC raises none, so announces none. */
+	return ok && count(dsl, "IO (Decode16,") == 4 && count(dsl, "IRQNoFlags ()") == 2 &&
+	       !strstr(dsl, "{8}");
 }
 
 static char iasl_out[65536];

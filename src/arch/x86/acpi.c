@@ -298,7 +298,7 @@ struct isa_device {
 		uint16_t base;
 		uint8_t len;
 	} io[2];
-	unsigned irq;
+	int irq; /* -1: none */
 };
 
 static const struct isa_device isa_devices[] = {
@@ -306,9 +306,13 @@ static const struct isa_device isa_devices[] = {
 		.name = "COM1", .hid = "PNP0501", .uid = 1,
 		.nr_io = 1, .io = { { PORT_COM1, 8 } }, .irq = IRQ_COM1,
 	},
-	{ /* AT real-time clock: index and data ports */
+	{ /*
+	   * AT real-time clock: index and data ports. Our RTC raises no
+	   * interrupts (rtc_cmos.c), so it announces none: Linux then polls
+	   * for updates instead of waiting for an IRQ 8 that never comes.
+	   */
 		.name = "RTC", .hid = "PNP0B00",
-		.nr_io = 1, .io = { { PORT_RTC, 2 } }, .irq = IRQ_RTC,
+		.nr_io = 1, .io = { { PORT_RTC, 2 } }, .irq = -1,
 	},
 	{ /* i8042 keyboard controller: data and command/status ports */
 		.name = "KBD", .hid = "PNP0303",
@@ -345,7 +349,8 @@ static void aml_isa_device(struct out *o, const struct isa_device *dev)
 	size_t crs = aml_open(o, AML_BUFFER_OP);
 	for (unsigned i = 0; i < dev->nr_io; i++)
 		aml_io(o, dev->io[i].base, dev->io[i].len);
-	aml_irq_noflags(o, dev->irq);
+	if (dev->irq >= 0)
+		aml_irq_noflags(o, (unsigned)dev->irq);
 	aml_end_tag(o);
 	aml_close_buffer(o, crs);
 
