@@ -60,4 +60,35 @@ run_guest big --kernel "$guests/pvh_io.elf" --memory 5G
 tap_check "5 GiB guest (RAM split around the PCI hole) boots" says big "pvh-start-info ok"
 tap_check "5 GiB guest powers off" status_is big 0
 
+run_guest hostile --kernel "$guests/pvh_hostile.elf"
+tap_check "hostile guest: vmon survives writes to every port and across the MMIO hole" \
+	says hostile "hostile-sweep-done"
+tap_check "hostile guest: ends with a normal power-off" status_is hostile 0
+status_is hostile 0 || show hostile
+
+# stops_on NAME SIGNAL: a spinning guest, then SIGNAL to vmon; status 0, quickly.
+stops_on() {
+	local name=$1 sig=$2
+	timeout 30 "$vmon" run --kernel "$guests/pvh_spin.elf" </dev/null \
+		>"$work/$name.out" 2>"$work/$name.err" &
+	local pid=$!
+	for _ in $(seq 50); do
+		grep -q spinning "$work/$name.out" 2>/dev/null && break
+		sleep 0.1
+	done
+	kill "-$sig" "$pid"
+	wait "$pid"
+	echo $? >"$work/$name.rc"
+}
+stops_on term TERM
+tap_check "SIGTERM stops a spinning guest with status 0" status_is term 0
+stops_on int INT
+tap_check "SIGINT stops a spinning guest with status 0" status_is int 0
+
+# Ctrl-A x on the console's input quits, even when stdin is a pipe.
+(sleep 1; printf '\001x'; sleep 5) | timeout 30 "$vmon" run --kernel "$guests/pvh_spin.elf" \
+	>"$work/quit.out" 2>"$work/quit.err"
+echo $? >"$work/quit.rc"
+tap_check "Ctrl-A x quits with status 0" status_is quit 0
+
 tap_done
