@@ -1,8 +1,31 @@
 /* vmon: a virtual machine monitor on Linux KVM. */
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
 
+#include "backends/stdio_console.h"
 #include "cli/args.h"
 #include "vmm/machine.h"
+
+/* A fatal signal in vmon itself: give the terminal back, then die of it. */
+static void on_fatal_signal(int sig)
+{
+	stdio_console_restore_terminal();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void install_fatal_signal_handlers(void)
+{
+	static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_fatal_signal;
+	sa.sa_flags = SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+		sigaction(fatal[i], &sa, NULL);
+}
 
 int main(int argc, char **argv)
 {
@@ -19,6 +42,7 @@ int main(int argc, char **argv)
 		printf("vmon %s\n", VMON_VERSION);
 		return 0;
 	default:
+		install_fatal_signal_handlers();
 		return (int)machine_run(&cfg);
 	}
 }
