@@ -9,6 +9,7 @@
 #include "arch/x86/layout.h"
 #include "bus/bus.h"
 #include "devices/legacy/acpi_pm.h"
+#include "fake_vm.h"
 #include "tap.h"
 
 #define NS 1000000000ll
@@ -16,27 +17,6 @@
 
 #define SLP_EN (1u << 13)
 #define SLP_TYP(t) ((unsigned)(t) << 10)
-
-struct fake_vm {
-	int level;
-	uint32_t last_gsi;
-	int stops;
-	enum vm_stop_reason last_stop;
-};
-
-static void fake_set_irq(void *ctx, uint32_t gsi, int level)
-{
-	struct fake_vm *vm = ctx;
-	vm->level = level;
-	vm->last_gsi = gsi;
-}
-
-static void fake_request_stop(void *ctx, enum vm_stop_reason why)
-{
-	struct fake_vm *vm = ctx;
-	vm->stops++;
-	vm->last_stop = why;
-}
 
 static int64_t fake_now_ns;
 

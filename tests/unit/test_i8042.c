@@ -11,31 +11,8 @@
 #include "arch/x86/layout.h"
 #include "bus/bus.h"
 #include "devices/legacy/i8042.h"
+#include "fake_vm.h"
 #include "tap.h"
-
-struct fake_vm {
-	int level;
-	int rising_edges;
-	int stops;
-	enum vm_stop_reason last_stop;
-};
-
-static void fake_set_irq(void *ctx, uint32_t gsi, int level)
-{
-	struct fake_vm *vm = ctx;
-	if (gsi != IRQ_I8042_KBD)
-		return;
-	if (level && !vm->level)
-		vm->rising_edges++;
-	vm->level = level;
-}
-
-static void fake_request_stop(void *ctx, enum vm_stop_reason why)
-{
-	struct fake_vm *vm = ctx;
-	vm->stops++;
-	vm->last_stop = why;
-}
 
 struct rig {
 	struct fake_vm vm;

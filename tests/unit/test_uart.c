@@ -15,6 +15,7 @@
 #include "backends/chardev.h"
 #include "bus/bus.h"
 #include "devices/legacy/uart16550.h"
+#include "fake_vm.h"
 #include "tap.h"
 
 /* ---- fakes ---- */
@@ -49,25 +50,6 @@ void chardev_attach(struct chardev *cd, const struct chardev_client *client)
 void chardev_input_ready(struct chardev *cd)
 {
 	cd->input_ready_calls++;
-}
-
-struct fake_vm {
-	int level;
-	int set_irq_calls;
-	uint32_t last_gsi;
-};
-
-static void fake_set_irq(void *ctx, uint32_t gsi, int level)
-{
-	struct fake_vm *vm = ctx;
-	vm->level = level;
-	vm->set_irq_calls++;
-	vm->last_gsi = gsi;
-}
-
-static void fake_request_stop(void *ctx, enum vm_stop_reason why)
-{
-	(void)ctx, (void)why;
 }
 
 /* ---- harness ---- */

@@ -476,15 +476,15 @@ static void request_reset(struct i8042 *d)
 	vm_request_stop(d->vm, VM_STOP_REBOOT);
 }
 
-static void i8042_bus_write(void *dev, uint64_t offset, const void *data, uint32_t len)
+/* Feeds each written byte to `handle` (data or command port); true on reset. */
+static void i8042_write_bytes(struct i8042 *d, const void *data, uint32_t len,
+			      bool (*handle)(struct i8042 *d, uint8_t byte))
 {
-	struct i8042 *d = dev;
 	const uint8_t *in = data;
 	bool reset = false;
-	(void)offset;
 	pthread_mutex_lock(&d->lock);
 	for (uint32_t i = 0; i < len; i++)
-		reset |= i8042_write_data(d, in[i]);
+		reset |= handle(d, in[i]);
 	i8042_fill_output(d);
 	i8042_update_irq(d);
 	pthread_mutex_unlock(&d->lock);
@@ -492,20 +492,16 @@ static void i8042_bus_write(void *dev, uint64_t offset, const void *data, uint32
 		request_reset(d);
 }
 
+static void i8042_bus_write(void *dev, uint64_t offset, const void *data, uint32_t len)
+{
+	(void)offset;
+	i8042_write_bytes(dev, data, len, i8042_write_data);
+}
+
 static void i8042_bus_write_command(void *dev, uint64_t offset, const void *data, uint32_t len)
 {
-	struct i8042 *d = dev;
-	const uint8_t *in = data;
-	bool reset = false;
 	(void)offset;
-	pthread_mutex_lock(&d->lock);
-	for (uint32_t i = 0; i < len; i++)
-		reset |= i8042_write_command(d, in[i]);
-	i8042_fill_output(d);
-	i8042_update_irq(d);
-	pthread_mutex_unlock(&d->lock);
-	if (reset)
-		request_reset(d);
+	i8042_write_bytes(dev, data, len, i8042_write_command);
 }
 
 static const struct bus_ops i8042_data_ops = {
