@@ -9,7 +9,7 @@ packages=(
 	linux-libc-dev                              # <linux/kvm.h>, <asm/bootparam.h>
 	acpica-tools                                # iasl checks our ACPI tables
 	python3                                     # counts test results
-	qemu-system-x86 busybox-static cpio lz4     # the nested lab
+	qemu-system-x86 busybox-static cpio lz4 xz-utils  # the nested lab
 	e2fsprogs
 )
 
