@@ -15,9 +15,16 @@ static void on_fatal_signal(int sig)
 	raise(sig);
 }
 
+/*
+ * Every signal whose default action ends the process, except those the
+ * machine reads from its signalfd (SIGINT, SIGTERM, SIGHUP) and the vCPU kick.
+ */
 static void install_fatal_signal_handlers(void)
 {
-	static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
+	static const int fatal[] = {
+		SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGQUIT, SIGTRAP, SIGSYS,
+		SIGXCPU, SIGXFSZ, SIGALRM, SIGUSR2, SIGVTALRM, SIGPROF,
+	};
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_fatal_signal;
@@ -25,6 +32,8 @@ static void install_fatal_signal_handlers(void)
 	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
 		sigaction(fatal[i], &sa, NULL);
+	/* A closed stdout or stderr pipe: writes fail with EPIPE, vmon goes on. */
+	signal(SIGPIPE, SIG_IGN);
 }
 
 int main(int argc, char **argv)

@@ -147,7 +147,7 @@ static int apply_option(int opt, const char *arg, enum cli_command *cmd,
 		*cmd = CLI_HELP;
 		return 0;
 	default:
-		return -1; /* getopt already said what was wrong */
+		return -1; /* parse_run reports unknown options */
 	}
 }
 
@@ -155,11 +155,16 @@ static int parse_run(int argc, char **argv, enum cli_command *cmd,
 		     struct vm_config *cfg)
 {
 	optind = 1;
-	opterr = 1;
+	opterr = 0; /* our own messages, with vmon's prefix */
 	int opt;
-	while ((opt = getopt_long(argc, argv, "h", run_options, NULL)) != -1)
+	while ((opt = getopt_long(argc, argv, ":h", run_options, NULL)) != -1) {
+		if (opt == '?')
+			return error_line("unknown option '%s'%s", argv[optind - 1], "");
+		if (opt == ':')
+			return error_line("option '%s' needs a value%s", argv[optind - 1], "");
 		if (apply_option(opt, optarg, cmd, cfg) < 0)
 			return -1;
+	}
 	if (*cmd == CLI_HELP)
 		return 0;
 	if (optind < argc)

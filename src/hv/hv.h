@@ -123,8 +123,6 @@ int hv_vcpu_set_fpu(struct hv_vcpu *vcpu, const struct kvm_fpu *fpu);
 int hv_vcpu_set_cpuid(struct hv_vcpu *vcpu, const struct kvm_cpuid2 *cpuid);
 int hv_vcpu_get_lapic(struct hv_vcpu *vcpu, struct kvm_lapic_state *lapic);
 int hv_vcpu_set_lapic(struct hv_vcpu *vcpu, const struct kvm_lapic_state *lapic);
-int hv_vcpu_set_msrs(struct hv_vcpu *vcpu, const struct kvm_msr_entry *entries,
-		     unsigned count);
 
 /* Prints general, segment and control registers, for crash reports. */
 void hv_vcpu_dump(struct hv_vcpu *vcpu, FILE *out);

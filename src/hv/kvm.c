@@ -261,6 +261,16 @@ static enum hv_system_event decode_system_event(uint32_t type)
 	}
 }
 
+/* True when a port I/O exit's data lies inside the run area, as KVM promises. */
+static bool io_exit_is_sane(const struct hv_vcpu *vcpu)
+{
+	const struct kvm_run *run = vcpu->run;
+	uint64_t size = run->io.size;
+	uint64_t end = run->io.data_offset + size * run->io.count;
+	return (size == 1 || size == 2 || size == 4) && run->io.count > 0 &&
+	       end <= (uint64_t)vcpu->vm->hv->run_size;
+}
+
 /* Translates the kvm_run area after an exit into vmon's terms. */
 static void decode_exit(struct hv_vcpu *vcpu, struct hv_exit *exit)
 {
@@ -268,6 +278,11 @@ static void decode_exit(struct hv_vcpu *vcpu, struct hv_exit *exit)
 	memset(exit, 0, sizeof(*exit));
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
+		if (!io_exit_is_sane(vcpu)) {
+			exit->kind = HV_EXIT_UNKNOWN;
+			exit->unknown_reason = run->exit_reason;
+			break;
+		}
 		exit->kind = HV_EXIT_IO;
 		exit->io.port = run->io.port;
 		exit->io.size = run->io.size;
@@ -276,6 +291,11 @@ static void decode_exit(struct hv_vcpu *vcpu, struct hv_exit *exit)
 		exit->io.data = (uint8_t *)run + run->io.data_offset;
 		break;
 	case KVM_EXIT_MMIO:
+		if (run->mmio.len == 0 || run->mmio.len > sizeof(run->mmio.data)) {
+			exit->kind = HV_EXIT_UNKNOWN;
+			exit->unknown_reason = run->exit_reason;
+			break;
+		}
 		exit->kind = HV_EXIT_MMIO;
 		exit->mmio.gpa = run->mmio.phys_addr;
 		exit->mmio.len = run->mmio.len;
@@ -375,20 +395,6 @@ int hv_vcpu_get_lapic(struct hv_vcpu *vcpu, struct kvm_lapic_state *lapic)
 int hv_vcpu_set_lapic(struct hv_vcpu *vcpu, const struct kvm_lapic_state *lapic)
 {
 	return xioctl(vcpu->fd, KVM_SET_LAPIC, (void *)lapic);
-}
-
-int hv_vcpu_set_msrs(struct hv_vcpu *vcpu, const struct kvm_msr_entry *entries,
-		     unsigned count)
-{
-	struct kvm_msrs *msrs = calloc(1, sizeof(*msrs) + count * sizeof(*entries));
-	if (!msrs)
-		return -ENOMEM;
-	msrs->nmsrs = count;
-	memcpy(msrs->entries, entries, count * sizeof(*entries));
-	int ret = xioctl(vcpu->fd, KVM_SET_MSRS, msrs);
-	free(msrs);
-	/* KVM_SET_MSRS returns how many MSRs it set. */
-	return ret < 0 ? ret : (ret == (int)count ? 0 : -EINVAL);
 }
 
 static void dump_segment(FILE *out, const char *name, const struct kvm_segment *s)

@@ -366,6 +366,8 @@ enum vmon_exit_status machine_run(const struct vm_config *cfg)
 
 	struct kernel_entry entry;
 	int ret = m.stop_fd < 0 || signal_fd < 0 ? -errno : vcpu_install_kick_handler();
+	if (ret < 0)
+		log_error("cannot set up vmon's event and signal handling: %s", strerror(-ret));
 	if (ret == 0)
 		ret = build(&m, &entry);
 	if (ret == 0)

@@ -62,9 +62,10 @@ int vcpu_start(struct vcpu *vcpu)
 
 void vcpu_kick(struct vcpu *vcpu)
 {
+	if (!vcpu->started)
+		return; /* never ran, or failed half-way through creation */
 	hv_vcpu_request_exit(vcpu->hv);
-	if (vcpu->started)
-		pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
+	pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
 }
 
 void vcpu_join(struct vcpu *vcpu)

@@ -40,7 +40,8 @@ k="$guests/pvh_io.elf"
 tap_check "no command" rejects "missing command"
 tap_check "unknown command" rejects "unknown command" frobnicate
 tap_check "run without --kernel" rejects "--kernel" run
-tap_check "unknown option" rejects "unrecognized option" run --kernel "$k" --frob
+tap_check "unknown option" rejects "unknown option '--frob'" run --kernel "$k" --frob
+tap_check "option without its value" rejects "option '--memory' needs a value" run --kernel "$k" --memory
 tap_check "stray argument" rejects "unexpected argument" run --kernel "$k" extra
 tap_check "missing kernel file" rejects "No such file" run --kernel "$work/nope"
 tap_check "kernel is a directory" rejects "not a regular file" run --kernel "$work"

@@ -38,9 +38,43 @@ _start:
 	add ebx, 0x100000
 	jmp 3b
 
-4:	lea esi, [survived]
+4:	mov dx, COM1 + 3              # the sweep left the UART in any state:
+	mov al, 0x03                  # LCR: 8N1, DLAB off
+	out dx, al
+	mov dx, COM1 + 4              # MCR: DTR, RTS, no loopback
+	out dx, al
+	mov dx, COM1 + 1              # IER: no interrupts
+	xor al, al
+	out dx, al
+	mov dx, COM1 + 2              # FCR: FIFOs on and cleared
+	mov al, 0x07
+	out dx, al
+
+	lea esi, [rep_msg]            # string I/O: one exit, a FIFO load of bytes
+	mov dx, COM1
+	mov ecx, OFFSET rep_len
+	rep outsb
+
+	mov dx, 0x510                 # rep insb from a port nobody claims
+	lea edi, [buffer]
+	mov ecx, 64
+	rep insb
+	lea esi, [buffer]
+	mov ecx, 64
+5:	lodsb
+	cmp al, 0xff
+	jne 6f
+	loop 5b
+6:	lea esi, [m_rep_insb]
+	call check
+
+	lea esi, [survived]
 	call print
 	jmp poweroff
 
 hello:    .asciz "tiny-guest: hostile I/O sweep\n"
 survived: .asciz "hostile-sweep-done\n"
+rep_msg:  .ascii "rep-outsb-uart!\n"   # 16 bytes: one TX FIFO load
+	.equ rep_len, . - rep_msg
+m_rep_insb: .asciz "rep-insb-unclaimed-all-ones"
+buffer:   .fill 64, 1, 0

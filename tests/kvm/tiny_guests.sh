@@ -63,8 +63,18 @@ tap_check "5 GiB guest powers off" status_is big 0
 run_guest hostile --kernel "$guests/pvh_hostile.elf"
 tap_check "hostile guest: vmon survives writes to every port and across the MMIO hole" \
 	says hostile "hostile-sweep-done"
+tap_check "hostile guest: rep outsb reaches the UART" says hostile "rep-outsb-uart!"
+tap_check "hostile guest: rep insb from an unclaimed port reads all-ones" says hostile "rep-insb-unclaimed-all-ones ok"
 tap_check "hostile guest: ends with a normal power-off" status_is hostile 0
 status_is hostile 0 || show hostile
+
+# Too few file descriptors for 8 vCPUs: creation fails half-way; vmon says
+# so and exits with status 1 instead of crashing.
+(ulimit -n 12; exec "$vmon" run --kernel "$guests/pvh_io.elf" --cpus 8) </dev/null \
+	>"$work/fds.out" 2>"$work/fds.err"
+echo $? >"$work/fds.rc"
+tap_check "vCPU creation failing half-way: status 1" status_is fds 1
+tap_check "vCPU creation failing half-way: explained" logs fds "Too many open files"
 
 # stops_on NAME SIGNAL: a spinning guest, then SIGNAL to vmon; status 0, quickly.
 stops_on() {

@@ -19,6 +19,7 @@ mount -t tmpfs tmpfs /tmp
 # cmdline_value KEY DEFAULT: value of KEY=... on the kernel command line.
 cmdline_value() {
 	_v=$2
+	# shellcheck disable=SC2013 # the command line is split into words
 	for _arg in $(cat /proc/cmdline); do
 		case "$_arg" in
 		"$1"=*) _v=${_arg#*=} ;;
@@ -28,7 +29,8 @@ cmdline_value() {
 }
 
 L2_MEMORY=$(cmdline_value lab.l2_memory 512M)
-L2_TIMEOUT=$(cmdline_value lab.l2_timeout 120)
+# shellcheck disable=SC2034 # used by the jobs
+L2_TIMEOUT=$(cmdline_value lab.l2_timeout 90)
 
 # Load irqbypass, kvm, kvm-amd in the order prepare.sh resolved, with the
 # modules' default parameters (kvm-amd: nested=1, npt=1).
@@ -54,11 +56,18 @@ run_vmm() {
 			--memory "$L2_MEMORY" --cmdline "$_append" "$@"
 		;;
 	qemu)
-		$_prefix qemu-system-x86_64 -M microvm -enable-kvm -cpu host \
-			-smp "$_cpus" -m "$L2_MEMORY" -nodefaults \
+		# rtc=on: a CMOS RTC as vmon has, which the guest takes its
+		# wall clock from (without it, QEMU's guest clock lags L1's by
+		# seconds after a verbose boot, from kvm-clock drift in L1).
+		# reboot=acpi: with the kernel's default reboot, a PVH guest of
+		# QEMU 7.2 microvm does not reach QEMU's reset and ends up back
+		# in qboot, re-entering the PVH entry on a clobbered image;
+		# that state has wedged L1's TCG vCPU.  ACPI reset reaches QEMU.
+		$_prefix qemu-system-x86_64 -M microvm,rtc=on -enable-kvm \
+			-cpu host -smp "$_cpus" -m "$L2_MEMORY" -nodefaults \
 			-no-user-config -display none -serial stdio -no-reboot \
 			-kernel "$_kernel" -initrd /lab/l2.cpio \
-			-append "$_append" "$@"
+			-append "$_append reboot=acpi" "$@"
 		;;
 	*)
 		echo "LAB-ERROR unknown VMM '$_vmm'"
@@ -89,6 +98,7 @@ main() {
 	fi
 	describe_l1
 	if [ -f "/lab/jobs/$job.sh" ]; then
+		# shellcheck disable=SC1090 # tests/lab/l1-job-*.sh, bench/l1-job-*.sh
 		. "/lab/jobs/$job.sh"
 	else
 		echo "LAB-ERROR no job '$job'"

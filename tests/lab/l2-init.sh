@@ -6,6 +6,8 @@
 #   bench            power off at once (boot benchmark)
 #   checks-poweroff  print checks, then poweroff -f
 #   checks-reboot    print checks, then reboot -f
+#   dmesg            print the kernel log, then poweroff -f (to read a quiet
+#                    boot's full log without paying for it on the UART)
 #   demo             show the machine (scripts/demo.sh), then poweroff -f
 #   shell            an interactive shell; poweroff -f when it ends
 #
@@ -19,6 +21,7 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 
 cmdline_value() {
+	# shellcheck disable=SC2013 # the command line is split into words
 	for arg in $(cat /proc/cmdline); do
 		case "$arg" in
 		"$1"=*) echo "${arg#*=}" ;;
@@ -28,6 +31,7 @@ cmdline_value() {
 
 # Each line is parsed by tests/lab/run.sh; keep the format stable.
 print_checks() {
+	echo "LAB-RESULT marker_uptime_ms=$LAB_MARKER_UPTIME_MS"
 	echo "LAB-RESULT cpus=$(grep -c '^processor' /proc/cpuinfo)"
 	echo "LAB-RESULT kernel=$(uname -r)"
 	# Last, so that the VMM exits as soon as possible after it: the host
@@ -56,6 +60,8 @@ show_machine() {
 scenario=$(cmdline_value lab.scenario)
 case "$scenario" in
 bench)
+	# After the marker, so it costs the measured boot nothing.
+	echo "LAB-RESULT marker_uptime_ms=$LAB_MARKER_UPTIME_MS"
 	poweroff -f
 	hang "poweroff -f returned"
 	;;
@@ -68,6 +74,11 @@ checks-reboot)
 	print_checks
 	reboot -f
 	hang "reboot -f returned"
+	;;
+dmesg)
+	dmesg
+	poweroff -f
+	hang "poweroff -f returned"
 	;;
 demo)
 	show_machine

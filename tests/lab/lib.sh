@@ -1,4 +1,5 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
+# (SC2034: the variables set here are used by the scripts that source it.)
 # Shared helpers of the nested lab: tests/lab/prepare.sh, tests/lab/run.sh
 # and bench/boot.sh source this file.  It defines functions and variables
 # only; it runs nothing.
@@ -11,8 +12,10 @@
 #   modules/          irqbypass/kvm/kvm-amd .ko (decompressed), load-order
 #   bin/              marker-init, boottime (static helpers built here)
 #   l2.cpio           the L2 guest initramfs
-#   l1-<job>.cpio     the L1 initramfs of the last run of that job
-#   <job>.log         L1 console of the last run (L2 output prefixed)
+#   test.log          L1 console of the last run.sh (L2 lines prefixed)
+#   bench.log         L1 console of the last bench/boot.sh; bench.md its report
+#   *.lock            serialize prepare.sh, and the L1 runs, per BUILD_DIR
+#   tmp.*/            a run's temporary files (the L1 initramfs), removed
 
 LAB_SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LAB_REPO_DIR=$(cd "$LAB_SRC_DIR/../.." && pwd)
@@ -20,7 +23,7 @@ LAB_REPO_DIR=$(cd "$LAB_SRC_DIR/../.." && pwd)
 # Packages the lab needs on the host (Debian 12).  binutils gives readelf and
 # strings; libc6-dev the static libc for the helpers; xz-utils unpacks .ko.xz.
 LAB_HOST_PACKAGES=(qemu-system-x86 busybox-static cpio lz4 xz-utils gcc
-	libc6-dev binutils coreutils)
+	libc6-dev binutils)
 
 # L1 machine: QEMU/TCG emulating an AMD-V CPU.  One vCPU: with -smp 2 the lab
 # hung in 2 of 3 runs, with -smp 1 it has not.
@@ -28,7 +31,7 @@ LAB_L1_MEMORY=${LAB_L1_MEMORY:-4096}
 LAB_L1_CPU=EPYC,+svm,+npt
 # L2 guest defaults (read by the L1 /init from lab.* kernel parameters).
 LAB_L2_MEMORY=${LAB_L2_MEMORY:-512M}
-LAB_L2_TIMEOUT=${LAB_L2_TIMEOUT:-120}
+LAB_L2_TIMEOUT=${LAB_L2_TIMEOUT:-90}
 
 lab_log() { printf 'lab: %s\n' "$*" >&2; }
 lab_die() {
@@ -50,6 +53,19 @@ lab_init() {
 	LAB_L2_CPIO=$LAB_OUT/l2.cpio
 }
 
+# lab_lock NAME: take BUILD_DIR/lab/NAME.lock for the rest of this shell,
+# waiting for another lab run in the same BUILD_DIR to finish first (they
+# would share its files, and two TCG machines on a small host distort the
+# timings).  Gives up after LAB_LOCK_WAIT seconds (default 1800).
+lab_lock() {
+	local file=$LAB_OUT/$1.lock fd
+	exec {fd}>"$file"
+	if ! flock -n "$fd"; then
+		lab_log "waiting for $file: another lab run uses $LAB_OUT"
+		flock -w "${LAB_LOCK_WAIT:-1800}" "$fd" || lab_die "$file is still held"
+	fi
+}
+
 # lab_tmpdir VAR: make a temporary directory under BUILD_DIR/lab, store its
 # path in VAR and remove it when the shell exits.
 LAB_TMPDIRS=()
@@ -63,6 +79,9 @@ lab_tmpdir() {
 	dir=$(mktemp -d "$LAB_OUT/tmp.XXXXXX")
 	LAB_TMPDIRS+=("$dir")
 	trap lab_cleanup EXIT
+	# So that EXIT runs on these too (bash skips it on fatal signals).
+	trap 'exit 130' INT
+	trap 'exit 143' TERM HUP
 	printf -v "$1" '%s' "$dir"
 }
 
@@ -129,6 +148,7 @@ lab_add_dynamic() {
 	if grep -q 'not found' <<<"$libs"; then
 		lab_die "$bin: missing libraries: $(grep 'not found' <<<"$libs")"
 	fi
+	# shellcheck disable=SC2013 # paths without spaces, one per word
 	for lib in $(awk '$2 == "=>" && $3 ~ /^\// { print $3 }
 			  $1 ~ /^\// { print $1 }' <<<"$libs"); do
 		[[ -e $root$lib ]] || install -D -m 755 "$(readlink -f "$lib")" "$root$lib"
@@ -176,7 +196,8 @@ lab_build_l1_initramfs() {
 # lab_run_l1 CPIO TIMEOUT LOG CMDLINE_EXTRA
 # Boot L1 with CPIO, bounded by TIMEOUT seconds; its console (carriage
 # returns removed) goes to LOG, and also to stderr if LAB_VERBOSE=1.
-# Returns QEMU's exit status (124 if the timeout hit).
+# Returns QEMU's exit status (124 if the timeout hit).  -nodefaults: no NIC
+# (whose iPXE ROM costs boot time) and no VGA; the serial port is the console.
 lab_run_l1() {
 	local cpio=$1 timeout=$2 log=$3 extra=$4 rc=0
 	local append="console=ttyS0 quiet panic=-1 lab.l2_memory=$LAB_L2_MEMORY"
@@ -184,9 +205,12 @@ lab_run_l1() {
 	lab_log "booting L1 (timeout ${timeout}s, log $log): $append"
 	timeout -k 10 "$timeout" qemu-system-x86_64 \
 		-accel tcg,thread=multi -smp 1 -cpu "$LAB_L1_CPU" \
-		-m "$LAB_L1_MEMORY" -nographic -no-reboot \
+		-m "$LAB_L1_MEMORY" -nodefaults -no-user-config -display none \
+		-serial stdio -no-reboot \
 		-kernel "$LAB_BZIMAGE" -initrd "$cpio" -append "$append" \
-		</dev/null 2>&1 | tr -d '\r' | lab_tee "$log" ||
+		</dev/null 2>&1 |
+		sed -u -e 's/\r//g' -e "/TCG doesn't support requested feature/d" |
+		lab_tee "$log" ||
 		rc=${PIPESTATUS[0]} # QEMU's own status, not the pipeline's
 	return "$rc"
 }

@@ -5,7 +5,10 @@
  * marks the guest's first userspace instruction for the boot benchmark
  * (bench/boottime.c) and for the end-to-end test (tests/lab/run.sh).
  * Then it execs "/bin/sh /init.sh", which runs the scenario chosen on the
- * kernel command line.
+ * kernel command line, with LAB_MARKER_UPTIME_MS in its environment: the
+ * guest's CLOCK_MONOTONIC (about the time since the kernel's clock started)
+ * just before the marker, which splits a boot time into time spent before
+ * and inside the guest kernel.
  *
  * The kernel normally starts /init with fds 0-2 on /dev/console (the
  * initramfs ships a /dev/console node), so the marker goes straight to fd 1
@@ -16,9 +19,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char marker[] = "VMON-USERSPACE-UP\n";
@@ -60,13 +66,19 @@ static int open_console(void)
 int main(void)
 {
 	static const char msg[] = "marker-init: exec /bin/sh /init.sh failed\n";
+	struct timespec now;
+	char uptime[32];
 
+	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (write_all(1, marker, sizeof(marker) - 1) < 0) {
 		if (open_console() < 0)
 			return 1; /* nowhere to report: the kernel panics */
 		write_all(1, marker, sizeof(marker) - 1);
 	}
 
+	snprintf(uptime, sizeof(uptime), "%lld",
+		 (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+	setenv("LAB_MARKER_UPTIME_MS", uptime, 1);
 	execl("/bin/sh", "sh", "/init.sh", (char *)NULL);
 	write_all(2, msg, sizeof(msg) - 1);
 	write_all(2, strerror(errno), strlen(strerror(errno)));

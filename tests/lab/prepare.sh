@@ -38,9 +38,11 @@ fetch_kernel() {
 	mkdir -p "$LAB_OUT/cache"
 	if ! compgen -G "$LAB_OUT/cache/${pkg}_*.deb" >/dev/null; then
 		lab_log "downloading $pkg"
-		# apt drops privileges to _apt, which cannot write to the tree.
-		(cd "$LAB_OUT/cache" && apt-get download -qq "$pkg" 2>&1 |
-			grep -v 'Download is performed unsandboxed' >&2 || true)
+		# apt warns that its _apt user cannot write into the tree and
+		# that it downloads as root instead: expected, so filtered out.
+		# Success is judged below by the .deb being there.
+		(cd "$LAB_OUT/cache" && apt-get download -qq "$pkg") 2>&1 |
+			grep -v 'Download is performed unsandboxed' >&2 || true
 	fi
 	local deb
 	deb=$(compgen -G "$LAB_OUT/cache/${pkg}_*.deb" | tail -n 1) ||
@@ -147,6 +149,7 @@ build_l2_initramfs() {
 main() {
 	[[ $# == 1 ]] || lab_die "usage: $0 BUILD_DIR"
 	lab_init "$1"
+	lab_lock prepare
 	lab_ensure_packages "${LAB_HOST_PACKAGES[@]}"
 	local pkg
 	pkg=$(resolve_kernel_package)

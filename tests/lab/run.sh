@@ -16,8 +16,8 @@
 #                         cases with `qemu-system-x86_64 -M microvm`; it
 #                         proves the harness, and its reboot case must fail
 #                         (QEMU -no-reboot exits 0 when the guest reboots).
-#   LAB_L2_TIMEOUT=S      bound of each L2 run inside L1 (default 120)
-#   LAB_L1_TIMEOUT=S      bound of the whole L1 run (default 2*L2 + 120)
+#   LAB_L2_TIMEOUT=S      bound of each L2 run inside L1 (default 90)
+#   LAB_L1_TIMEOUT=S      bound of the whole L1 run (default 2*L2 + 60)
 #   LAB_VERBOSE=1         mirror L1's console to stderr while it runs
 # The L1 console, with each L2 line prefixed "L2:<case>| ", is kept in
 # BUILD_DIR/lab/test.log.
@@ -64,10 +64,26 @@ skew_ok() { is_int "$1" && (($1 >= -CLOCK_SKEW_MAX && $1 <= CLOCK_SKEW_MAX)); }
 has_marker() { l2_lines "$1" "$2" | grep 'VMON-USERSPACE-UP' >/dev/null; }
 l1_done() { [[ $1 == 0 ]] && grep -q '^LAB-L1-DONE' "$2"; }
 
+# case_summary LOG CASE: how the case ran, for a TAP comment.
+case_summary() {
+	local begin end
+	begin=$(grep -m 1 "^LAB-CASE-BEGIN name=$2 " "$1" || true)
+	end=$(grep -m 1 "^LAB-CASE-END name=$2 " "$1" || true)
+	[[ -n $begin ]] || { echo "never started"; return; }
+	local what=${begin#LAB-CASE-BEGIN name="$2" }
+	what=${what% uptime=*}
+	if [[ -z $end ]]; then
+		echo "$what, never ended"
+		return
+	fi
+	awk -v b="${begin##*uptime=}" -v e="${end##*uptime=}" -v w="$what" \
+		'BEGIN { printf "%s, %.1f s in L1\n", w, e - b }'
+}
+
 # check_case LOG CASE EXPECTED_STATUS EVENT: the four assertions of a case.
 check_case() {
 	local log=$1 name=$2 want_rc=$3 event=$4
-	local cpus g_epoch l1_epoch rc skew=none
+	local cpus g_epoch l1_epoch rc skew=
 	local failed_before=$TAP_FAILED
 
 	tap "$name: guest reached userspace (VMON-USERSPACE-UP)" \
@@ -82,8 +98,8 @@ check_case() {
 	if is_int "$g_epoch" && is_int "$l1_epoch"; then
 		skew=$((l1_epoch - g_epoch))
 	fi
-	tap "$name: guest clock within ${CLOCK_SKEW_MAX}s of L1's (L1 - guest: ${skew}s)" \
-		skew_ok "$skew"
+	tap "$name: guest clock within ${CLOCK_SKEW_MAX}s of L1's (L1 - guest: ${skew:-none}${skew:+ s})" \
+		skew_ok "${skew:-none}"
 
 	rc=$(lab_field "$log" "LAB-CASE-END name=$name " rc)
 	tap "$name: VMM exit status $want_rc on guest $event (got ${rc:-none})" \
@@ -91,7 +107,8 @@ check_case() {
 
 	if ((TAP_FAILED > failed_before)); then
 		echo "# last L2 lines of case $name:"
-		l2_lines "$log" "$name" | tail -n 25 | sed 's/^/#   /'
+		l2_lines "$log" "$name" | tail -n 25 | sed 's/^/#   /' | grep . ||
+			echo "#   (none)"
 	fi
 }
 
@@ -109,33 +126,38 @@ main() {
 
 	"$LAB_SRC_DIR/prepare.sh" "$1"
 	lab_init "$1"
-	local cpio=$LAB_OUT/l1-test.cpio log=$LAB_OUT/test.log
-	local l1_timeout=${LAB_L1_TIMEOUT:-$((2 * LAB_L2_TIMEOUT + 120))}
-	lab_build_l1_initramfs "$cpio" test "$LAB_SRC_DIR/l1-job-test.sh" "$vmon"
+	lab_lock l1
+	local tmp log=$LAB_OUT/test.log
+	local l1_timeout=${LAB_L1_TIMEOUT:-$((2 * LAB_L2_TIMEOUT + 60))}
+	lab_tmpdir tmp
+	lab_build_l1_initramfs "$tmp/l1.cpio" test "$LAB_SRC_DIR/l1-job-test.sh" "$vmon"
 
 	echo "1..$((2 + 4 * ${#CASES[@]}))"
-	local l1_rc=0 start=$SECONDS
-	lab_run_l1 "$cpio" "$l1_timeout" "$log" "lab.job=test lab.vmm=$vmm" || l1_rc=$?
+	local l1_rc=0 start=$SECONDS failed_before_l1
+	lab_run_l1 "$tmp/l1.cpio" "$l1_timeout" "$log" "lab.job=test lab.vmm=$vmm" || l1_rc=$?
 	lab_log "L1 exited with status $l1_rc after $((SECONDS - start))s"
 
 	tap "L1: kvm-amd loaded and /dev/kvm present" \
 		grep -q '^LAB-L1 kvm=ok' "$log"
+	local l1_failed=$TAP_FAILED
 
 	local spec name want_rc event
 	for spec in "${CASES[@]}"; do
 		IFS=: read -r name want_rc event <<<"$spec"
-		echo "# case $name: $(grep -m 1 "^LAB-CASE-BEGIN name=$name " "$log" || echo 'never started')"
+		echo "# case $name: $(case_summary "$log" "$name")"
 		check_case "$log" "$name" "$want_rc" "$event"
 	done
 
+	failed_before_l1=$TAP_FAILED
 	tap "L1: job finished and L1 powered off within ${l1_timeout}s (status $l1_rc)" \
 		l1_done "$l1_rc" "$log"
+	l1_failed=$((l1_failed + TAP_FAILED - failed_before_l1))
 
-	if ((TAP_FAILED)); then
+	# The cases show their own L2 lines; L1 trouble needs the whole end.
+	if ((l1_failed)); then
 		echo "# last lines of $log:"
 		lab_tail "$log" 40
 	fi
-	rm -f "$cpio"
 	lab_log "$((TAP_COUNT - TAP_FAILED)) passed, $TAP_FAILED failed"
 	((TAP_FAILED == 0))
 }

@@ -126,6 +126,16 @@ static void test_bzimage_rejects(void)
 	CHECK(bzimage_load(&gm, &img, &entry, &why) == -ENOMEM, "kernel larger than RAM refused");
 
 	img.kernel_size = make_bzimage(image, 0x020c);
+	uint64_t wrapping = UINT64_MAX - 0x1000; /* pref_address + init_size wraps */
+	memcpy(image + 0x258, &wrapping, 8);
+	CHECK(bzimage_load(&gm, &img, &entry, &why) == -ENOMEM, "pref_address near 2^64 refused, no wrap");
+
+	img.kernel_size = make_bzimage(image, 0x020c);
+	static const uint8_t empty[1];
+	img.initrd = empty;
+	img.initrd_size = 0;
+	CHECK(bzimage_load(&gm, &img, &entry, &why) == -EINVAL && strstr(why, "empty"), "empty initrd refused");
+
 	static uint8_t big_initrd[60 * MiB];
 	img.initrd = big_initrd;
 	img.initrd_size = sizeof(big_initrd);
@@ -225,6 +235,12 @@ static void test_pvh_rejects(void)
 	uint64_t paddr = RAM_SIZE - 100; /* segment running past RAM */
 	memcpy(elf + sizeof(Elf64_Ehdr) + offsetof(Elf64_Phdr, p_paddr), &paddr, 8);
 	CHECK(pvh_load(&gm, &img, &entry, &why) == -ENOMEM, "segment outside guest RAM refused");
+
+	img.kernel_size = make_pvh_elf(elf, true, 18);
+	paddr = 0x7000; /* on top of the zero page and boot structures */
+	memcpy(elf + sizeof(Elf64_Ehdr) + offsetof(Elf64_Phdr, p_paddr), &paddr, 8);
+	CHECK(pvh_load(&gm, &img, &entry, &why) == -ENOEXEC && strstr(why, "below 1 MiB"),
+	      "segment below 1 MiB refused");
 
 	img.kernel_size = make_pvh_elf(elf, true, 18);
 	uint64_t offset = 0xfffffffffffff000ull; /* file offset that wraps */

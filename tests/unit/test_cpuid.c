@@ -62,6 +62,14 @@ int main(void)
 	CHECK(!(l1->edx & (1u << 28)) && l1->ebx >> 24 == 0, "one CPU: no HTT, APIC ID 0");
 	CHECK(find(c, 0xb, 1)->eax == 0 && find(c, 0xb, 1)->ebx == 1, "one CPU: 0xB core level has one core");
 	free(c);
+	for (unsigned n = 129; n <= 254; n += 125) {
+		c = cpuid_for_vcpu(sup, 1, n);
+		l1 = find(c, 1, 0);
+		CHECK(l1->ebx >> 24 == 1, "%u CPUs: APIC ID not clobbered by the count", n);
+		CHECK(((l1->ebx >> 16) & 0xff) == 255, "%u CPUs: leaf 1 count saturates at 255", n);
+		CHECK((find(c, 4, 0)->eax >> 26) == 63, "%u CPUs: leaf 4 cores saturate at 63", n);
+		free(c);
+	}
 	CHECK(sup->entries[0].ebx == 0x800, "the supported set itself is not modified");
 	free(sup);
 	return tap_finish();

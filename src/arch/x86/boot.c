@@ -7,12 +7,6 @@
 
 #define PAGE_SIZE 4096ull
 
-static int fail(const char **why, const char *msg, int err)
-{
-	*why = msg;
-	return err;
-}
-
 int x86_load_kernel(const struct guest_mem *gm, const struct kernel_image *img,
 		    struct kernel_entry *entry, const char **why)
 {
@@ -23,7 +17,7 @@ int x86_load_kernel(const struct guest_mem *gm, const struct kernel_image *img,
 	/* boot.rst: the setup header's "HdrS" magic sits at offset 0x202. */
 	if (img->kernel_size >= 0x206 && memcmp(img->kernel + 0x202, "HdrS", 4) == 0)
 		return bzimage_load(gm, img, entry, why);
-	return fail(why, "not a Linux kernel: neither a bzImage (no 'HdrS' setup header) nor an ELF file",
+	return boot_fail(why, "not a Linux kernel: neither a bzImage (no 'HdrS' setup header) nor an ELF file",
 		    -ENOEXEC);
 }
 
@@ -34,9 +28,9 @@ int boot_write_cmdline(const struct guest_mem *gm, const char *cmdline,
 	if (max_len > LAYOUT_CMDLINE_MAX)
 		max_len = LAYOUT_CMDLINE_MAX;
 	if (len > max_len)
-		return fail(why, "the kernel command line is longer than the kernel accepts", -E2BIG);
+		return boot_fail(why, "the kernel command line is longer than the kernel accepts", -E2BIG);
 	if (guest_mem_write(gm, LAYOUT_CMDLINE, cmdline, len) < 0)
-		return fail(why, "guest RAM is too small for the command line", -ENOMEM);
+		return boot_fail(why, "guest RAM is too small for the command line", -ENOMEM);
 	return 0;
 }
 
@@ -52,13 +46,15 @@ int boot_place_initrd(const struct guest_mem *gm, const struct kernel_image *img
 	if (limit < top)
 		top = limit;
 	uint64_t size = img->initrd_size;
-	if (size == 0 || size > top || ((top - size) & ~(PAGE_SIZE - 1)) < floor)
-		return fail(why, "the initrd does not fit in guest RAM beside the kernel (give the VM more --memory)",
+	if (size == 0)
+		return boot_fail(why, "the initrd is empty", -EINVAL);
+	if (size > top || ((top - size) & ~(PAGE_SIZE - 1)) < floor)
+		return boot_fail(why, "the initrd does not fit in guest RAM beside the kernel (give the VM more --memory)",
 			    -ENOMEM);
 
 	uint64_t addr = (top - size) & ~(PAGE_SIZE - 1);
 	if (guest_mem_write(gm, addr, img->initrd, size) < 0)
-		return fail(why, "the initrd does not fit in guest RAM", -ENOMEM);
+		return boot_fail(why, "the initrd does not fit in guest RAM", -ENOMEM);
 	*gpa = addr;
 	return 0;
 }

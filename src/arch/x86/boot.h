@@ -49,6 +49,13 @@ int pvh_load(const struct guest_mem *gm, const struct kernel_image *img,
  * with its NUL), and the initrd placed as high as possible below `limit`,
  * page-aligned, above `floor`. Return 0 or -errno with *why set.
  */
+/* Sets *why for the user and returns err: the loaders' error path. */
+static inline int boot_fail(const char **why, const char *msg, int err)
+{
+	*why = msg;
+	return err;
+}
+
 int boot_write_cmdline(const struct guest_mem *gm, const char *cmdline,
 		       uint64_t max_len, const char **why);
 int boot_place_initrd(const struct guest_mem *gm, const struct kernel_image *img,

@@ -17,12 +17,6 @@
 #define VIDEO_MODE_NORMAL   0xffff
 #define ENTRY_64_OFFSET     0x200  /* boot.rst §"64-bit Boot Protocol" */
 
-static int fail(const char **why, const char *msg, int err)
-{
-	*why = msg;
-	return err;
-}
-
 /* Size of the real-mode setup code that precedes the protected-mode kernel. */
 static size_t setup_size(const struct setup_header *hdr)
 {
@@ -41,7 +35,7 @@ static int copy_setup_header(const struct kernel_image *img,
 	if (end > sizeof(*zp))
 		end = sizeof(*zp);
 	if (end > img->kernel_size)
-		return fail(why, "bzImage is truncated inside its setup header", -ENOEXEC);
+		return boot_fail(why, "bzImage is truncated inside its setup header", -ENOEXEC);
 	memcpy((uint8_t *)zp + SETUP_HEADER_OFFSET, img->kernel + SETUP_HEADER_OFFSET,
 	       end - SETUP_HEADER_OFFSET);
 	return 0;
@@ -51,19 +45,23 @@ static int check_header(const struct kernel_image *img,
 			const struct setup_header *hdr, const char **why)
 {
 	if (hdr->boot_flag != 0xaa55)
-		return fail(why, "bzImage has no 0xAA55 boot flag", -ENOEXEC);
+		return boot_fail(why, "bzImage has no 0xAA55 boot flag", -ENOEXEC);
 	if (hdr->version < MIN_PROTOCOL)
-		return fail(why, "kernel boot protocol is older than 2.06", -ENOEXEC);
+		return boot_fail(why, "kernel boot protocol is older than 2.06", -ENOEXEC);
 	if (!(hdr->loadflags & LOADED_HIGH))
-		return fail(why, "zImage kernels (loaded low) are not supported; use a bzImage", -ENOEXEC);
+		return boot_fail(why, "zImage kernels (loaded low) are not supported; use a bzImage", -ENOEXEC);
 	if (hdr->version >= 0x020c && !(hdr->xloadflags & XLF_KERNEL_64))
-		return fail(why, "kernel has no 64-bit entry point (32-bit kernel?)", -ENOEXEC);
+		return boot_fail(why, "kernel has no 64-bit entry point (32-bit kernel?)", -ENOEXEC);
 	if (setup_size(hdr) >= img->kernel_size)
-		return fail(why, "bzImage is truncated: no protected-mode kernel after the setup code", -ENOEXEC);
+		return boot_fail(why, "bzImage is truncated: no protected-mode kernel after the setup code", -ENOEXEC);
 	return 0;
 }
 
-/* The lowest address the initrd may start at: above the decompressed kernel. */
+/*
+ * The lowest address the initrd may start at: above the decompressed
+ * kernel. pref_address is a 64-bit field from the file: it is clamped so
+ * that adding the 32-bit init_size cannot wrap.
+ */
 static uint64_t kernel_footprint_end(const struct setup_header *hdr,
 				     size_t payload_size)
 {
@@ -72,7 +70,7 @@ static uint64_t kernel_footprint_end(const struct setup_header *hdr,
 	/* 2.10+: init_size bytes are needed from the preferred address on. */
 	if (hdr->version >= 0x020a) {
 		if (hdr->pref_address > start)
-			start = hdr->pref_address;
+			start = hdr->pref_address < UINT64_MAX / 2 ? hdr->pref_address : UINT64_MAX / 2;
 		if (hdr->init_size > size)
 			size = hdr->init_size;
 	}
@@ -97,7 +95,7 @@ int bzimage_load(const struct guest_mem *gm, const struct kernel_image *img,
 	struct boot_params zp;
 	memset(&zp, 0, sizeof(zp));
 	if (img->kernel_size < sizeof(zp.hdr) + SETUP_HEADER_OFFSET)
-		return fail(why, "bzImage is too small to hold a setup header", -ENOEXEC);
+		return boot_fail(why, "bzImage is too small to hold a setup header", -ENOEXEC);
 	int ret = copy_setup_header(img, &zp, why);
 	if (ret == 0)
 		ret = check_header(img, &zp.hdr, why);
@@ -109,7 +107,7 @@ int bzimage_load(const struct guest_mem *gm, const struct kernel_image *img,
 	uint64_t footprint_end = kernel_footprint_end(&zp.hdr, payload);
 	if (footprint_end > guest_mem_low_end(gm) ||
 	    guest_mem_write(gm, LAYOUT_HIGH_MEMORY, img->kernel + setup, payload) < 0)
-		return fail(why, "guest RAM is too small for this kernel (give the VM more --memory)", -ENOMEM);
+		return boot_fail(why, "guest RAM is too small for this kernel (give the VM more --memory)", -ENOMEM);
 
 	ret = boot_write_cmdline(gm, img->cmdline, (uint64_t)zp.hdr.cmdline_size + 1, why);
 	uint64_t initrd_gpa = 0;
@@ -127,7 +125,7 @@ int bzimage_load(const struct guest_mem *gm, const struct kernel_image *img,
 	zp.acpi_rsdp_addr = img->rsdp_gpa;
 	fill_e820(gm, &zp);
 	if (guest_mem_write(gm, LAYOUT_ZERO_PAGE, &zp, sizeof(zp)) < 0)
-		return fail(why, "guest RAM is too small for the zero page", -ENOMEM);
+		return boot_fail(why, "guest RAM is too small for the zero page", -ENOMEM);
 
 	entry->mode = BOOT_MODE_LINUX64;
 	entry->rip = LAYOUT_HIGH_MEMORY + ENTRY_64_OFFSET;

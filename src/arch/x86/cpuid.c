@@ -18,12 +18,20 @@ static unsigned id_bits(unsigned n)
 	return bits;
 }
 
-/* Intel SDM vol. 2A, CPUID leaf 1: initial APIC ID and logical processor count. */
+static unsigned at_most(unsigned value, unsigned max)
+{
+	return value < max ? value : max;
+}
+
+/*
+ * Intel SDM vol. 2A, CPUID leaf 1: initial APIC ID and the number of
+ * addressable logical processor IDs, an 8-bit field (hence at most 255).
+ */
 static void fill_leaf1(struct kvm_cpuid_entry2 *e, unsigned index, unsigned nr_cpus)
 {
 	e->ebx &= 0x0000ffff;
-	e->ebx |= index << 24;
-	e->ebx |= (1u << id_bits(nr_cpus)) << 16;
+	e->ebx |= (index & 0xff) << 24;
+	e->ebx |= at_most(1u << id_bits(nr_cpus), 255) << 16;
 	if (nr_cpus > 1)
 		e->edx |= LEAF1_EDX_HTT;
 	else
@@ -31,11 +39,11 @@ static void fill_leaf1(struct kvm_cpuid_entry2 *e, unsigned index, unsigned nr_c
 	e->ecx |= LEAF1_ECX_HYPERVISOR;
 }
 
-/* Intel SDM vol. 2A, leaf 4: cores per package - 1 in EAX[31:26]. */
+/* Intel SDM vol. 2A, leaf 4: cores per package - 1 in EAX[31:26], 6 bits. */
 static void fill_leaf4(struct kvm_cpuid_entry2 *e, unsigned nr_cpus)
 {
 	e->eax &= 0x03ffffff;
-	e->eax |= ((1u << id_bits(nr_cpus)) - 1) << 26;
+	e->eax |= at_most((1u << id_bits(nr_cpus)) - 1, 63) << 26;
 }
 
 /* Intel SDM vol. 2A, leaves 0xB and 0x1F: x2APIC topology, SMT then core level. */

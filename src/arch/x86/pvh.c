@@ -7,7 +7,6 @@
  */
 #include <elf.h>
 #include <errno.h>
-#include <stdbool.h>
 #include <string.h>
 
 #include "arch/x86/boot.h"
@@ -45,12 +44,6 @@ struct hvm_memmap_table_entry {
 	uint32_t reserved;
 };
 
-static int fail(const char **why, const char *msg, int err)
-{
-	*why = msg;
-	return err;
-}
-
 /* The file bytes [off, off + len), or NULL when they are not all in the file. */
 static const uint8_t *file_range(const struct kernel_image *img, uint64_t off,
 				 uint64_t len)
@@ -65,14 +58,14 @@ static int read_ehdr(const struct kernel_image *img, Elf64_Ehdr *eh,
 {
 	const uint8_t *p = file_range(img, 0, sizeof(*eh));
 	if (!p)
-		return fail(why, "ELF kernel is truncated inside its header", -ENOEXEC);
+		return boot_fail(why, "ELF kernel is truncated inside its header", -ENOEXEC);
 	memcpy(eh, p, sizeof(*eh));
 	if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB ||
 	    eh->e_machine != EM_X86_64)
-		return fail(why, "ELF kernel is not a little-endian x86-64 ELF64 file", -ENOEXEC);
+		return boot_fail(why, "ELF kernel is not a little-endian x86-64 ELF64 file", -ENOEXEC);
 	if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 ||
 	    !file_range(img, eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr)))
-		return fail(why, "ELF kernel has a malformed program header table", -ENOEXEC);
+		return boot_fail(why, "ELF kernel has a malformed program header table", -ENOEXEC);
 	return 0;
 }
 
@@ -122,10 +115,14 @@ static int load_segment(const struct guest_mem *gm, const struct kernel_image *i
 {
 	const uint8_t *src = file_range(img, ph->p_offset, ph->p_filesz);
 	if (!src || ph->p_filesz > ph->p_memsz)
-		return fail(why, "ELF kernel has a segment outside the file", -ENOEXEC);
+		return boot_fail(why, "ELF kernel has a segment outside the file", -ENOEXEC);
+	/* Below 1 MiB lie vmon's boot structures and the ACPI tables. */
+	if (ph->p_paddr < LAYOUT_HIGH_MEMORY)
+		return boot_fail(why, "ELF kernel has a segment below 1 MiB, where the boot structures live",
+				 -ENOEXEC);
 	uint8_t *dst = guest_mem_ptr(gm, ph->p_paddr, ph->p_memsz);
 	if (!dst)
-		return fail(why, "ELF kernel has a segment outside guest RAM (give the VM more --memory)",
+		return boot_fail(why, "ELF kernel has a segment outside guest RAM (give the VM more --memory)",
 			    -ENOMEM);
 	memcpy(dst, src, ph->p_filesz);
 	memset(dst + ph->p_filesz, 0, ph->p_memsz - ph->p_filesz);
@@ -134,26 +131,35 @@ static int load_segment(const struct guest_mem *gm, const struct kernel_image *i
 	return 0;
 }
 
-/* Loads every PT_LOAD segment and finds the PVH entry point. */
+/* The PVH entry point from the first PT_NOTE that carries it. */
+static int find_entry(const struct kernel_image *img, const Elf64_Ehdr *eh,
+		      uint64_t *entry, const char **why)
+{
+	for (unsigned i = 0; i < eh->e_phnum; i++) {
+		Elf64_Phdr ph;
+		read_phdr(img, eh, i, &ph);
+		if (ph.p_type == PT_NOTE && find_entry_note(img, &ph, entry) == 0)
+			return *entry < 4 * GiB ? 0 :
+				boot_fail(why, "ELF kernel's PVH entry point is above 4 GiB", -ENOEXEC);
+	}
+	return boot_fail(why, "ELF kernel has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY); "
+			 "boot its bzImage instead", -ENOEXEC);
+}
+
+/* Finds the PVH entry point, then loads every PT_LOAD segment. */
 static int load_segments(const struct guest_mem *gm, const struct kernel_image *img,
 			 uint64_t *entry, uint64_t *end, const char **why)
 {
 	Elf64_Ehdr eh;
 	int ret = read_ehdr(img, &eh, why);
-	bool found = false;
+	if (ret == 0)
+		ret = find_entry(img, &eh, entry, why);
 	for (unsigned i = 0; ret == 0 && i < eh.e_phnum; i++) {
 		Elf64_Phdr ph;
 		read_phdr(img, &eh, i, &ph);
 		if (ph.p_type == PT_LOAD && ph.p_memsz > 0)
 			ret = load_segment(gm, img, &ph, end, why);
-		else if (ph.p_type == PT_NOTE && !found)
-			found = find_entry_note(img, &ph, entry) == 0;
 	}
-	if (ret == 0 && !found)
-		return fail(why, "ELF kernel has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY); "
-			    "boot its bzImage instead", -ENOEXEC);
-	if (ret == 0 && *entry >= 4 * GiB)
-		return fail(why, "ELF kernel's PVH entry point is above 4 GiB", -ENOEXEC);
 	return ret;
 }
 
@@ -187,7 +193,7 @@ static int write_start_info(const struct guest_mem *gm, const struct kernel_imag
 	si.memmap_entries = n;
 	err |= guest_mem_write(gm, LAYOUT_PVH_START_INFO, &si, sizeof(si));
 	err |= guest_mem_write(gm, modlist, &mod, sizeof(mod));
-	return err ? fail(why, "guest RAM is too small for the PVH start info", -ENOMEM) : 0;
+	return err ? boot_fail(why, "guest RAM is too small for the PVH start info", -ENOMEM) : 0;
 }
 
 int pvh_load(const struct guest_mem *gm, const struct kernel_image *img,
