@@ -14,6 +14,31 @@ static void add_region(struct guest_mem *gm, uint64_t gpa, uint64_t size,
 	gm->ram_size += size;
 }
 
+#define HUGE_PAGE_SIZE (2ull << 20)
+
+/*
+ * Anonymous memory whose start is 2 MiB-aligned, so that guest-physical and
+ * host-virtual 2 MiB boundaries coincide and both levels of paging can use
+ * huge pages.
+ */
+static void *map_aligned_anonymous(uint64_t size)
+{
+	if (size > UINT64_MAX - HUGE_PAGE_SIZE)
+		return MAP_FAILED;
+	uint64_t padded = size + HUGE_PAGE_SIZE;
+	uint8_t *p = mmap(NULL, padded, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return MAP_FAILED;
+	uint64_t lead = (HUGE_PAGE_SIZE - ((uintptr_t)p & (HUGE_PAGE_SIZE - 1))) & (HUGE_PAGE_SIZE - 1);
+	if (lead)
+		munmap(p, lead);
+	munmap(p + lead + size, HUGE_PAGE_SIZE - lead);
+	/* Advice only: without THP on the host, small pages still work. */
+	madvise(p + lead, size, MADV_HUGEPAGE);
+	return p + lead;
+}
+
 int guest_mem_init(struct guest_mem *gm, uint64_t ram_size,
 		   uint64_t hole_start, uint64_t high_start)
 {
@@ -21,8 +46,7 @@ int guest_mem_init(struct guest_mem *gm, uint64_t ram_size,
 	if (ram_size == 0 || hole_start > high_start)
 		return -EINVAL;
 
-	void *p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	void *p = map_aligned_anonymous(ram_size);
 	if (p == MAP_FAILED)
 		return -errno;
 	gm->mapping = p;

@@ -22,6 +22,7 @@ static void test_split_layout(void)
 	CHECK(guest_mem_ptr(&gm, 6 * GiB - 8, 8) != NULL, "last bytes of RAM are reachable");
 	CHECK(guest_mem_ptr(&gm, 6 * GiB - 8, 9) == NULL, "one byte past RAM is refused");
 	CHECK(guest_mem_low_end(&gm) == 3 * GiB, "low end is the hole start");
+	CHECK(((uintptr_t)gm.mapping & (2 * MiB - 1)) == 0, "the mapping is 2 MiB-aligned");
 	guest_mem_destroy(&gm);
 
 	CHECK(guest_mem_init(&gm, 256 * MiB, 3 * GiB, 4 * GiB) == 0, "map 256 MiB");
