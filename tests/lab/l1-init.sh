@@ -45,7 +45,8 @@ load_kvm() {
 # Runs the L2 VMM as "PREFIX <vmm argv> EXTRA_ARGS" in the foreground.
 # PREFIX is word-split on purpose (e.g. "timeout -s KILL 120"); it must not
 # contain arguments with spaces.  Both VMMs get the same guest: same kernel
-# file, initramfs, vCPU count, RAM size and command line.
+# file, initramfs, vCPU count, RAM size and command line (to which QEMU
+# adds reboot=acpi, see below).
 run_vmm() {
 	_prefix=$1 _vmm=$2 _kernel=$3 _cpus=$4 _append=$5
 	shift 5
