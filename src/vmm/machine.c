@@ -14,6 +14,7 @@
 #include "arch/x86/acpi.h"
 #include "arch/x86/boot.h"
 #include "arch/x86/cpu.h"
+#include "arch/x86/cpuid.h"
 #include "arch/x86/layout.h"
 #include "bus/bus.h"
 #include "hv/hv.h"
@@ -156,6 +157,8 @@ static int load_kernel(struct machine *m, struct kernel_entry *entry)
 static int create_vcpus(struct machine *m, const struct kernel_entry *entry)
 {
 	struct kvm_cpuid2 *supported = hv_get_supported_cpuid(m->hv);
+	if (supported)
+		cpuid_fill_host_brand(supported);
 	m->vcpus = calloc(m->cfg->nr_cpus, sizeof(*m->vcpus));
 	int ret = supported && m->vcpus ? 0 : -ENOMEM;
 	for (unsigned i = 0; ret == 0 && i < m->cfg->nr_cpus; i++) {

@@ -1,4 +1,5 @@
 /* CPUID topology for N vCPUs, on a synthetic "supported" set. */
+#include <cpuid.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,20 @@ int main(void)
 		free(c);
 	}
 	CHECK(sup->entries[0].ebx == 0x800, "the supported set itself is not modified");
+
+	struct kvm_cpuid2 *brand = calloc(1, sizeof(*brand) + 4 * sizeof(brand->entries[0]));
+	brand->nent = 4;
+	for (unsigned i = 0; i < 3; i++)
+		brand->entries[i].function = 0x80000002 + i;
+	brand->entries[1].eax = 0x41414141; /* already filled: kept */
+	brand->entries[3].function = 0x80000005;
+	cpuid_fill_host_brand(brand);
+	unsigned a, b, cx, d;
+	__cpuid(0x80000002, a, b, cx, d);
+	CHECK(brand->entries[0].eax == a && brand->entries[0].edx == d, "empty brand leaf filled from the host");
+	CHECK(brand->entries[1].eax == 0x41414141 && brand->entries[1].ebx == 0, "filled brand leaf kept");
+	CHECK(brand->entries[3].eax == 0, "other leaves untouched by the brand fill");
+	free(brand);
 	free(sup);
 	return tap_finish();
 }

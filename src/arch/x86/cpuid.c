@@ -1,5 +1,7 @@
 #include "arch/x86/cpuid.h"
 
+#include <cpuid.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,4 +123,18 @@ struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *supported,
 	for (unsigned i = 0; i < cpuid->nent; i++)
 		fill_entry(&cpuid->entries[i], index, nr_cpus);
 	return cpuid;
+}
+
+static bool entry_is_empty(const struct kvm_cpuid_entry2 *e)
+{
+	return (e->eax | e->ebx | e->ecx | e->edx) == 0;
+}
+
+void cpuid_fill_host_brand(struct kvm_cpuid2 *cpuid)
+{
+	for (unsigned i = 0; i < cpuid->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+		if (e->function >= 0x80000002 && e->function <= 0x80000004 && entry_is_empty(e))
+			__cpuid(e->function, e->eax, e->ebx, e->ecx, e->edx);
+	}
 }

@@ -11,4 +11,10 @@
 struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *supported,
 				  unsigned index, unsigned nr_cpus);
 
+/*
+ * KVM leaves the processor brand string (leaves 0x80000002-4) empty for
+ * userspace to fill: copies the host's, where the set has those leaves empty.
+ */
+void cpuid_fill_host_brand(struct kvm_cpuid2 *cpuid);
+
 #endif
