@@ -60,6 +60,12 @@ struct chardev {
 	int out_fd;
 	bool out_fd_owned;
 	enum output_mode out_mode;
+	/*
+	 * out_fd is a non-blocking pipe or terminal: a writer may write(2) it
+	 * directly while nothing is queued, which never blocks and spares the
+	 * I/O thread a wake-up per byte. Not for regular files (disk writes).
+	 */
+	bool direct_write;
 
 	/* The I/O thread's own state (no lock). */
 	uint8_t pending[INPUT_CHUNK]; /* input the client has not taken yet */
@@ -180,14 +186,19 @@ static void enter_raw_mode(struct chardev *cd, int fd)
 
 /* ---- file descriptors ---- */
 
+static bool is_file_or_disk(int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+}
+
 /* Whether `fd` can be used as it is: it never blocks us, or EAGAIN tells. */
 static bool usable_as_is(int fd)
 {
 	int flags = fcntl(fd, F_GETFL);
 	if (flags >= 0 && (flags & O_NONBLOCK))
 		return true;
-	struct stat st;
-	return fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+	return is_file_or_disk(fd);
 }
 
 /*
@@ -210,12 +221,15 @@ static void open_output(struct chardev *cd, int fd)
 	cd->out_fd = fd;
 	cd->out_mode = OUTPUT_NONBLOCKING;
 	cd->out_ready = true;
-	if (usable_as_is(fd))
+	if (usable_as_is(fd)) {
+		cd->direct_write = !is_file_or_disk(fd);
 		return;
+	}
 	int own = reopen_nonblocking(fd, O_WRONLY);
 	if (own >= 0) {
 		cd->out_fd = own;
 		cd->out_fd_owned = true;
+		cd->direct_write = true;
 		return;
 	}
 	log_debug("console: cannot reopen fd %d (%s); polling it", fd, strerror(errno));
@@ -587,6 +601,8 @@ struct chardev *stdio_console_create(int in_fd, int out_fd,
 	struct chardev *cd = calloc(1, sizeof(*cd));
 	if (!cd)
 		return NULL;
+	/* Writers write out_fd directly: a closed reader must mean EPIPE, not death. */
+	signal(SIGPIPE, SIG_IGN);
 	if (ops)
 		cd->ops = *ops;
 	cd->termios_fd = -1;
@@ -660,6 +676,17 @@ int stdio_console_flush(struct chardev *cd, int timeout_ms)
 	return pending ? -ETIMEDOUT : 0;
 }
 
+/*
+ * With nothing queued, nothing can be written out of order: one write(2)
+ * on the non-blocking fd. Errors and EAGAIN are left to the I/O thread,
+ * which meets them again on the queued bytes. Caller holds cd->lock.
+ */
+static size_t write_directly(struct chardev *cd, const uint8_t *buf, size_t len)
+{
+	ssize_t n = write(cd->out_fd, buf, len);
+	return n > 0 ? (size_t)n : 0;
+}
+
 size_t chardev_write(struct chardev *cd, const uint8_t *buf, size_t len)
 {
 	pthread_mutex_lock(&cd->lock);
@@ -667,14 +694,17 @@ size_t chardev_write(struct chardev *cd, const uint8_t *buf, size_t len)
 		pthread_mutex_unlock(&cd->lock);
 		return len; /* nowhere to write: drop, but never stall the guest */
 	}
+	size_t direct = 0;
+	if (cd->direct_write && cd->ring_count == 0)
+		direct = write_directly(cd, buf, len);
 	bool was_empty = cd->ring_count == 0;
-	size_t queued = ring_append(cd, buf, len);
-	if (queued < len)
+	size_t queued = ring_append(cd, buf + direct, len - direct);
+	if (direct + queued < len)
 		cd->writer_waiting = true;
 	pthread_mutex_unlock(&cd->lock);
 	if (was_empty && queued)
 		console_wake(cd);
-	return queued;
+	return direct + queued;
 }
 
 void chardev_attach(struct chardev *cd, const struct chardev_client *client)

@@ -44,6 +44,8 @@ struct stdio_console_ops {
  * Starts the console. in_fd < 0: no input. The caller keeps ownership of
  * both descriptors and must keep them open until stdio_console_destroy.
  * `ops` may be NULL; it is copied. Returns NULL with errno set.
+ * Sets SIGPIPE to be ignored in the process: callers of chardev_write may
+ * write out_fd themselves, and a closed reader must not kill them.
  */
 struct chardev *stdio_console_create(int in_fd, int out_fd,
 				     const struct stdio_console_ops *ops);
