@@ -18,7 +18,7 @@
 #include "arch/x86/layout.h"
 #include "bus/bus.h"
 #include "hv/hv.h"
-#include "util/file.h"
+#include "util/image.h"
 #include "util/log.h"
 #include "vmm/guest_mem.h"
 #include "vmm/platform.h"
@@ -122,9 +122,9 @@ static int setup_acpi(struct machine *m)
 	return 0;
 }
 
-static int read_input_file(const char *what, const char *path, uint8_t **buf, size_t *size)
+static int open_image(const char *what, const char *path, struct image *img)
 {
-	int ret = read_whole_file(path, MAX_KERNEL_SIZE, buf, size);
+	int ret = image_open(img, path, MAX_KERNEL_SIZE);
 	if (ret == -EINVAL)
 		log_error("%s '%s' is not a regular file", what, path);
 	else if (ret == -EFBIG)
@@ -134,23 +134,25 @@ static int read_input_file(const char *what, const char *path, uint8_t **buf, si
 	return ret;
 }
 
+/* Copies kernel and initrd from their files straight into guest RAM. */
 static int load_kernel(struct machine *m, struct kernel_entry *entry)
 {
-	struct kernel_image img = { .cmdline = m->cfg->cmdline, .rsdp_gpa = LAYOUT_ACPI_START };
-	uint8_t *kernel = NULL, *initrd = NULL;
-	int ret = read_input_file("kernel", m->cfg->kernel_path, &kernel, &img.kernel_size);
-	if (ret == 0 && m->cfg->initrd_path)
-		ret = read_input_file("initrd", m->cfg->initrd_path, &initrd, &img.initrd_size);
+	struct kernel_image img = {
+		.kernel = { .fd = -1 }, .initrd = { .fd = -1 },
+		.has_initrd = m->cfg->initrd_path != NULL,
+		.cmdline = m->cfg->cmdline, .rsdp_gpa = LAYOUT_ACPI_START,
+	};
+	int ret = open_image("kernel", m->cfg->kernel_path, &img.kernel);
+	if (ret == 0 && img.has_initrd)
+		ret = open_image("initrd", m->cfg->initrd_path, &img.initrd);
 	if (ret == 0) {
 		const char *why = "";
-		img.kernel = kernel;
-		img.initrd = initrd;
 		ret = x86_load_kernel(&m->mem, &img, entry, &why);
 		if (ret < 0)
 			log_error("cannot boot '%s': %s", m->cfg->kernel_path, why);
 	}
-	free(kernel);
-	free(initrd);
+	image_close(&img.kernel);
+	image_close(&img.initrd);
 	return ret;
 }
 

@@ -28,8 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct guest_mem gm;
 	guest_mem_init_flat(&gm, ram, 0, FUZZ_RAM_SIZE);
 	struct kernel_image img = {
-		.kernel = data + 1, .kernel_size = size - 1,
-		.initrd = initrd_size ? initrd : NULL, .initrd_size = initrd_size,
+		.kernel = image_from_memory(data + 1, size - 1),
+		.initrd = image_from_memory(initrd, initrd_size), .has_initrd = initrd_size > 0,
 		.cmdline = "console=ttyS0", .rsdp_gpa = LAYOUT_ACPI_START,
 	};
 	struct kernel_entry entry;

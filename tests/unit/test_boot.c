@@ -57,8 +57,8 @@ static void test_bzimage(void)
 	static const char initrd[] = "initrd contents";
 	fresh_ram();
 	struct kernel_image img = {
-		.kernel = image, .kernel_size = make_bzimage(image, 0x020c),
-		.initrd = (const uint8_t *)initrd, .initrd_size = sizeof(initrd),
+		.kernel = image_from_memory(image, make_bzimage(image, 0x020c)),
+		.initrd = image_from_memory(initrd, sizeof(initrd)), .has_initrd = true,
 		.cmdline = "console=ttyS0", .rsdp_gpa = LAYOUT_ACPI_START,
 	};
 	struct kernel_entry entry;
@@ -91,29 +91,29 @@ static void test_bzimage_rejects(void)
 	static uint8_t image[8192];
 	struct kernel_entry entry;
 	const char *why = NULL;
-	struct kernel_image img = { .kernel = image, .cmdline = "" };
+	struct kernel_image img = { .cmdline = "" };
 
 	fresh_ram();
-	img.kernel_size = make_bzimage(image, 0x0205);
+	img.kernel = image_from_memory(image, make_bzimage(image, 0x0205));
 	CHECK(bzimage_load(&gm, &img, &entry, &why) == -ENOEXEC && strstr(why, "2.06"), "protocol 2.05 refused");
 
-	img.kernel_size = make_bzimage(image, 0x020c);
+	img.kernel = image_from_memory(image, make_bzimage(image, 0x020c));
 	image[0x236] = 0; /* xloadflags without XLF_KERNEL_64 */
 	CHECK(bzimage_load(&gm, &img, &entry, &why) == -ENOEXEC && strstr(why, "64-bit"), "32-bit-only kernel refused");
 
-	img.kernel_size = make_bzimage(image, 0x020c);
+	img.kernel = image_from_memory(image, make_bzimage(image, 0x020c));
 	image[0x1fe] = 0;
 	CHECK(bzimage_load(&gm, &img, &entry, &why) == -ENOEXEC, "missing boot flag refused");
 
-	img.kernel_size = make_bzimage(image, 0x020c);
+	img.kernel = image_from_memory(image, make_bzimage(image, 0x020c));
 	image[0x211] = 0; /* not LOADED_HIGH: a zImage */
 	CHECK(bzimage_load(&gm, &img, &entry, &why) == -ENOEXEC, "zImage refused");
 
-	img.kernel_size = 1024; /* nothing after the setup sectors */
 	make_bzimage(image, 0x020c);
+	img.kernel = image_from_memory(image, 1024); /* nothing after the setup sectors */
 	CHECK(bzimage_load(&gm, &img, &entry, &why) == -ENOEXEC && strstr(why, "truncated"), "truncated image refused");
 
-	img.kernel_size = make_bzimage(image, 0x020c);
+	img.kernel = image_from_memory(image, make_bzimage(image, 0x020c));
 	char long_cmdline[300];
 	memset(long_cmdline, 'x', sizeof(long_cmdline) - 1);
 	long_cmdline[sizeof(long_cmdline) - 1] = 0;
@@ -125,24 +125,23 @@ static void test_bzimage_rejects(void)
 	memcpy(image + 0x260, &huge_init, 4);
 	CHECK(bzimage_load(&gm, &img, &entry, &why) == -ENOMEM, "kernel larger than RAM refused");
 
-	img.kernel_size = make_bzimage(image, 0x020c);
+	img.kernel = image_from_memory(image, make_bzimage(image, 0x020c));
 	uint64_t wrapping = UINT64_MAX - 0x1000; /* pref_address + init_size wraps */
 	memcpy(image + 0x258, &wrapping, 8);
 	CHECK(bzimage_load(&gm, &img, &entry, &why) == -ENOMEM, "pref_address near 2^64 refused, no wrap");
 
-	img.kernel_size = make_bzimage(image, 0x020c);
+	img.kernel = image_from_memory(image, make_bzimage(image, 0x020c));
 	static const uint8_t empty[1];
-	img.initrd = empty;
-	img.initrd_size = 0;
+	img.initrd = image_from_memory(empty, 0);
+	img.has_initrd = true;
 	CHECK(bzimage_load(&gm, &img, &entry, &why) == -EINVAL && strstr(why, "empty"), "empty initrd refused");
 
 	static uint8_t big_initrd[60 * MiB];
-	img.initrd = big_initrd;
-	img.initrd_size = sizeof(big_initrd);
+	img.initrd = image_from_memory(big_initrd, sizeof(big_initrd));
 	CHECK(bzimage_load(&gm, &img, &entry, &why) == -ENOMEM, "initrd overlapping the kernel refused");
 
-	img.initrd = NULL;
-	img.kernel_size = 0x100;
+	img.has_initrd = false;
+	img.kernel = image_from_memory(image, 0x100);
 	CHECK(x86_load_kernel(&gm, &img, &entry, &why) == -ENOEXEC && strstr(why, "not a Linux kernel"),
 	      "garbage is not a kernel");
 }
@@ -189,8 +188,8 @@ static void test_pvh(void)
 	fresh_ram();
 	memset(ram + 0x200000, 0xee, 8192); /* bss must come out zeroed */
 	struct kernel_image img = {
-		.kernel = elf, .kernel_size = make_pvh_elf(elf, true, 18),
-		.initrd = (const uint8_t *)initrd, .initrd_size = sizeof(initrd),
+		.kernel = image_from_memory(elf, make_pvh_elf(elf, true, 18)),
+		.initrd = image_from_memory(initrd, sizeof(initrd)), .has_initrd = true,
 		.cmdline = "pvh cmdline", .rsdp_gpa = LAYOUT_ACPI_START,
 	};
 	struct kernel_entry entry;
@@ -217,46 +216,46 @@ static void test_pvh_rejects(void)
 	static uint8_t elf[8192];
 	struct kernel_entry entry;
 	const char *why = NULL;
-	struct kernel_image img = { .kernel = elf, .cmdline = "" };
+	struct kernel_image img = { .cmdline = "" };
 
 	fresh_ram();
-	img.kernel_size = make_pvh_elf(elf, false, 18);
+	img.kernel = image_from_memory(elf, make_pvh_elf(elf, false, 18));
 	CHECK(pvh_load(&gm, &img, &entry, &why) == -ENOEXEC && strstr(why, "PVH entry note"), "no note refused");
 
-	img.kernel_size = make_pvh_elf(elf, true, 17);
+	img.kernel = image_from_memory(elf, make_pvh_elf(elf, true, 17));
 	CHECK(pvh_load(&gm, &img, &entry, &why) == -ENOEXEC, "other Xen note type is not the entry");
 
-	img.kernel_size = make_pvh_elf(elf, true, 18);
+	img.kernel = image_from_memory(elf, make_pvh_elf(elf, true, 18));
 	uint32_t big = 0x7fffffff; /* note namesz running past the segment */
 	memcpy(elf + 1024, &big, 4);
 	CHECK(pvh_load(&gm, &img, &entry, &why) == -ENOEXEC, "note with a huge name size refused");
 
-	img.kernel_size = make_pvh_elf(elf, true, 18);
+	img.kernel = image_from_memory(elf, make_pvh_elf(elf, true, 18));
 	uint64_t paddr = RAM_SIZE - 100; /* segment running past RAM */
 	memcpy(elf + sizeof(Elf64_Ehdr) + offsetof(Elf64_Phdr, p_paddr), &paddr, 8);
 	CHECK(pvh_load(&gm, &img, &entry, &why) == -ENOMEM, "segment outside guest RAM refused");
 
-	img.kernel_size = make_pvh_elf(elf, true, 18);
+	img.kernel = image_from_memory(elf, make_pvh_elf(elf, true, 18));
 	paddr = 0x7000; /* on top of the zero page and boot structures */
 	memcpy(elf + sizeof(Elf64_Ehdr) + offsetof(Elf64_Phdr, p_paddr), &paddr, 8);
 	CHECK(pvh_load(&gm, &img, &entry, &why) == -ENOEXEC && strstr(why, "below 1 MiB"),
 	      "segment below 1 MiB refused");
 
-	img.kernel_size = make_pvh_elf(elf, true, 18);
+	img.kernel = image_from_memory(elf, make_pvh_elf(elf, true, 18));
 	uint64_t offset = 0xfffffffffffff000ull; /* file offset that wraps */
 	memcpy(elf + sizeof(Elf64_Ehdr) + offsetof(Elf64_Phdr, p_offset), &offset, 8);
 	CHECK(pvh_load(&gm, &img, &entry, &why) == -ENOEXEC, "segment offset outside the file refused");
 
-	img.kernel_size = make_pvh_elf(elf, true, 18);
+	img.kernel = image_from_memory(elf, make_pvh_elf(elf, true, 18));
 	uint16_t phnum = 0xffff;
 	memcpy(elf + offsetof(Elf64_Ehdr, e_phnum), &phnum, 2);
 	CHECK(pvh_load(&gm, &img, &entry, &why) == -ENOEXEC, "program headers past the end of file refused");
 
-	img.kernel_size = make_pvh_elf(elf, true, 18);
+	img.kernel = image_from_memory(elf, make_pvh_elf(elf, true, 18));
 	elf[EI_CLASS] = ELFCLASS32;
 	CHECK(pvh_load(&gm, &img, &entry, &why) == -ENOEXEC, "ELF32 refused");
 
-	img.kernel_size = 10;
+	img.kernel = image_from_memory(elf, 10);
 	CHECK(pvh_load(&gm, &img, &entry, &why) == -ENOEXEC, "truncated ELF header refused");
 }
 

@@ -11,11 +11,12 @@ int x86_load_kernel(const struct guest_mem *gm, const struct kernel_image *img,
 		    struct kernel_entry *entry, const char **why)
 {
 	static const uint8_t elf_magic[4] = { 0x7f, 'E', 'L', 'F' };
+	uint8_t magic[4];
 
-	if (img->kernel_size >= 4 && memcmp(img->kernel, elf_magic, 4) == 0)
+	if (image_read(&img->kernel, 0, magic, 4) == 0 && memcmp(magic, elf_magic, 4) == 0)
 		return pvh_load(gm, img, entry, why);
 	/* boot.rst: the setup header's "HdrS" magic sits at offset 0x202. */
-	if (img->kernel_size >= 0x206 && memcmp(img->kernel + 0x202, "HdrS", 4) == 0)
+	if (image_read(&img->kernel, 0x202, magic, 4) == 0 && memcmp(magic, "HdrS", 4) == 0)
 		return bzimage_load(gm, img, entry, why);
 	return boot_fail(why, "not a Linux kernel: neither a bzImage (no 'HdrS' setup header) nor an ELF file",
 		    -ENOEXEC);
@@ -39,13 +40,13 @@ int boot_place_initrd(const struct guest_mem *gm, const struct kernel_image *img
 		      const char **why)
 {
 	*gpa = 0;
-	if (!img->initrd)
+	if (!img->has_initrd)
 		return 0;
 
 	uint64_t top = guest_mem_low_end(gm);
 	if (limit < top)
 		top = limit;
-	uint64_t size = img->initrd_size;
+	uint64_t size = img->initrd.size;
 	if (size == 0)
 		return boot_fail(why, "the initrd is empty", -EINVAL);
 	if (size > top || ((top - size) & ~(PAGE_SIZE - 1)) < floor)
@@ -53,8 +54,11 @@ int boot_place_initrd(const struct guest_mem *gm, const struct kernel_image *img
 			    -ENOMEM);
 
 	uint64_t addr = (top - size) & ~(PAGE_SIZE - 1);
-	if (guest_mem_write(gm, addr, img->initrd, size) < 0)
+	void *dst = guest_mem_ptr(gm, addr, size);
+	if (!dst)
 		return boot_fail(why, "the initrd does not fit in guest RAM", -ENOMEM);
+	if (image_read(&img->initrd, 0, dst, size) < 0)
+		return boot_fail(why, "cannot read the initrd", -EIO);
 	*gpa = addr;
 	return 0;
 }

@@ -5,16 +5,17 @@
 #ifndef VMON_ARCH_X86_BOOT_H
 #define VMON_ARCH_X86_BOOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/image.h"
 #include "vmm/guest_mem.h"
 
 struct kernel_image {
-	const uint8_t *kernel;
-	size_t kernel_size;
-	const uint8_t *initrd; /* may be NULL */
-	size_t initrd_size;
+	struct image kernel;
+	struct image initrd;
+	bool has_initrd;
 	const char *cmdline;
 	uint64_t rsdp_gpa;
 };

@@ -18,10 +18,10 @@
 #define ENTRY_64_OFFSET     0x200  /* boot.rst §"64-bit Boot Protocol" */
 
 /* Size of the real-mode setup code that precedes the protected-mode kernel. */
-static size_t setup_size(const struct setup_header *hdr)
+static uint64_t setup_size(const struct setup_header *hdr)
 {
 	unsigned sects = hdr->setup_sects ? hdr->setup_sects : 4; /* boot.rst: 0 means 4 */
-	return (size_t)(sects + 1) * 512;
+	return (uint64_t)(sects + 1) * 512;
 }
 
 /*
@@ -31,13 +31,15 @@ static size_t setup_size(const struct setup_header *hdr)
 static int copy_setup_header(const struct kernel_image *img,
 			     struct boot_params *zp, const char **why)
 {
-	size_t end = 0x202 + img->kernel[0x201];
+	uint8_t jump;
+	if (image_read(&img->kernel, 0x201, &jump, 1) < 0)
+		return boot_fail(why, "bzImage is truncated inside its setup header", -ENOEXEC);
+	size_t end = 0x202 + (size_t)jump;
 	if (end > sizeof(*zp))
 		end = sizeof(*zp);
-	if (end > img->kernel_size)
+	if (image_read(&img->kernel, SETUP_HEADER_OFFSET, (uint8_t *)zp + SETUP_HEADER_OFFSET,
+		       end - SETUP_HEADER_OFFSET) < 0)
 		return boot_fail(why, "bzImage is truncated inside its setup header", -ENOEXEC);
-	memcpy((uint8_t *)zp + SETUP_HEADER_OFFSET, img->kernel + SETUP_HEADER_OFFSET,
-	       end - SETUP_HEADER_OFFSET);
 	return 0;
 }
 
@@ -52,7 +54,7 @@ static int check_header(const struct kernel_image *img,
 		return boot_fail(why, "zImage kernels (loaded low) are not supported; use a bzImage", -ENOEXEC);
 	if (hdr->version >= 0x020c && !(hdr->xloadflags & XLF_KERNEL_64))
 		return boot_fail(why, "kernel has no 64-bit entry point (32-bit kernel?)", -ENOEXEC);
-	if (setup_size(hdr) >= img->kernel_size)
+	if (setup_size(hdr) >= img->kernel.size)
 		return boot_fail(why, "bzImage is truncated: no protected-mode kernel after the setup code", -ENOEXEC);
 	return 0;
 }
@@ -94,7 +96,7 @@ int bzimage_load(const struct guest_mem *gm, const struct kernel_image *img,
 {
 	struct boot_params zp;
 	memset(&zp, 0, sizeof(zp));
-	if (img->kernel_size < sizeof(zp.hdr) + SETUP_HEADER_OFFSET)
+	if (img->kernel.size < sizeof(zp.hdr) + SETUP_HEADER_OFFSET)
 		return boot_fail(why, "bzImage is too small to hold a setup header", -ENOEXEC);
 	int ret = copy_setup_header(img, &zp, why);
 	if (ret == 0)
@@ -103,11 +105,13 @@ int bzimage_load(const struct guest_mem *gm, const struct kernel_image *img,
 		return ret;
 
 	size_t setup = setup_size(&zp.hdr);
-	size_t payload = img->kernel_size - setup;
+	uint64_t payload = img->kernel.size - setup;
 	uint64_t footprint_end = kernel_footprint_end(&zp.hdr, payload);
-	if (footprint_end > guest_mem_low_end(gm) ||
-	    guest_mem_write(gm, LAYOUT_HIGH_MEMORY, img->kernel + setup, payload) < 0)
+	void *dst = guest_mem_ptr(gm, LAYOUT_HIGH_MEMORY, payload);
+	if (footprint_end > guest_mem_low_end(gm) || !dst)
 		return boot_fail(why, "guest RAM is too small for this kernel (give the VM more --memory)", -ENOMEM);
+	if (image_read(&img->kernel, setup, dst, payload) < 0)
+		return boot_fail(why, "cannot read the kernel's protected-mode code", -EIO);
 
 	ret = boot_write_cmdline(gm, img->cmdline, (uint64_t)zp.hdr.cmdline_size + 1, why);
 	uint64_t initrd_gpa = 0;
@@ -121,7 +125,7 @@ int bzimage_load(const struct guest_mem *gm, const struct kernel_image *img,
 	zp.hdr.vid_mode = VIDEO_MODE_NORMAL;
 	zp.hdr.cmd_line_ptr = (uint32_t)LAYOUT_CMDLINE;
 	zp.hdr.ramdisk_image = (uint32_t)initrd_gpa;
-	zp.hdr.ramdisk_size = initrd_gpa ? (uint32_t)img->initrd_size : 0;
+	zp.hdr.ramdisk_size = initrd_gpa ? (uint32_t)img->initrd.size : 0;
 	zp.acpi_rsdp_addr = img->rsdp_gpa;
 	fill_e820(gm, &zp);
 	if (guest_mem_write(gm, LAYOUT_ZERO_PAGE, &zp, sizeof(zp)) < 0)

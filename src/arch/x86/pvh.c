@@ -7,6 +7,8 @@
  */
 #include <elf.h>
 #include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "arch/x86/boot.h"
@@ -44,35 +46,34 @@ struct hvm_memmap_table_entry {
 	uint32_t reserved;
 };
 
-/* The file bytes [off, off + len), or NULL when they are not all in the file. */
-static const uint8_t *file_range(const struct kernel_image *img, uint64_t off,
-				 uint64_t len)
+/* Notes of any size are read whole; Linux's are a few hundred bytes. */
+#define MAX_NOTES_SIZE (64 * 1024)
+
+/* True when [off, off + len) lies inside the kernel file. */
+static bool in_file(const struct kernel_image *img, uint64_t off, uint64_t len)
 {
-	if (off > img->kernel_size || len > img->kernel_size - off)
-		return NULL;
-	return img->kernel + off;
+	return off <= img->kernel.size && len <= img->kernel.size - off;
 }
 
 static int read_ehdr(const struct kernel_image *img, Elf64_Ehdr *eh,
 		     const char **why)
 {
-	const uint8_t *p = file_range(img, 0, sizeof(*eh));
-	if (!p)
+	if (image_read(&img->kernel, 0, eh, sizeof(*eh)) < 0)
 		return boot_fail(why, "ELF kernel is truncated inside its header", -ENOEXEC);
-	memcpy(eh, p, sizeof(*eh));
 	if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB ||
 	    eh->e_machine != EM_X86_64)
 		return boot_fail(why, "ELF kernel is not a little-endian x86-64 ELF64 file", -ENOEXEC);
 	if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 ||
-	    !file_range(img, eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr)))
+	    !in_file(img, eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr)))
 		return boot_fail(why, "ELF kernel has a malformed program header table", -ENOEXEC);
 	return 0;
 }
 
-static void read_phdr(const struct kernel_image *img, const Elf64_Ehdr *eh,
-		      unsigned i, Elf64_Phdr *ph)
+/* Program header i; read_ehdr checked that the table is inside the file. */
+static int read_phdr(const struct kernel_image *img, const Elf64_Ehdr *eh,
+		     unsigned i, Elf64_Phdr *ph)
 {
-	memcpy(ph, img->kernel + eh->e_phoff + (uint64_t)i * sizeof(*ph), sizeof(*ph));
+	return image_read(&img->kernel, eh->e_phoff + (uint64_t)i * sizeof(*ph), ph, sizeof(*ph));
 }
 
 static uint64_t align4(uint64_t v)
@@ -80,22 +81,17 @@ static uint64_t align4(uint64_t v)
 	return (v + 3) & ~3ull;
 }
 
-/* Scans one PT_NOTE segment for Xen's PHYS32_ENTRY note. */
-static int find_entry_note(const struct kernel_image *img, const Elf64_Phdr *ph,
-			   uint64_t *entry)
+/* Walks a PT_NOTE segment's bytes for Xen's PHYS32_ENTRY note. */
+static int parse_entry_note(const uint8_t *notes, uint64_t size, uint64_t *entry)
 {
-	const uint8_t *notes = file_range(img, ph->p_offset, ph->p_filesz);
-	if (!notes)
-		return -ENOEXEC;
-
 	uint64_t off = 0;
-	while (ph->p_filesz - off >= sizeof(Elf64_Nhdr)) {
+	while (size - off >= sizeof(Elf64_Nhdr)) {
 		Elf64_Nhdr nh;
 		memcpy(&nh, notes + off, sizeof(nh));
 		uint64_t name_off = off + sizeof(nh);
 		uint64_t desc_off = name_off + align4(nh.n_namesz);
 		uint64_t next = desc_off + align4(nh.n_descsz);
-		if (next > ph->p_filesz)
+		if (next > size)
 			return -ENOEXEC;
 		if (nh.n_type == XEN_ELFNOTE_PHYS32_ENTRY && nh.n_namesz == 4 &&
 		    memcmp(notes + name_off, "Xen", 4) == 0 &&
@@ -110,11 +106,24 @@ static int find_entry_note(const struct kernel_image *img, const Elf64_Phdr *ph,
 	return -ENOENT;
 }
 
+/* Scans one PT_NOTE segment for Xen's PHYS32_ENTRY note. */
+static int find_entry_note(const struct kernel_image *img, const Elf64_Phdr *ph,
+			   uint64_t *entry)
+{
+	if (ph->p_filesz > MAX_NOTES_SIZE)
+		return -ENOEXEC;
+	uint8_t *notes = malloc(ph->p_filesz ? ph->p_filesz : 1);
+	int ret = notes ? image_read(&img->kernel, ph->p_offset, notes, ph->p_filesz) : -ENOMEM;
+	if (ret == 0)
+		ret = parse_entry_note(notes, ph->p_filesz, entry);
+	free(notes);
+	return ret;
+}
+
 static int load_segment(const struct guest_mem *gm, const struct kernel_image *img,
 			const Elf64_Phdr *ph, uint64_t *end, const char **why)
 {
-	const uint8_t *src = file_range(img, ph->p_offset, ph->p_filesz);
-	if (!src || ph->p_filesz > ph->p_memsz)
+	if (!in_file(img, ph->p_offset, ph->p_filesz) || ph->p_filesz > ph->p_memsz)
 		return boot_fail(why, "ELF kernel has a segment outside the file", -ENOEXEC);
 	/* Below 1 MiB lie vmon's boot structures and the ACPI tables. */
 	if (ph->p_paddr < LAYOUT_HIGH_MEMORY)
@@ -124,7 +133,8 @@ static int load_segment(const struct guest_mem *gm, const struct kernel_image *i
 	if (!dst)
 		return boot_fail(why, "ELF kernel has a segment outside guest RAM (give the VM more --memory)",
 			    -ENOMEM);
-	memcpy(dst, src, ph->p_filesz);
+	if (image_read(&img->kernel, ph->p_offset, dst, ph->p_filesz) < 0)
+		return boot_fail(why, "cannot read the ELF kernel", -EIO);
 	memset(dst + ph->p_filesz, 0, ph->p_memsz - ph->p_filesz);
 	if (ph->p_paddr + ph->p_memsz > *end)
 		*end = ph->p_paddr + ph->p_memsz;
@@ -137,8 +147,8 @@ static int find_entry(const struct kernel_image *img, const Elf64_Ehdr *eh,
 {
 	for (unsigned i = 0; i < eh->e_phnum; i++) {
 		Elf64_Phdr ph;
-		read_phdr(img, eh, i, &ph);
-		if (ph.p_type == PT_NOTE && find_entry_note(img, &ph, entry) == 0)
+		if (read_phdr(img, eh, i, &ph) == 0 && ph.p_type == PT_NOTE &&
+		    find_entry_note(img, &ph, entry) == 0)
 			return *entry < 4 * GiB ? 0 :
 				boot_fail(why, "ELF kernel's PVH entry point is above 4 GiB", -ENOEXEC);
 	}
@@ -156,8 +166,9 @@ static int load_segments(const struct guest_mem *gm, const struct kernel_image *
 		ret = find_entry(img, &eh, entry, why);
 	for (unsigned i = 0; ret == 0 && i < eh.e_phnum; i++) {
 		Elf64_Phdr ph;
-		read_phdr(img, &eh, i, &ph);
-		if (ph.p_type == PT_LOAD && ph.p_memsz > 0)
+		if (read_phdr(img, &eh, i, &ph) < 0)
+			ret = boot_fail(why, "cannot read the ELF kernel", -EIO);
+		else if (ph.p_type == PT_LOAD && ph.p_memsz > 0)
 			ret = load_segment(gm, img, &ph, end, why);
 	}
 	return ret;
@@ -174,7 +185,7 @@ static int write_start_info(const struct guest_mem *gm, const struct kernel_imag
 		.rsdp_paddr = img->rsdp_gpa,
 		.memmap_paddr = LAYOUT_PVH_MEMMAP,
 	};
-	struct hvm_modlist_entry mod = { .paddr = initrd_gpa, .size = img->initrd_size };
+	struct hvm_modlist_entry mod = { .paddr = initrd_gpa, .size = img->initrd.size };
 	uint64_t modlist = LAYOUT_PVH_START_INFO + sizeof(si);
 	if (initrd_gpa) {
 		si.nr_modules = 1;
