@@ -6,8 +6,7 @@ set -u
 vmon=$1
 guests=$2
 . "$(dirname "$0")/../lib/tap.sh"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+tap_workdir
 
 printf 'just some text, not a kernel\n' >"$work/text"
 head -c 600 "$guests/bzimage_boot.bin" >"$work/truncated-bzimage"

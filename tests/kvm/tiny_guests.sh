@@ -6,8 +6,7 @@ set -u
 vmon=$1
 guests=$2
 . "$(dirname "$0")/../lib/tap.sh"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+tap_workdir
 
 # run_guest NAME VMON-RUN-ARGS...: output in $work/NAME.{out,err,rc}
 run_guest() {

@@ -14,6 +14,12 @@ tap_check() { # tap_check NAME COMMAND...
 	fi
 }
 
+# tap_workdir: a scratch directory in $work, removed when the script exits.
+tap_workdir() {
+	work=$(mktemp -d)
+	trap 'rm -rf "$work"' EXIT
+}
+
 tap_done() {
 	echo "1..$tap_n"
 	[ "$tap_failed" -eq 0 ]
