@@ -55,6 +55,36 @@ int hv_vm_map_memory(struct hv_vm *vm, unsigned slot, uint64_t gpa,
 int hv_vm_create_irqchip(struct hv_vm *vm);
 int hv_vm_set_irq_line(struct hv_vm *vm, uint32_t gsi, int level);
 
+/* An MSI route: interrupts on `gsi` are delivered as the message (address, data). */
+struct hv_msi_route {
+	uint32_t gsi;
+	uint64_t address;
+	uint32_t data;
+};
+
+/* GSIs below this belong to the in-kernel PIC and IOAPIC pins. */
+#define HV_FIRST_MSI_GSI 24
+
+/*
+ * Replaces every MSI route with `routes`; the irqchip's routes for GSIs
+ * 0..23 are kept (KVM_SET_GSI_ROUTING replaces the whole table).
+ */
+int hv_vm_set_msi_routes(struct hv_vm *vm, const struct hv_msi_route *routes,
+			 unsigned count);
+/* Injects one MSI now. */
+int hv_vm_signal_msi(struct hv_vm *vm, uint64_t address, uint32_t data);
+/* A write to `eventfd` raises `gsi` in the kernel, without an exit (KVM_IRQFD). */
+int hv_vm_add_irqfd(struct hv_vm *vm, int eventfd, uint32_t gsi);
+int hv_vm_remove_irqfd(struct hv_vm *vm, int eventfd, uint32_t gsi);
+/*
+ * A guest write of `len` bytes at `addr` (a port when `pio`) signals
+ * `eventfd` in the kernel instead of exiting to vmon (KVM_IOEVENTFD).
+ */
+int hv_vm_add_ioeventfd(struct hv_vm *vm, int eventfd, uint64_t addr,
+			uint32_t len, bool pio);
+int hv_vm_remove_ioeventfd(struct hv_vm *vm, int eventfd, uint64_t addr,
+			   uint32_t len, bool pio);
+
 /* Why KVM_RUN came back, in vmon's terms. */
 enum hv_exit_kind {
 	HV_EXIT_IO,

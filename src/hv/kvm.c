@@ -70,6 +70,7 @@ static void read_kvm_signature(struct hv *hv, char out[13])
 static const long required_caps[] = {
 	KVM_CAP_IRQCHIP, KVM_CAP_PIT2, KVM_CAP_USER_MEMORY,
 	KVM_CAP_SET_TSS_ADDR, KVM_CAP_EXT_CPUID, KVM_CAP_IMMEDIATE_EXIT,
+	KVM_CAP_IRQ_ROUTING, KVM_CAP_IRQFD, KVM_CAP_IOEVENTFD, KVM_CAP_SIGNAL_MSI,
 };
 
 static int check_required_caps(int kvm_fd)
@@ -206,6 +207,96 @@ int hv_vm_set_irq_line(struct hv_vm *vm, uint32_t gsi, int level)
 {
 	struct kvm_irq_level irq = { .irq = gsi, .level = level ? 1 : 0 };
 	return xioctl(vm->fd, KVM_IRQ_LINE, &irq);
+}
+
+/* The routes KVM installs with the irqchip: GSI 0-15 to both PICs' pins and GSI 0-23 to the IOAPIC's. */
+static unsigned add_irqchip_routes(struct kvm_irq_routing_entry *e)
+{
+	unsigned n = 0;
+	for (uint32_t gsi = 0; gsi < HV_FIRST_MSI_GSI; gsi++) {
+		if (gsi < 16) {
+			e[n++] = (struct kvm_irq_routing_entry){
+				.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
+				.u.irqchip = { .irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
+					       .pin = gsi % 8 },
+			};
+		}
+		e[n++] = (struct kvm_irq_routing_entry){
+			.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
+			.u.irqchip = { .irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi },
+		};
+	}
+	return n;
+}
+
+int hv_vm_set_msi_routes(struct hv_vm *vm, const struct hv_msi_route *routes,
+			 unsigned count)
+{
+	unsigned max = 16 + HV_FIRST_MSI_GSI + count;
+	struct kvm_irq_routing *table = calloc(1, sizeof(*table) + max * sizeof(table->entries[0]));
+	if (!table)
+		return -ENOMEM;
+	unsigned n = add_irqchip_routes(table->entries);
+	for (unsigned i = 0; i < count; i++) {
+		table->entries[n++] = (struct kvm_irq_routing_entry){
+			.gsi = routes[i].gsi, .type = KVM_IRQ_ROUTING_MSI,
+			.u.msi = { .address_lo = (uint32_t)routes[i].address,
+				   .address_hi = (uint32_t)(routes[i].address >> 32),
+				   .data = routes[i].data },
+		};
+	}
+	table->nr = n;
+	int ret = xioctl(vm->fd, KVM_SET_GSI_ROUTING, table);
+	free(table);
+	return ret < 0 ? ret : 0;
+}
+
+int hv_vm_signal_msi(struct hv_vm *vm, uint64_t address, uint32_t data)
+{
+	struct kvm_msi msi = {
+		.address_lo = (uint32_t)address, .address_hi = (uint32_t)(address >> 32), .data = data,
+	};
+	int ret = xioctl(vm->fd, KVM_SIGNAL_MSI, &msi);
+	return ret < 0 ? ret : 0; /* > 0: delivered, 0: blocked by the guest */
+}
+
+static int set_irqfd(struct hv_vm *vm, int eventfd, uint32_t gsi, uint32_t flags)
+{
+	struct kvm_irqfd irqfd = { .fd = (uint32_t)eventfd, .gsi = gsi, .flags = flags };
+	return xioctl(vm->fd, KVM_IRQFD, &irqfd);
+}
+
+int hv_vm_add_irqfd(struct hv_vm *vm, int eventfd, uint32_t gsi)
+{
+	return set_irqfd(vm, eventfd, gsi, 0);
+}
+
+int hv_vm_remove_irqfd(struct hv_vm *vm, int eventfd, uint32_t gsi)
+{
+	return set_irqfd(vm, eventfd, gsi, KVM_IRQFD_FLAG_DEASSIGN);
+}
+
+static int set_ioeventfd(struct hv_vm *vm, int eventfd, uint64_t addr,
+			 uint32_t len, bool pio, bool deassign)
+{
+	struct kvm_ioeventfd io = {
+		.addr = addr, .len = len, .fd = eventfd,
+		.flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) |
+			 (deassign ? KVM_IOEVENTFD_FLAG_DEASSIGN : 0),
+	};
+	return xioctl(vm->fd, KVM_IOEVENTFD, &io);
+}
+
+int hv_vm_add_ioeventfd(struct hv_vm *vm, int eventfd, uint64_t addr,
+			uint32_t len, bool pio)
+{
+	return set_ioeventfd(vm, eventfd, addr, len, pio, false);
+}
+
+int hv_vm_remove_ioeventfd(struct hv_vm *vm, int eventfd, uint64_t addr,
+			   uint32_t len, bool pio)
+{
+	return set_ioeventfd(vm, eventfd, addr, len, pio, true);
 }
 
 int hv_vcpu_create(struct hv_vm *vm, unsigned index, struct hv_vcpu **out)
