@@ -22,7 +22,7 @@ struct bus_range {
 struct bus {
 	const char *name;
 
-	/* Protects `ranges` and `nr_ranges`: readers are exits, writers registrations. */
+	/* Protects `ranges` and `nr_ranges`: readers are exits, writers registrations. Never held while a handler runs. */
 	pthread_rwlock_t lock;
 	struct bus_range *ranges; /* sorted by base, never overlapping */
 	unsigned nr_ranges;
@@ -136,18 +136,27 @@ int bus_unregister(struct bus *bus, uint64_t base)
 	return ret;
 }
 
-/* The range holding the whole access [addr, addr + len), if any. Caller holds the lock. */
-static const struct bus_range *find(const struct bus *bus, uint64_t addr,
-				    uint32_t len)
+/*
+ * Copies the range holding the whole access [addr, addr + len) into *out.
+ * The handler is then called without the lock, so that it may itself
+ * (un)register ranges, as a PCI BAR move through ECAM does; devices stay
+ * alive until the vCPUs have stopped, so a range that moves meanwhile
+ * still has a live device behind it.
+ */
+static bool find(struct bus *bus, uint64_t addr, uint32_t len, struct bus_range *out)
 {
+	pthread_rwlock_rdlock(&bus->lock);
 	unsigned pos = upper_bound(bus, addr);
-	if (pos == 0)
-		return NULL;
-	const struct bus_range *r = &bus->ranges[pos - 1];
-	uint64_t offset = addr - r->base;
-	if (offset >= r->len || len > r->len - offset)
-		return NULL;
-	return r;
+	bool found = false;
+	if (pos > 0) {
+		const struct bus_range *r = &bus->ranges[pos - 1];
+		uint64_t offset = addr - r->base;
+		found = offset < r->len && len <= r->len - offset;
+		if (found)
+			*out = *r;
+	}
+	pthread_rwlock_unlock(&bus->lock);
+	return found;
 }
 
 /* True the first time an unclaimed address is seen, while slots remain. */
@@ -176,30 +185,25 @@ static void note_unclaimed(struct bus *bus, uint64_t addr, uint32_t len,
 
 bool bus_read(struct bus *bus, uint64_t addr, void *data, uint32_t len)
 {
-	pthread_rwlock_rdlock(&bus->lock);
-	const struct bus_range *r = find(bus, addr, len);
-	if (r)
-		r->ops->read(r->dev, addr - r->base, data, len);
-	pthread_rwlock_unlock(&bus->lock);
-
-	if (!r) {
+	struct bus_range r;
+	if (!find(bus, addr, len, &r)) {
 		memset(data, 0xff, len);
 		note_unclaimed(bus, addr, len, false);
+		return false;
 	}
-	return r != NULL;
+	r.ops->read(r.dev, addr - r.base, data, len);
+	return true;
 }
 
 bool bus_write(struct bus *bus, uint64_t addr, const void *data, uint32_t len)
 {
-	pthread_rwlock_rdlock(&bus->lock);
-	const struct bus_range *r = find(bus, addr, len);
-	if (r)
-		r->ops->write(r->dev, addr - r->base, data, len);
-	pthread_rwlock_unlock(&bus->lock);
-
-	if (!r)
+	struct bus_range r;
+	if (!find(bus, addr, len, &r)) {
 		note_unclaimed(bus, addr, len, true);
-	return r != NULL;
+		return false;
+	}
+	r.ops->write(r.dev, addr - r.base, data, len);
+	return true;
 }
 
 void bus_get_stats(struct bus *bus, struct bus_stats *out)

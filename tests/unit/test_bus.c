@@ -94,8 +94,34 @@ static void test_unclaimed_counted(void)
 	bus_destroy(bus);
 }
 
+/* A handler that moves things on its own bus, as a BAR write through ECAM does. */
+static struct bus *reentrant_bus;
+
+static void moving_write(void *dev, uint64_t offset, const void *data, uint32_t len)
+{
+	(void)offset;
+	(void)data;
+	(void)len;
+	bus_register(reentrant_bus, 0x9000, 16, &fake_ops, dev, "moved");
+}
+
+static const struct bus_ops moving_ops = { .read = fake_read, .write = moving_write };
+
+static void test_handler_may_register(void)
+{
+	reentrant_bus = bus_create("test");
+	struct fake_dev a = {0};
+	bus_register(reentrant_bus, 0x100, 4, &moving_ops, &a, "mover");
+	uint32_t v = 1;
+	bus_write(reentrant_bus, 0x100, &v, 4);
+	CHECK(bus_read(reentrant_bus, 0x9004, &v, 4) && a.reads == 1,
+	      "a handler can register a range on its own bus (no self-deadlock)");
+	bus_destroy(reentrant_bus);
+}
+
 int main(void)
 {
+	test_handler_may_register();
 	test_registration();
 	test_dispatch();
 	test_unclaimed_counted();
