@@ -52,4 +52,31 @@
 /* The SLP_TYP value our DSDT's \_S5 package announces (ACPI 6.4 §7.4.2). */
 #define ACPI_S5_SLP_TYP   5
 
+/*
+ * ---- PCI (host bridge, segment 0, bus 0 only) ----
+ *
+ * Guest-physical layout of the 32-bit PCI hole:
+ *
+ *   0xc0000000 - 0xdfffffff  32-bit BAR window (512 MiB)
+ *   0xe0000000 - 0xe00fffff  ECAM (MMCONFIG): bus 0, 32 devices x 8
+ *                            functions x 4 KiB (PCIe Base 4.0 §7.2.2);
+ *                            reserved in e820 and by \_SB.MRES
+ *   0xfec00000, 0xfee00000   IOAPIC and LAPIC (above)
+ *
+ * The 64-bit window [256 GiB, 512 GiB) needs a guest MAXPHYADDR of at least
+ * 39 bits, and assumes guest RAM above 4 GiB ends at or below 256 GiB.
+ * The ACPI tables (MCFG, \_SB.PCI0._CRS) announce exactly these windows.
+ */
+#define LAYOUT_PCI_MMIO32_START LAYOUT_PCI_HOLE_START /* 0xc0000000 */
+#define LAYOUT_PCI_MMIO32_SIZE  0x20000000ull         /* 512 MiB, ends at the ECAM */
+#define LAYOUT_PCI_ECAM_BASE    0xe0000000ull
+#define LAYOUT_PCI_ECAM_SIZE    0x100000ull           /* 1 MiB: bus 0 only */
+#define LAYOUT_PCI_MMIO64_START 0x4000000000ull       /* 256 GiB */
+#define LAYOUT_PCI_MMIO64_SIZE  0x4000000000ull       /* 256 GiB */
+
+#define PORT_PCI_CONFIG_ADDRESS 0xcf8  /* configuration mechanism #1 (PCI 3.0 §3.2.2.3.2) */
+#define PORT_PCI_CONFIG_DATA    0xcfc
+#define PORT_PCI_IO_START       0xc000 /* window for I/O BARs: 0xc000 - 0xffff */
+#define PORT_PCI_IO_SIZE        0x4000
+
 #endif
