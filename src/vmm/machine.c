@@ -334,7 +334,7 @@ static int build(struct machine *m, struct kernel_entry *entry)
 	if (ret == 0 && (!m->pio || !m->mmio))
 		ret = -ENOMEM;
 	if (ret == 0)
-		ret = platform_create(&m->platform, m->pio, &m->control);
+		ret = platform_create(&m->platform, m->pio, m->mmio, &m->control);
 	if (ret == 0)
 		ret = setup_acpi(m);
 	if (ret == 0)

@@ -10,6 +10,7 @@
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/rtc_cmos.h"
 #include "devices/legacy/uart16550.h"
+#include "pci/host.h"
 #include "util/log.h"
 
 #define CONSOLE_FLUSH_TIMEOUT_MS 2000
@@ -48,12 +49,15 @@ static int register_devices(struct platform *p, struct bus *pio)
 	return ret;
 }
 
-int platform_create(struct platform *p, struct bus *pio, const struct vm_control *vm)
+int platform_create(struct platform *p, struct bus *pio, struct bus *mmio,
+		    const struct vm_control *vm)
 {
 	memset(p, 0, sizeof(*p));
 	int ret = create_devices(p, vm);
 	if (ret == 0)
 		ret = register_devices(p, pio);
+	if (ret == 0)
+		ret = pci_host_create(&p->pci, pio, mmio);
 	if (ret < 0)
 		log_error("cannot create the platform devices: %s", strerror(-ret));
 	return ret;
@@ -78,5 +82,6 @@ void platform_destroy(struct platform *p)
 		uart16550_destroy(p->com1);
 	if (p->console)
 		stdio_console_destroy(p->console);
+	pci_host_destroy(p->pci);
 	memset(p, 0, sizeof(*p));
 }

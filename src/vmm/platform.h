@@ -1,6 +1,7 @@
 /*
- * The PC platform devices every vmon VM has: COM1 on the host's terminal,
- * the CMOS RTC, the i8042 (for reset) and the ACPI PM registers.
+ * The platform devices every vmon VM has: COM1 on the host's terminal, the
+ * CMOS RTC, the i8042 (for reset), the ACPI PM registers and the PCI host
+ * bridge.
  */
 #ifndef VMON_VMM_PLATFORM_H
 #define VMON_VMM_PLATFORM_H
@@ -9,6 +10,7 @@
 #include "devices/device.h"
 
 struct platform {
+	struct pci_host *pci;
 	struct chardev *console;
 	struct uart16550 *com1;
 	struct rtc_cmos *rtc;
@@ -16,8 +18,9 @@ struct platform {
 	struct acpi_pm *acpi_pm;
 };
 
-/* Creates the devices and registers their ports on `pio`. */
-int platform_create(struct platform *p, struct bus *pio, const struct vm_control *vm);
+/* Creates the devices and registers their ports on `pio` and MMIO ranges on `mmio`. */
+int platform_create(struct platform *p, struct bus *pio, struct bus *mmio,
+		    const struct vm_control *vm);
 
 /* After the vCPUs stopped: writes out the console's pending output. */
 void platform_quiesce(struct platform *p);

@@ -34,6 +34,10 @@ print_checks() {
 	echo "LAB-RESULT marker_uptime_ms=$LAB_MARKER_UPTIME_MS"
 	echo "LAB-RESULT cpus=$(grep -c '^processor' /proc/cpuinfo)"
 	echo "LAB-RESULT kernel=$(uname -r)"
+	# The PCI host bridge at 00:00.0, as vendor:device (empty without PCI).
+	bridge=/sys/bus/pci/devices/0000:00:00.0
+	echo "LAB-RESULT pci_bridge=$(cat $bridge/vendor $bridge/device 2>/dev/null | tr '\n' :)"
+	echo "LAB-RESULT mmconfig=$(dmesg | grep -c 'MMCONFIG for domain 0000')"
 	# Last, so that the VMM exits as soon as possible after it: the host
 	# compares it with L1's clock read right after the VMM exited.
 	echo "LAB-RESULT epoch=$(date +%s)"
