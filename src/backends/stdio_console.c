@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/thread.h"
 
 #define OUTPUT_RING_SIZE (64 * 1024)
 #define INPUT_CHUNK 4096
@@ -544,23 +545,9 @@ static void *console_thread(void *arg)
 	return NULL;
 }
 
-/*
- * The thread takes no asynchronous signals: they belong to the main thread,
- * and a write to a closed pipe then fails with EPIPE instead of killing us.
- * Faults stay deliverable: a blocked SIGSEGV would kill the process without
- * running the handler that restores the terminal.
- */
 static int start_thread(struct chardev *cd)
 {
-	static const int faults[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
-	sigset_t all, old;
-	sigfillset(&all);
-	for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
-		sigdelset(&all, faults[i]);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int ret = pthread_create(&cd->thread, NULL, console_thread, cd);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return ret;
+	return -thread_start_io(&cd->thread, console_thread, cd);
 }
 
 /* ---- public ---- */
