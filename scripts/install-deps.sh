@@ -11,6 +11,7 @@ packages=(
 	python3                                     # counts test results
 	qemu-system-x86 busybox-static cpio lz4 xz-utils  # the nested lab
 	e2fsprogs
+	liburing-dev                                # io_uring for the disk backend
 )
 
 missing=()
