@@ -1,7 +1,8 @@
 /*
  * ACPI tables: checksums, lengths and pointers from the RSDP down, the
- * FADT's fixed hardware, the MADT for several CPU counts, the DSDT's \_S5,
- * the error returns, and a round trip of every table through iasl
+ * FADT's fixed hardware, the MADT for several CPU counts, the MCFG, the
+ * DSDT's \_S5 and PCI host bridge resources, the error returns, and a
+ * round trip of every table through iasl
  * (acpica-tools): disassembled without complaint, recompiled, and the
  * recompiled table equal to ours.
  */
@@ -63,7 +64,7 @@ static uint32_t table_len(const uint8_t *table)
 /* One build, with its tables found by following the pointers from the RSDP. */
 struct tables {
 	size_t len; /* bytes acpi_build() used */
-	const uint8_t *rsdp, *xsdt, *fadt, *facs, *dsdt, *madt;
+	const uint8_t *rsdp, *xsdt, *fadt, *facs, *dsdt, *madt, *mcfg;
 };
 
 /* The table at guest address gpa if it has signature sig and lies inside the build. */
@@ -117,12 +118,15 @@ static bool find_tables(unsigned nr_cpus, struct tables *t)
 	for (uint32_t off = 36; off + 8 <= table_len(t->xsdt); off += 8) {
 		uint64_t gpa = le64(t->xsdt + off);
 		const uint8_t *fadt = table_at(t, gpa, "FACP"), *madt = table_at(t, gpa, "APIC");
+		const uint8_t *mcfg = table_at(t, gpa, "MCFG");
 		if (fadt)
 			t->fadt = fadt;
 		if (madt)
 			t->madt = madt;
+		if (mcfg)
+			t->mcfg = mcfg;
 	}
-	if (!t->fadt || !t->madt)
+	if (!t->fadt || !t->madt || !t->mcfg)
 		return false;
 	t->facs = table_at(t, le32(t->fadt + FADT_FIRMWARE_CTRL), "FACS");
 	t->dsdt = table_at(t, le64(t->fadt + FADT_X_DSDT), "DSDT");
@@ -149,15 +153,16 @@ static void test_xsdt_and_headers(void)
 {
 	struct tables t;
 	if (!find_tables(2, &t)) {
-		CHECK(false, "RSDP -> XSDT -> FADT, MADT -> FACS, DSDT found inside the buffer");
+		CHECK(false, "RSDP -> XSDT -> FADT, MADT, MCFG -> FACS, DSDT found inside the buffer");
 		return;
 	}
 	uint32_t xlen = table_len(t.xsdt);
-	CHECK(xlen == 36 + 2 * 8, "XSDT has two entries (length %u)", xlen);
+	CHECK(xlen == 36 + 3 * 8, "XSDT has three entries (length %u)", xlen);
 	CHECK(le64(t.xsdt + 36) == BASE + (uint64_t)(t.fadt - buf), "XSDT entry 0 is the FADT");
 	CHECK(le64(t.xsdt + 44) == BASE + (uint64_t)(t.madt - buf), "XSDT entry 1 is the MADT");
+	CHECK(le64(t.xsdt + 52) == BASE + (uint64_t)(t.mcfg - buf), "XSDT entry 2 is the MCFG");
 
-	const uint8_t *with_header[] = { t.xsdt, t.fadt, t.dsdt, t.madt };
+	const uint8_t *with_header[] = { t.xsdt, t.fadt, t.dsdt, t.madt, t.mcfg };
 	for (size_t i = 0; i < sizeof(with_header) / sizeof(with_header[0]); i++) {
 		const uint8_t *h = with_header[i];
 		CHECK(sums_to_zero(h, table_len(h)), "%.4s checksum", (const char *)h);
@@ -165,16 +170,17 @@ static void test_xsdt_and_headers(void)
 			      memcmp(h + 28, "VMON", 4) == 0,
 		      "%.4s OEM ID, OEM table ID and creator ID", (const char *)h);
 	}
-	CHECK(t.xsdt[8] == 1 && t.fadt[8] == 6 && t.dsdt[8] == 2 && t.madt[8] == 5,
-	      "revisions: XSDT 1, FADT 6, DSDT 2, MADT 5");
+	CHECK(t.xsdt[8] == 1 && t.fadt[8] == 6 && t.dsdt[8] == 2 && t.madt[8] == 5 && t.mcfg[8] == 1,
+	      "revisions: XSDT 1, FADT 6, DSDT 2, MADT 5, MCFG 1");
 
 	/* No two tables overlap, and none overlaps the RSDP. */
-	const uint8_t *all[] = { t.xsdt, t.fadt, t.facs, t.dsdt, t.madt };
+	const uint8_t *all[] = { t.xsdt, t.fadt, t.facs, t.dsdt, t.madt, t.mcfg };
+	const size_t nr_all = sizeof(all) / sizeof(all[0]);
 	bool disjoint = true;
-	for (size_t i = 0; i < 5; i++) {
+	for (size_t i = 0; i < nr_all; i++) {
 		size_t a = (size_t)(all[i] - buf), a_end = a + table_len(all[i]);
 		disjoint &= a >= 36;
-		for (size_t j = i + 1; j < 5; j++) {
+		for (size_t j = i + 1; j < nr_all; j++) {
 			size_t b = (size_t)(all[j] - buf), b_end = b + table_len(all[j]);
 			disjoint &= a_end <= b || b_end <= a;
 		}
@@ -325,6 +331,156 @@ static void test_dsdt_s5(void)
 	CHECK(ok && p == pkg_end, "_S5 elements are 4 integers filling the package");
 	CHECK(ok && v[0] == ACPI_S5_SLP_TYP && v[1] == ACPI_S5_SLP_TYP && v[2] == 0 && v[3] == 0,
 	      "_S5 = { %d, %d, 0, 0 }", ACPI_S5_SLP_TYP, ACPI_S5_SLP_TYP);
+}
+
+/* MCFG (PCI Firmware Specification 3.2 §4.1.2): one allocation, segment 0, bus 0. */
+static void test_mcfg(void)
+{
+	struct tables t;
+	if (!find_tables(2, &t)) {
+		CHECK(false, "tables found");
+		return;
+	}
+	const uint8_t *m = t.mcfg;
+	CHECK(table_len(m) == 36 + 8 + 16, "MCFG length 60: header, reserved, one allocation");
+	CHECK(sums_to_zero(m, table_len(m)), "MCFG checksum");
+	CHECK(all_zero(m + 36, 8), "MCFG reserved bytes after the header are zero");
+	CHECK(le64(m + 44) == LAYOUT_PCI_ECAM_BASE, "MCFG base address %#llx", LAYOUT_PCI_ECAM_BASE);
+	CHECK(le16(m + 52) == 0, "MCFG segment group 0");
+	CHECK(m[54] == 0 && m[55] == 0, "MCFG buses 0 to 0");
+	CHECK(all_zero(m + 56, 4), "MCFG allocation's reserved bytes are zero");
+	CHECK(((uint64_t)m[55] - m[54] + 1) * MiB == LAYOUT_PCI_ECAM_SIZE,
+	      "ECAM size is 1 MiB per bus of the MCFG range");
+}
+
+/* Reads a PkgLength (ACPI 6.4 §20.2.4); 0 if it runs past end. */
+static size_t aml_read_pkglength(const uint8_t **p, const uint8_t *end)
+{
+	if (*p >= end)
+		return 0;
+	const uint8_t *start = *p;
+	size_t follow = **p >> 6, len = **p & (follow ? 0x0f : 0x3f);
+	if ((size_t)(end - *p) < 1 + follow)
+		return 0;
+	for (size_t i = 1; i <= follow; i++)
+		len |= (size_t)start[i] << (4 + 8 * (i - 1));
+	*p += 1 + follow;
+	return len;
+}
+
+/*
+ * The byte list of `Name (_CRS, Buffer ...)` inside `Device (dev)` of the
+ * DSDT: *len is its size. NULL if not found or malformed.
+ */
+static const uint8_t *dsdt_crs(const uint8_t *dsdt, const char *dev, size_t *len)
+{
+	const uint8_t *end = dsdt + table_len(dsdt);
+	for (const uint8_t *p = dsdt + 36; p + 6 <= end; p++) {
+		if (!(p[0] == 0x5b && p[1] == 0x82)) /* DeviceOp */
+			continue;
+		const uint8_t *q = p + 2, *body = q;
+		size_t pkg = aml_read_pkglength(&q, end);
+		if (!pkg || pkg > (size_t)(end - body) || end - q < 4 || memcmp(q, dev, 4) != 0)
+			continue;
+		const uint8_t *dev_end = body + pkg;
+		static const uint8_t name_crs[] = { 0x08, '_', 'C', 'R', 'S', 0x11 };
+		for (q += 4; q + sizeof(name_crs) <= dev_end; q++) {
+			if (memcmp(q, name_crs, sizeof(name_crs)) != 0)
+				continue;
+			q += sizeof(name_crs);
+			const uint8_t *buf_start = q;
+			size_t buf_pkg = aml_read_pkglength(&q, dev_end);
+			uint32_t size;
+			if (!buf_pkg || buf_pkg > (size_t)(dev_end - buf_start) ||
+			    !aml_read_integer(&q, buf_start + buf_pkg, &size) ||
+			    size != (size_t)(buf_start + buf_pkg - q))
+				return NULL;
+			*len = size;
+			return q;
+		}
+		return NULL;
+	}
+	return NULL;
+}
+
+/*
+ * Splits a resource template (§6.4) into its descriptors: small items
+ * (tag bits 6-3 type, 2-0 length) and large ones (tag 0x80 | type, 16-bit
+ * length). Returns how many, or -1 unless the End Tag ends it exactly.
+ */
+static int resources(const uint8_t *p, size_t len, const uint8_t *items[], int max)
+{
+	int n = 0;
+	size_t off = 0;
+	while (off < len && n < max) {
+		bool large = p[off] & 0x80;
+		if (large && len - off < 3)
+			return -1;
+		size_t size = large ? 3 + (size_t)le16(p + off + 1) : 1 + (size_t)(p[off] & 7);
+		if (size > len - off)
+			return -1;
+		items[n++] = p + off;
+		off += size;
+		if (items[n - 1][0] == 0x79) /* End Tag */
+			return off == len ? n : -1;
+	}
+	return -1;
+}
+
+/* An address space descriptor (§6.4.3.5.1-3) of `width`-byte fields. */
+static bool addr_space_is(const uint8_t *d, uint8_t tag, size_t width, uint8_t type,
+			  uint8_t type_flags, uint64_t min, uint64_t len)
+{
+	uint64_t field[5]; /* granularity, minimum, maximum, translation, length */
+	for (size_t i = 0; i < 5; i++) {
+		field[i] = 0;
+		for (size_t b = 0; b < width; b++)
+			field[i] |= (uint64_t)d[6 + i * width + b] << (8 * b);
+	}
+	bool ok = d[0] == tag && le16(d + 1) == 3 + 5 * width && d[3] == type &&
+		  d[4] == 0x0c /* MinFixed, MaxFixed, PosDecode, producer */ && d[5] == type_flags &&
+		  field[0] == 0 && field[1] == min && field[2] == min + len - 1 && field[3] == 0 &&
+		  field[4] == len;
+	if (!ok)
+		printf("# descriptor %#x: type %u flags %#x/%#x min %#llx max %#llx len %#llx\n", d[0],
+		       d[3], d[4], d[5], (unsigned long long)field[1], (unsigned long long)field[2],
+		       (unsigned long long)field[4]);
+	return ok;
+}
+
+static void test_dsdt_pci(void)
+{
+	struct tables t;
+	if (!find_tables(2, &t)) {
+		CHECK(false, "tables found");
+		return;
+	}
+	size_t len = 0;
+	const uint8_t *crs = dsdt_crs(t.dsdt, "PCI0", &len);
+	CHECK(crs != NULL, "DSDT has Device (PCI0) with Name (_CRS, Buffer)");
+	const uint8_t *d[8];
+	int n = crs ? resources(crs, len, d, 8) : -1;
+	CHECK(n == 6, "PCI0._CRS: five descriptors and the End Tag (%d items)", n);
+	if (n == 6) {
+		CHECK(addr_space_is(d[0], 0x88, 2, 2, 0, 0, 1), "PCI0._CRS: WordBusNumber 0..0");
+		CHECK(d[1][0] == 0x47 && d[1][1] == 1 && le16(d[1] + 2) == PORT_PCI_CONFIG_ADDRESS &&
+			      le16(d[1] + 4) == PORT_PCI_CONFIG_ADDRESS && d[1][6] == 1 && d[1][7] == 8,
+		      "PCI0._CRS: IO (Decode16) 0xCF8, 8 ports");
+		CHECK(addr_space_is(d[2], 0x88, 2, 1, 3 /* EntireRange */, PORT_PCI_IO_START, PORT_PCI_IO_SIZE),
+		      "PCI0._CRS: WordIO %#x..%#x", PORT_PCI_IO_START, PORT_PCI_IO_START + PORT_PCI_IO_SIZE - 1);
+		CHECK(addr_space_is(d[3], 0x87, 4, 0, 1 /* NonCacheable, ReadWrite */,
+				    LAYOUT_PCI_MMIO32_START, LAYOUT_PCI_MMIO32_SIZE),
+		      "PCI0._CRS: DWordMemory %#llx, %#llx bytes", LAYOUT_PCI_MMIO32_START, LAYOUT_PCI_MMIO32_SIZE);
+		CHECK(addr_space_is(d[4], 0x8a, 8, 0, 3 /* Cacheable, ReadWrite */,
+				    LAYOUT_PCI_MMIO64_START, LAYOUT_PCI_MMIO64_SIZE),
+		      "PCI0._CRS: QWordMemory %#llx, %#llx bytes", LAYOUT_PCI_MMIO64_START, LAYOUT_PCI_MMIO64_SIZE);
+	}
+
+	crs = dsdt_crs(t.dsdt, "MRES", &len);
+	n = crs ? resources(crs, len, d, 8) : -1;
+	CHECK(n == 2 && d[0][0] == 0x86 && le16(d[0] + 1) == 9 && d[0][3] == 1 &&
+		      le32(d[0] + 4) == LAYOUT_PCI_ECAM_BASE && le32(d[0] + 8) == LAYOUT_PCI_ECAM_SIZE,
+	      "MRES._CRS: Memory32Fixed (ReadWrite) over the ECAM area, nothing else");
 }
 
 static void test_errors(void)
@@ -512,9 +668,43 @@ static bool has_devices(const char *dsl)
 			ok = false;
 		}
 	}
-	/* COM1 and KBD have an IRQ; the RTC raises none, so announces none. */
-	return ok && count(dsl, "IO (Decode16,") == 4 && count(dsl, "IRQNoFlags ()") == 2 &&
+	/* COM1 and KBD have an IRQ; the RTC raises none, so announces none. PCI0 has the 5th IO. */
+	return ok && count(dsl, "IO (Decode16,") == 5 && count(dsl, "IRQNoFlags ()") == 2 &&
 	       !strstr(dsl, "{8}");
+}
+
+/* The PCI host bridge and the motherboard resources as iasl disassembles them. */
+static bool has_pci(const char *dsl)
+{
+	char io_min[16], io_max[16], m32_min[16], m32_max[16], m64_min[32], m64_max[32], ecam[16], ecam_len[16];
+	snprintf(io_min, sizeof(io_min), "0x%04X", PORT_PCI_IO_START);
+	snprintf(io_max, sizeof(io_max), "0x%04X", PORT_PCI_IO_START + PORT_PCI_IO_SIZE - 1);
+	snprintf(m32_min, sizeof(m32_min), "0x%08llX", LAYOUT_PCI_MMIO32_START);
+	snprintf(m32_max, sizeof(m32_max), "0x%08llX", LAYOUT_PCI_MMIO32_START + LAYOUT_PCI_MMIO32_SIZE - 1);
+	snprintf(m64_min, sizeof(m64_min), "0x%016llX", LAYOUT_PCI_MMIO64_START);
+	snprintf(m64_max, sizeof(m64_max), "0x%016llX", LAYOUT_PCI_MMIO64_START + LAYOUT_PCI_MMIO64_SIZE - 1);
+	snprintf(ecam, sizeof(ecam), "0x%08llX", LAYOUT_PCI_ECAM_BASE);
+	snprintf(ecam_len, sizeof(ecam_len), "0x%08llX", LAYOUT_PCI_ECAM_SIZE);
+	const char *const expected[] = {
+		"Device (PCI0)", "EisaId (\"PNP0A08\")", "EisaId (\"PNP0A03\")",
+		"Name (_SEG, Zero)", "Name (_BBN, Zero)", "Name (_UID, Zero)",
+		"WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode,", "0x0CF8",
+		"WordIO (ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange,", io_min, io_max,
+		"DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite,",
+		m32_min, m32_max,
+		"QWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, Cacheable, ReadWrite,",
+		m64_min, m64_max,
+		"Device (MRES)", "EisaId (\"PNP0C02\")", "Memory32Fixed (ReadWrite,", ecam, ecam_len,
+	};
+	bool ok = true;
+	for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++) {
+		if (!strstr(dsl, expected[i])) {
+			printf("# dsdt.dsl lacks: %s\n", expected[i]);
+			ok = false;
+		}
+	}
+	/* No _PRT (MSI-X only) and no _OSC. */
+	return ok && !strstr(dsl, "_PRT") && !strstr(dsl, "_OSC");
 }
 
 static char iasl_out[65536];
@@ -547,8 +737,11 @@ static void iasl_round_trip(const char *dir, const char *name, const uint8_t *ta
 	char *dsl = read_file(dir, file, &n);
 	CHECK(dsl && complaints(dsl) == 0, "%u CPUs: %s.dsl notes nothing incorrect or unknown",
 	      nr_cpus, name);
-	if (strcmp(name, "dsdt") == 0)
+	if (strcmp(name, "dsdt") == 0) {
 		CHECK(dsl && has_devices(dsl), "%u CPUs: iasl reads COM1, RTC and KBD from the DSDT", nr_cpus);
+		CHECK(dsl && has_pci(dsl), "%u CPUs: iasl reads PCI0 with its four windows and MRES with the ECAM",
+		      nr_cpus);
+	}
 	free(dsl);
 
 	snprintf(args, sizeof(args), "-oa %s.dsl", name);
@@ -619,6 +812,7 @@ static void test_iasl(unsigned nr_cpus)
 	iasl_round_trip(dir, "facs", t.facs, false, nr_cpus);
 	iasl_round_trip(dir, "dsdt", t.dsdt, true, nr_cpus);
 	iasl_round_trip(dir, "madt", t.madt, true, nr_cpus);
+	iasl_round_trip(dir, "mcfg", t.mcfg, true, nr_cpus);
 	remove_dir(dir);
 }
 
@@ -632,6 +826,8 @@ int main(void)
 	test_madt(64);
 	test_madt(254);
 	test_dsdt_s5();
+	test_mcfg();
+	test_dsdt_pci();
 	test_errors();
 
 	bool have_iasl = system("command -v iasl >/dev/null 2>&1") == 0;

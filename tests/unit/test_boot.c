@@ -79,11 +79,13 @@ static void test_bzimage(void)
 	      "initrd page-aligned, inside RAM");
 	CHECK(zp.hdr.ramdisk_image >= 0x1000000 + 0x100000, "initrd above the decompressed kernel");
 	CHECK(zp.acpi_rsdp_addr == LAYOUT_ACPI_START, "RSDP address passed");
-	CHECK(zp.e820_entries == 3, "three e820 entries for 64 MiB");
+	CHECK(zp.e820_entries == 4, "four e820 entries for 64 MiB");
 	CHECK(zp.e820_table[2].addr == 0x100000 && zp.e820_table[2].size == RAM_SIZE - 0x100000 &&
 	      zp.e820_table[2].type == E820_TYPE_RAM, "e820: RAM from 1 MiB to the end");
 	CHECK(zp.e820_table[1].type == E820_TYPE_RESERVED && zp.e820_table[1].addr == LAYOUT_EBDA_START,
 	      "e820: legacy area reserved");
+	CHECK(zp.e820_table[3].addr == LAYOUT_PCI_ECAM_BASE && zp.e820_table[3].size == LAYOUT_PCI_ECAM_SIZE &&
+	      zp.e820_table[3].type == E820_TYPE_RESERVED, "e820: PCIe ECAM reserved, after RAM");
 }
 
 static void test_bzimage_rejects(void)
@@ -208,7 +210,7 @@ static void test_pvh(void)
 	uint64_t mod[4];
 	memcpy(mod, ram + si.modlist_paddr, sizeof(mod));
 	CHECK(mod[1] == sizeof(initrd) && memcmp(ram + mod[0], initrd, sizeof(initrd)) == 0, "module is the initrd");
-	CHECK(si.memmap_entries == 3, "memory map with three entries");
+	CHECK(si.memmap_entries == 4, "memory map with four entries");
 }
 
 static void test_pvh_rejects(void)
@@ -265,9 +267,15 @@ static void test_e820_split(void)
 	CHECK(guest_mem_init(&big, 6 * GiB, LAYOUT_PCI_HOLE_START, LAYOUT_HIGH_RAM_START) == 0, "6 GiB guest");
 	struct e820_range r[E820_MAX_RANGES];
 	unsigned n = e820_build(&big, r, E820_MAX_RANGES);
-	CHECK(n == 4, "four ranges with RAM above 4 GiB");
+	CHECK(n == 5, "five ranges with RAM above 4 GiB");
 	CHECK(r[2].addr == MiB && r[2].addr + r[2].size == 3 * GiB, "low RAM stops at the PCI hole");
-	CHECK(r[3].addr == 4 * GiB && r[3].size == 3 * GiB && r[3].type == E820_TYPE_RAM, "the rest above 4 GiB");
+	CHECK(r[3].addr == LAYOUT_PCI_ECAM_BASE && r[3].type == E820_TYPE_RESERVED, "ECAM reserved in the hole");
+	CHECK(r[4].addr == 4 * GiB && r[4].size == 3 * GiB && r[4].type == E820_TYPE_RAM, "the rest above 4 GiB");
+	bool sorted = true;
+	for (unsigned i = 1; i < n; i++)
+		sorted &= r[i - 1].addr + r[i - 1].size <= r[i].addr;
+	CHECK(sorted, "ranges sorted by address, disjoint");
+	CHECK(e820_build(&big, r, 4) == 4 && r[3].addr == LAYOUT_PCI_ECAM_BASE, "a short map keeps the lowest ranges");
 	CHECK(e820_build(&big, r, 2) == 2, "never writes more than asked");
 	guest_mem_destroy(&big);
 }

@@ -4,10 +4,12 @@
  *
  *   RSDP (offset 0) -> XSDT -> FADT -> FACS, DSDT
  *                           -> MADT
+ *                           -> MCFG
  *
- * in the order RSDP, FACS, DSDT, FADT, MADT, XSDT, so that every table is
- * written after the ones it points to; only the RSDP, which must come first,
- * is filled in last. Section numbers refer to the ACPI 6.4 specification.
+ * in the order RSDP, FACS, DSDT, FADT, MADT, MCFG, XSDT, so that every table
+ * is written after the ones it points to; only the RSDP, which must come
+ * first, is filled in last. Section numbers refer to the ACPI 6.4
+ * specification unless another one is named.
  */
 #include "arch/x86/acpi.h"
 
@@ -288,6 +290,125 @@ static void aml_end_tag(struct out *o)
 	put_u8(o, 0);    /* Checksum: 0 means "treat as valid" */
 }
 
+/* §6.4.3 Large Resource Data Type: tag, then the length of what follows. */
+enum {
+	LARGE_FIXED_MEMORY32 = 0x86, /* §6.4.3.4 32-Bit Fixed Memory Range */
+	LARGE_DWORD_ADDRESS  = 0x87, /* §6.4.3.5.2 DWord Address Space */
+	LARGE_WORD_ADDRESS   = 0x88, /* §6.4.3.5.3 Word Address Space */
+	LARGE_QWORD_ADDRESS  = 0x8a, /* §6.4.3.5.1 QWord Address Space */
+};
+
+static void aml_large_item(struct out *o, uint8_t tag, uint16_t len)
+{
+	put_u8(o, tag);
+	put_u16(o, len);
+}
+
+/* §6.4.3.4 Memory32Fixed (ReadWrite, base, len) */
+static void aml_memory32_fixed(struct out *o, uint32_t base, uint32_t len)
+{
+	aml_large_item(o, LARGE_FIXED_MEMORY32, 9);
+	put_u8(o, 0x01);  /* Information: _RW, read-write */
+	put_u32(o, base); /* Range Base Address */
+	put_u32(o, len);  /* Range Length */
+}
+
+/* §6.4.3.5 Address Space Resource Descriptors: Resource Type */
+enum {
+	ADDR_SPACE_MEMORY = 0,
+	ADDR_SPACE_IO     = 1,
+	ADDR_SPACE_BUS    = 2,
+};
+
+/*
+ * §6.4.3.5.1-3 General Flags: _MAF and _MIF set, _DEC clear (positive
+ * decode), bit 0 clear (ignored by ACPI 6.4; ASL's ResourceProducer).
+ */
+#define ADDR_MAX_FIXED (1u << 3)
+#define ADDR_MIN_FIXED (1u << 2)
+
+/* §6.4.3.5.5 Type Specific Flags, memory: _MTP AddressRangeMemory, _TTP TypeStatic */
+#define ADDR_MEM_READ_WRITE   (1u << 0) /* _RW */
+#define ADDR_MEM_NONCACHEABLE (0u << 1) /* _MEM */
+#define ADDR_MEM_CACHEABLE    (1u << 1)
+/* I/O: _RNG EntireRange (ISA and non-ISA addresses); _TTP TypeStatic, _TRS DenseTranslation */
+#define ADDR_IO_ENTIRE_RANGE  3u
+
+/*
+ * A window a bridge produces, fixed at [min, min + len): the Word, DWord
+ * and QWord forms (§6.4.3.5.1-3) differ only in tag and field width. For
+ * _MIF = _MAF = 1 and _LEN > 0, §6.4.3.5 wants _GRA 0 and _MAX equal to
+ * _MIN + _LEN - 1. No translation, no ResourceSource.
+ */
+static void aml_addr_space(struct out *o, size_t width, uint8_t type, uint8_t type_flags,
+			   uint64_t min, uint64_t len)
+{
+	uint8_t tag = width == 2 ? LARGE_WORD_ADDRESS :
+		      width == 4 ? LARGE_DWORD_ADDRESS : LARGE_QWORD_ADDRESS;
+	aml_large_item(o, tag, (uint16_t)(3 + 5 * width));
+	put_u8(o, type);                       /* Resource Type */
+	put_u8(o, ADDR_MIN_FIXED | ADDR_MAX_FIXED); /* General Flags */
+	put_u8(o, type_flags);                 /* Type Specific Flags */
+	put_le(o, 0, width);                   /* Address Space Granularity */
+	put_le(o, min, width);                 /* Address Range Minimum */
+	put_le(o, min + len - 1, width);       /* Address Range Maximum */
+	put_le(o, 0, width);                   /* Address Translation Offset */
+	put_le(o, len, width);                 /* Address Length */
+}
+
+/* WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode, ...) */
+static void aml_word_bus_number(struct out *o, uint16_t first, uint16_t count)
+{
+	aml_addr_space(o, 2, ADDR_SPACE_BUS, 0, first, count);
+}
+
+/* WordIO (ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange, ...) */
+static void aml_word_io(struct out *o, uint16_t base, uint32_t len)
+{
+	aml_addr_space(o, 2, ADDR_SPACE_IO, ADDR_IO_ENTIRE_RANGE, base, len);
+}
+
+/* DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, caching, ReadWrite, ...) */
+static void aml_dword_memory(struct out *o, uint8_t caching, uint32_t base, uint32_t len)
+{
+	aml_addr_space(o, 4, ADDR_SPACE_MEMORY, caching | ADDR_MEM_READ_WRITE, base, len);
+}
+
+/* QWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, caching, ReadWrite, ...) */
+static void aml_qword_memory(struct out *o, uint8_t caching, uint64_t base, uint64_t len)
+{
+	aml_addr_space(o, 8, ADDR_SPACE_MEMORY, caching | ADDR_MEM_READ_WRITE, base, len);
+}
+
+/* `Device (name) {`: returns where the body starts, for aml_close(). */
+static size_t aml_device_open(struct out *o, const char *name)
+{
+	put_u8(o, AML_EXT_OP_PREFIX);
+	size_t device = aml_open(o, AML_DEVICE_OP);
+	aml_nameseg(o, name);
+	return device;
+}
+
+/* `Name (name, integer)` */
+static void aml_name_integer(struct out *o, const char *name, uint32_t v)
+{
+	aml_name(o, name);
+	aml_integer(o, v);
+}
+
+/* `Name (_CRS, ResourceTemplate () {`: the descriptors follow, then aml_crs_close(). */
+static size_t aml_crs_open(struct out *o)
+{
+	aml_name(o, "_CRS");
+	return aml_open(o, AML_BUFFER_OP);
+}
+
+static void aml_crs_close(struct out *o, size_t crs)
+{
+	aml_end_tag(o);
+	aml_close_buffer(o, crs);
+}
+
 /* A legacy ISA device: Device (name) { _HID, _UID, _CRS }. */
 struct isa_device {
 	const char *name;
@@ -334,26 +455,113 @@ static const struct isa_device isa_devices[] = {
  */
 static void aml_isa_device(struct out *o, const struct isa_device *dev)
 {
-	put_u8(o, AML_EXT_OP_PREFIX);
-	size_t device = aml_open(o, AML_DEVICE_OP);
-	aml_nameseg(o, dev->name);
+	size_t device = aml_device_open(o, dev->name);
+	aml_name_integer(o, "_HID", eisa_id(dev->hid));
+	if (dev->uid)
+		aml_name_integer(o, "_UID", dev->uid);
 
-	aml_name(o, "_HID");
-	aml_integer(o, eisa_id(dev->hid));
-	if (dev->uid) {
-		aml_name(o, "_UID");
-		aml_integer(o, dev->uid);
-	}
-
-	aml_name(o, "_CRS");
-	size_t crs = aml_open(o, AML_BUFFER_OP);
+	size_t crs = aml_crs_open(o);
 	for (unsigned i = 0; i < dev->nr_io; i++)
 		aml_io(o, dev->io[i].base, dev->io[i].len);
 	if (dev->irq >= 0)
 		aml_irq_noflags(o, (unsigned)dev->irq);
-	aml_end_tag(o);
-	aml_close_buffer(o, crs);
+	aml_crs_close(o, crs);
 
+	aml_close(o, device);
+}
+
+/* ---- PCI host bridge ---- */
+
+/* The layout the tables below describe: windows disjoint, each in range of its descriptor. */
+_Static_assert(LAYOUT_PCI_MMIO32_START + LAYOUT_PCI_MMIO32_SIZE <= LAYOUT_PCI_ECAM_BASE,
+	       "32-bit PCI window overlaps the ECAM");
+_Static_assert(LAYOUT_PCI_ECAM_BASE + LAYOUT_PCI_ECAM_SIZE <= LAYOUT_IOAPIC_BASE,
+	       "ECAM overlaps the IOAPIC");
+_Static_assert(LAYOUT_PCI_MMIO32_START >= LAYOUT_PCI_HOLE_START, "32-bit PCI window overlaps RAM");
+_Static_assert(LAYOUT_PCI_MMIO64_START >= LAYOUT_HIGH_RAM_START, "64-bit PCI window below 4 GiB");
+_Static_assert(PORT_PCI_IO_START + PORT_PCI_IO_SIZE <= 0x10000, "PCI I/O window past 0xffff");
+
+/* Segment 0, bus 0 only: ECAM is 1 MiB per bus (PCIe Base 4.0 §7.2.2). */
+#define PCI_SEGMENT   0
+#define PCI_BUS_FIRST 0
+#define PCI_BUS_LAST  0
+_Static_assert(LAYOUT_PCI_ECAM_SIZE == (PCI_BUS_LAST - PCI_BUS_FIRST + 1) * MiB,
+	       "ECAM size does not match the bus range");
+
+#define PCI_CONFIG_PORTS 8 /* CONFIG_ADDRESS 0xcf8-0xcfb, CONFIG_DATA 0xcfc-0xcff */
+_Static_assert(PORT_PCI_CONFIG_DATA == PORT_PCI_CONFIG_ADDRESS + 4, "config ports not adjacent");
+/* Above every fixed port: the ISA devices, the ACPI blocks, the config ports. */
+_Static_assert(PORT_PCI_IO_START >= PORT_PCI_CONFIG_ADDRESS + PCI_CONFIG_PORTS &&
+	       PORT_PCI_IO_START > PORT_ACPI_PM_TMR + 4, "PCI I/O window overlaps fixed ports");
+
+/*
+ * The PCI Express host bridge (§6.1.5 _HID, §6.1.2 _CID, §6.5.5 _BBN, §6.5.6 _SEG).
+ * Its _CRS (§6.2.2) consumes the mechanism #1 ports, as QEMU's does, and
+ * produces the bus range and the windows the BARs are allocated from. The
+ * 32-bit window is non-cacheable (non-prefetchable BARs go there), the
+ * 64-bit one cacheable, as in QEMU; Linux treats both alike, since only
+ * Prefetchable would restrict what it places in a window. No _PRT: the
+ * devices use MSI-X only (interrupt pin 0). No _OSC (§6.2.11): without it
+ * Linux leaves native PCIe hotplug, AER, PME, LTR and ASPM off, none of
+ * which we emulate.
+ *
+ *   Device (PCI0)
+ *   {
+ *       Name (_HID, EisaId ("PNP0A08"))  // PCI Express root bridge
+ *       Name (_CID, EisaId ("PNP0A03"))  // PCI root bridge
+ *       Name (_SEG, Zero)
+ *       Name (_BBN, Zero)
+ *       Name (_UID, Zero)
+ *       Name (_CRS, ResourceTemplate () {
+ *           WordBusNumber (..., 0x0000, 0x0000, 0x0000, 0x0000, 0x0001)
+ *           IO (Decode16, 0x0CF8, 0x0CF8, 0x01, 0x08)
+ *           WordIO (..., PORT_PCI_IO_START, + PORT_PCI_IO_SIZE - 1, ...)
+ *           DWordMemory (..., LAYOUT_PCI_MMIO32_START, + SIZE - 1, ...)
+ *           QWordMemory (..., LAYOUT_PCI_MMIO64_START, + SIZE - 1, ...)
+ *       })
+ *   }
+ */
+static void aml_pci_host_bridge(struct out *o)
+{
+	size_t device = aml_device_open(o, "PCI0");
+	aml_name_integer(o, "_HID", eisa_id("PNP0A08"));
+	aml_name_integer(o, "_CID", eisa_id("PNP0A03"));
+	aml_name_integer(o, "_SEG", PCI_SEGMENT);
+	aml_name_integer(o, "_BBN", PCI_BUS_FIRST);
+	aml_name_integer(o, "_UID", 0);
+
+	size_t crs = aml_crs_open(o);
+	aml_word_bus_number(o, PCI_BUS_FIRST, PCI_BUS_LAST - PCI_BUS_FIRST + 1);
+	aml_io(o, PORT_PCI_CONFIG_ADDRESS, PCI_CONFIG_PORTS);
+	aml_word_io(o, PORT_PCI_IO_START, PORT_PCI_IO_SIZE);
+	aml_dword_memory(o, ADDR_MEM_NONCACHEABLE, (uint32_t)LAYOUT_PCI_MMIO32_START,
+			 (uint32_t)LAYOUT_PCI_MMIO32_SIZE);
+	aml_qword_memory(o, ADDR_MEM_CACHEABLE, LAYOUT_PCI_MMIO64_START, LAYOUT_PCI_MMIO64_SIZE);
+	aml_crs_close(o, crs);
+
+	aml_close(o, device);
+}
+
+/*
+ * Motherboard resources (PNP0C02): the ECAM area. Linux uses an MCFG
+ * region only if it is reserved in E820 or by a PNP0C01/PNP0C02 _CRS
+ * (PCI Firmware 3.2 §4.1.2 asks for the latter), so we do both.
+ *
+ *   Device (MRES)
+ *   {
+ *       Name (_HID, EisaId ("PNP0C02"))
+ *       Name (_CRS, ResourceTemplate () {
+ *           Memory32Fixed (ReadWrite, LAYOUT_PCI_ECAM_BASE, LAYOUT_PCI_ECAM_SIZE)
+ *       })
+ *   }
+ */
+static void aml_motherboard_resources(struct out *o)
+{
+	size_t device = aml_device_open(o, "MRES");
+	aml_name_integer(o, "_HID", eisa_id("PNP0C02"));
+	size_t crs = aml_crs_open(o);
+	aml_memory32_fixed(o, (uint32_t)LAYOUT_PCI_ECAM_BASE, (uint32_t)LAYOUT_PCI_ECAM_SIZE);
+	aml_crs_close(o, crs);
 	aml_close(o, device);
 }
 
@@ -373,7 +581,7 @@ static void aml_s5(struct out *o)
 	aml_close(o, pkg);
 }
 
-/* Scope (\_SB) { the ISA devices } */
+/* Scope (\_SB) { the ISA devices, the PCI host bridge, the motherboard resources } */
 static void aml_system_bus(struct out *o)
 {
 	size_t scope = aml_open(o, AML_SCOPE_OP);
@@ -381,6 +589,8 @@ static void aml_system_bus(struct out *o)
 	aml_nameseg(o, "_SB");
 	for (size_t i = 0; i < ARRAY_SIZE(isa_devices); i++)
 		aml_isa_device(o, &isa_devices[i]);
+	aml_pci_host_bridge(o);
+	aml_motherboard_resources(o);
 	aml_close(o, scope);
 }
 
@@ -393,6 +603,8 @@ static void aml_system_bus(struct out *o)
  *       Device (COM1) { _HID PNP0501, _UID 1, IO 0x3F8/8, IRQ 4 }
  *       Device (RTC)  { _HID PNP0B00, IO 0x70/2, IRQ 8 }
  *       Device (KBD)  { _HID PNP0303, IO 0x60/1, IO 0x64/1, IRQ 1 }
+ *       Device (PCI0) { _HID PNP0A08, _CID PNP0A03, _CRS: bus 0, the windows }
+ *       Device (MRES) { _HID PNP0C02, _CRS: the ECAM area }
  *   }
  */
 static uint64_t dsdt_write(struct out *o)
@@ -639,6 +851,29 @@ static uint64_t madt_write(struct out *o, unsigned nr_cpus)
 	return gpa_of(o, start);
 }
 
+/*
+ * ---- MCFG (PCI Firmware Specification 3.2 §4.1.2) ----
+ *
+ * The header (revision 1), 8 reserved bytes, and one configuration space
+ * base address allocation structure per ECAM region: ours covers segment
+ * 0, buses PCI_BUS_FIRST..PCI_BUS_LAST. (Its base address is that of bus
+ * 0's area even when the range starts at another bus.)
+ */
+#define MCFG_REVISION 1
+
+static uint64_t mcfg_write(struct out *o)
+{
+	size_t start = table_begin(o, "MCFG", MCFG_REVISION);
+	put_zeros(o, 8);                  /* Reserved */
+	put_u64(o, LAYOUT_PCI_ECAM_BASE); /* Base Address */
+	put_u16(o, PCI_SEGMENT);          /* PCI Segment Group Number */
+	put_u8(o, PCI_BUS_FIRST);         /* Start Bus Number */
+	put_u8(o, PCI_BUS_LAST);          /* End Bus Number */
+	put_u32(o, 0);                    /* Reserved */
+	table_end(o, start);
+	return gpa_of(o, start);
+}
+
 /* ---- XSDT (§5.2.8) and RSDP (§5.2.5.3) ---- */
 
 static uint64_t xsdt_write(struct out *o, const uint64_t *tables, size_t n)
@@ -688,9 +923,10 @@ long acpi_build(uint8_t *buf, size_t cap, const struct acpi_config *cfg)
 	put_zeros(&o, RSDP_LENGTH); /* filled in last */
 	uint64_t facs = facs_write(&o);
 	uint64_t dsdt = dsdt_write(&o);
-	uint64_t tables[2];
+	uint64_t tables[3];
 	tables[0] = fadt_write(&o, facs, dsdt);
 	tables[1] = madt_write(&o, cfg->nr_cpus);
+	tables[2] = mcfg_write(&o);
 	uint64_t xsdt = xsdt_write(&o, tables, ARRAY_SIZE(tables));
 	struct out rsdp = out_at(&o, 0);
 	rsdp_write(&rsdp, xsdt);
