@@ -22,12 +22,20 @@ struct vm_control {
 	void (*set_irq)(void *ctx, uint32_t gsi, int level);
 	/* Asks the machine to stop; the first request wins. */
 	void (*request_stop)(void *ctx, enum vm_stop_reason why);
+	/* Delivers one message-signalled interrupt (MSI/MSI-X). May be NULL in tests. */
+	void (*signal_msi)(void *ctx, uint64_t address, uint32_t data);
 	void *ctx;
 };
 
 static inline void vm_set_irq(const struct vm_control *vc, uint32_t gsi, int level)
 {
 	vc->set_irq(vc->ctx, gsi, level);
+}
+
+static inline void vm_signal_msi(const struct vm_control *vc, uint64_t address, uint32_t data)
+{
+	if (vc->signal_msi)
+		vc->signal_msi(vc->ctx, address, data);
 }
 
 static inline void vm_request_stop(const struct vm_control *vc,

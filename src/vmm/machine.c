@@ -53,6 +53,14 @@ static void machine_set_irq(void *ctx, uint32_t gsi, int level)
 		log_error("cannot set IRQ %u: %s", gsi, strerror(-ret));
 }
 
+static void machine_signal_msi(void *ctx, uint64_t address, uint32_t data)
+{
+	struct machine *m = ctx;
+	int ret = hv_vm_signal_msi(m->vm, address, data);
+	if (ret < 0)
+		log_error("cannot signal an MSI: %s", strerror(-ret));
+}
+
 static void machine_request_stop(void *ctx, enum vm_stop_reason why)
 {
 	struct machine *m = ctx;
@@ -334,7 +342,7 @@ static int build(struct machine *m, struct kernel_entry *entry)
 	if (ret == 0 && (!m->pio || !m->mmio))
 		ret = -ENOMEM;
 	if (ret == 0)
-		ret = platform_create(&m->platform, m->pio, m->mmio, &m->control);
+		ret = platform_create(&m->platform, m->pio, m->mmio, &m->mem, &m->control);
 	if (ret == 0)
 		ret = setup_acpi(m);
 	if (ret == 0)
@@ -361,7 +369,8 @@ enum vmon_exit_status machine_run(const struct vm_config *cfg)
 {
 	struct machine m = { .cfg = cfg };
 	m.control = (struct vm_control){
-		.set_irq = machine_set_irq, .request_stop = machine_request_stop, .ctx = &m,
+		.set_irq = machine_set_irq, .request_stop = machine_request_stop,
+		.signal_msi = machine_signal_msi, .ctx = &m,
 	};
 	pthread_mutex_init(&m.stop_lock, NULL);
 	sigset_t stop_signals;

@@ -49,8 +49,27 @@ static int register_devices(struct platform *p, struct bus *pio)
 	return ret;
 }
 
+/* PCI class 00:ff:00 ("unclassified device"), as QEMU gives its virtio-rng. */
+#define PCI_CLASS_RNG 0x00ff00
+
+static int create_rng(struct platform *p, const struct guest_mem *mem, const struct vm_control *vm)
+{
+	int ret = virtio_rng_init(&p->rng, mem);
+	if (ret < 0)
+		return ret;
+	ret = virtio_pci_init(&p->rng_pci, &p->rng.vd, PCI_CLASS_RNG, vm);
+	if (ret == 0)
+		ret = pci_host_add_device(p->pci, &p->rng_pci.pci);
+	if (ret < 0) {
+		virtio_rng_destroy(&p->rng);
+		return ret;
+	}
+	p->rng_ready = true;
+	return 0;
+}
+
 int platform_create(struct platform *p, struct bus *pio, struct bus *mmio,
-		    const struct vm_control *vm)
+		    const struct guest_mem *mem, const struct vm_control *vm)
 {
 	memset(p, 0, sizeof(*p));
 	int ret = create_devices(p, vm);
@@ -58,6 +77,8 @@ int platform_create(struct platform *p, struct bus *pio, struct bus *mmio,
 		ret = register_devices(p, pio);
 	if (ret == 0)
 		ret = pci_host_create(&p->pci, pio, mmio);
+	if (ret == 0)
+		ret = create_rng(p, mem, vm);
 	if (ret < 0)
 		log_error("cannot create the platform devices: %s", strerror(-ret));
 	return ret;
@@ -82,6 +103,10 @@ void platform_destroy(struct platform *p)
 		uart16550_destroy(p->com1);
 	if (p->console)
 		stdio_console_destroy(p->console);
+	if (p->rng_ready) {
+		virtio_rng_destroy(&p->rng);
+		virtio_pci_destroy(&p->rng_pci);
+	}
 	pci_host_destroy(p->pci);
 	memset(p, 0, sizeof(*p));
 }

@@ -49,6 +49,7 @@ lab_init() {
 	LAB_VMLINUX=$LAB_OUT/vmlinux
 	LAB_KVER_FILE=$LAB_OUT/kernel.version
 	LAB_MODULES=$LAB_OUT/modules
+	LAB_L2_MODULES=$LAB_OUT/l2-modules
 	LAB_BIN=$LAB_OUT/bin
 	LAB_L2_CPIO=$LAB_OUT/l2.cpio
 }

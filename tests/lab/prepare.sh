@@ -94,21 +94,33 @@ find_module() {
 	find "$1" \( -name "$name.ko" -o -name "$name.ko.xz" \) -print -quit
 }
 
-# add_module KDIR NAME: copy NAME and (first) its dependencies to
-# modules/, decompressed, appending each to load-order once.
+# add_module KDIR DEST NAME: copy NAME and (first) its dependencies to
+# DEST, decompressed, appending each to DEST/load-order once.
 add_module() {
-	local kdir=$1 name=$2 src dep
-	grep -qx -- "$name" "$LAB_MODULES.tmp/load-order" 2>/dev/null && return 0
+	local kdir=$1 dest=$2 name=$3 src dep
+	grep -qx -- "$name" "$dest/load-order" 2>/dev/null && return 0
 	src=$(find_module "$kdir" "$name")
 	[[ -n $src ]] || lab_die "module $name not found in $kdir"
 	case $src in
-	*.xz) xz -dc "$src" >"$LAB_MODULES.tmp/$name.ko" ;;
-	*) cp "$src" "$LAB_MODULES.tmp/$name.ko" ;;
+	*.xz) xz -dc "$src" >"$dest/$name.ko" ;;
+	*) cp "$src" "$dest/$name.ko" ;;
 	esac
-	for dep in $(module_deps "$LAB_MODULES.tmp/$name.ko"); do
-		add_module "$kdir" "$dep"
+	for dep in $(module_deps "$dest/$name.ko"); do
+		add_module "$kdir" "$dest" "$dep"
 	done
-	echo "$name" >>"$LAB_MODULES.tmp/load-order"
+	echo "$name" >>"$dest/load-order"
+}
+
+# collect_modules KDIR DEST NAME...: DEST holds exactly NAME... and their dependencies.
+collect_modules() {
+	local kdir=$1 dest=$2 name
+	shift 2
+	rm -rf "$dest.tmp" "$dest"
+	mkdir -p "$dest.tmp"
+	for name in "$@"; do
+		add_module "$kdir" "$dest.tmp" "$name"
+	done
+	mv "$dest.tmp" "$dest"
 }
 
 # install_kernel PKG: bzImage, vmlinux and modules of the extracted PKG.
@@ -117,23 +129,25 @@ install_kernel() {
 	kver=${pkg#linux-image-}
 	root=$LAB_OUT/kernel/$pkg
 	if [[ $(cat "$LAB_KVER_FILE" 2>/dev/null) == "$kver" && -f $LAB_VMLINUX &&
-		-f $LAB_MODULES/load-order ]]; then
+		-f $LAB_MODULES/load-order && -f $LAB_L2_MODULES/load-order &&
+		$LAB_L2_MODULES/load-order -nt $LAB_SRC_DIR/prepare.sh ]]; then
 		return 0
 	fi
 	cp "$root/boot/vmlinuz-$kver" "$LAB_BZIMAGE"
 	extract_vmlinux "$LAB_BZIMAGE" "$LAB_VMLINUX"
-	rm -rf "$LAB_MODULES.tmp" "$LAB_MODULES"
-	mkdir -p "$LAB_MODULES.tmp"
-	add_module "$root/lib/modules/$kver" kvm-amd
-	mv "$LAB_MODULES.tmp" "$LAB_MODULES"
+	collect_modules "$root/lib/modules/$kver" "$LAB_MODULES" kvm-amd
+	# L2's drivers for vmon's devices: Debian builds virtio as modules.
+	collect_modules "$root/lib/modules/$kver" "$LAB_L2_MODULES" virtio_pci virtio_rng
 	echo "$kver" >"$LAB_KVER_FILE"
-	lab_log "kernel $kver: modules $(tr '\n' ' ' <"$LAB_MODULES/load-order")"
+	lab_log "kernel $kver: L1 modules $(tr '\n' ' ' <"$LAB_MODULES/load-order")"
+	lab_log "kernel $kver: L2 modules $(tr '\n' ' ' <"$LAB_L2_MODULES/load-order")"
 }
 
 # build_l2_initramfs: busybox, marker-init as /init, l2-init.sh as /init.sh.
 build_l2_initramfs() {
 	local src root
-	for src in "$LAB_BIN/marker-init" "$LAB_SRC_DIR/l2-init.sh" "$LAB_SRC_DIR/lib.sh"; do
+	for src in "$LAB_BIN/marker-init" "$LAB_SRC_DIR/l2-init.sh" "$LAB_SRC_DIR/lib.sh" \
+		"$LAB_L2_MODULES/load-order"; do
 		[[ $src -nt $LAB_L2_CPIO ]] && break
 		src=
 	done
@@ -142,6 +156,7 @@ build_l2_initramfs() {
 	lab_add_base "$root"
 	install -m 755 "$LAB_BIN/marker-init" "$root/init"
 	install -m 755 "$LAB_SRC_DIR/l2-init.sh" "$root/init.sh"
+	cp -r "$LAB_L2_MODULES" "$root/modules"
 	lab_cpio "$root" "$LAB_L2_CPIO"
 	rm -rf "$root"
 }

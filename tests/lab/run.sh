@@ -107,13 +107,18 @@ check_case() {
 	tap "$name: guest clock within ${CLOCK_SKEW_MAX}s of L1's (L1 - guest: ${skew:-none}${skew:+ s})" \
 		skew_ok "${skew:-none}"
 
-	local bridge
+	local bridge rng rng_bytes
 	bridge=$(l2_result "$log" "$name" pci_bridge)
+	rng=$(l2_result "$log" "$name" rng)
+	rng_bytes=$(l2_result "$log" "$name" rng_bytes)
 	if [[ ${LAB_L2_VMM:-vmon} == qemu ]]; then
 		tap_skip "$name: guest enumerates the PCI host bridge 00:00.0" "microvm has no PCI"
+		tap_skip "$name: virtio-rng over virtio-pci" "microvm has no PCI"
 	else
 		tap "$name: guest enumerates the PCI host bridge 00:00.0 as 1b36:0008 (saw ${bridge:-none})" \
 			test "$bridge" = "0x1b36:0x0008:"
+		tap "$name: virtio-rng over virtio-pci: driver ${rng:-none}, read ${rng_bytes:-no} bytes of 64" \
+			test "${rng%%.*}/$rng_bytes" = "virtio_rng/64"
 	fi
 
 	rc=$(lab_field "$log" "LAB-CASE-END name=$name " rc)
@@ -147,7 +152,7 @@ main() {
 	lab_tmpdir tmp
 	lab_build_l1_initramfs "$tmp/l1.cpio" test "$LAB_SRC_DIR/l1-job-test.sh" "$vmon"
 
-	echo "1..$((2 + 5 * ${#CASES[@]}))"
+	echo "1..$((2 + 6 * ${#CASES[@]}))"
 	local l1_rc=0 start=$SECONDS failed_before_l1
 	lab_run_l1 "$tmp/l1.cpio" "$l1_timeout" "$log" "lab.job=test lab.vmm=$vmm" || l1_rc=$?
 	lab_log "L1 exited with status $l1_rc after $((SECONDS - start))s"

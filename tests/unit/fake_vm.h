@@ -35,4 +35,11 @@ static inline void fake_request_stop(void *ctx, enum vm_stop_reason why)
 	vm->last_stop = why;
 }
 
+static inline struct vm_control fake_vm_control(struct fake_vm *vm)
+{
+	return (struct vm_control){
+		.set_irq = fake_set_irq, .request_stop = fake_request_stop, .ctx = vm,
+	};
+}
+
 #endif

@@ -37,7 +37,7 @@ static void rig_init(struct rig *r)
 {
 	memset(r, 0, sizeof(*r));
 	fake_now_ns = 1000 * NS; /* any origin */
-	r->control = (struct vm_control){ fake_set_irq, fake_request_stop, &r->vm };
+	r->control = fake_vm_control(&r->vm);
 	r->pio = bus_create("pio");
 	struct acpi_pm_config cfg = {
 		.vm = &r->control, .gsi = IRQ_ACPI_SCI, .clock = fake_clock,

@@ -484,7 +484,7 @@ static void test_uart_on_console(void)
 	if (pipe(in) || pipe(out))
 		abort();
 	struct irq_recorder rec = { .lock = PTHREAD_MUTEX_INITIALIZER };
-	struct vm_control vc = { record_irq, ignore_stop, &rec };
+	struct vm_control vc = { .set_irq = record_irq, .request_stop = ignore_stop, .ctx = &rec };
 	struct chardev *cd = stdio_console_create(in[0], out[1], NULL);
 	struct uart16550_config cfg = { .vm = &vc, .gsi = 4, .port_base = 0x3f8, .chardev = cd };
 	struct uart16550 *uart = uart16550_create(&cfg);

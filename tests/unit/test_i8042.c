@@ -24,7 +24,7 @@ struct rig {
 static void rig_init(struct rig *r)
 {
 	memset(r, 0, sizeof(*r));
-	r->control = (struct vm_control){ fake_set_irq, fake_request_stop, &r->vm };
+	r->control = fake_vm_control(&r->vm);
 	r->pio = bus_create("pio");
 	struct i8042_config cfg = { .vm = &r->control, .gsi = IRQ_I8042_KBD };
 	r->kbc = i8042_create(&cfg);

@@ -67,7 +67,7 @@ struct rig {
 static void rig_init(struct rig *r, bool with_chardev)
 {
 	memset(r, 0, sizeof(*r));
-	r->control = (struct vm_control){ fake_set_irq, fake_request_stop, &r->vm };
+	r->control = fake_vm_control(&r->vm);
 	r->cd.accept = SIZE_MAX;
 	r->pio = bus_create("pio");
 	struct uart16550_config cfg = {

@@ -1,0 +1,95 @@
+/*
+ * A virtio device, independent of its transport (PCI or MMIO): feature
+ * negotiation, device status, queue configuration and reset (virtio 1.2
+ * §2.1-§2.6, §3.1). Transports turn register accesses into these calls;
+ * device types (blk, rng, ...) supply struct virtio_device_ops.
+ */
+#ifndef VMON_VIRTIO_DEVICE_H
+#define VMON_VIRTIO_DEVICE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "virtio/virtqueue.h"
+#include "vmm/guest_mem.h"
+
+#define VIRTIO_NO_VECTOR 0xffff
+#define VIRTIO_MAX_QUEUES 64
+
+struct virtio_device;
+
+struct virtio_device_ops {
+	/* Device-specific configuration space (§2.5); offsets are bounds-checked. */
+	void (*config_read)(struct virtio_device *vd, uint64_t offset, void *data, uint32_t len);
+	void (*config_write)(struct virtio_device *vd, uint64_t offset, const void *data, uint32_t len);
+	/* DRIVER_OK: queues are configured; start serving them. 0, or -errno (NEEDS_RESET). */
+	int (*activate)(struct virtio_device *vd);
+	/* The driver reset the device (or vmon stops): stop serving queues, forget state. */
+	void (*reset)(struct virtio_device *vd);
+};
+
+/* How a device raises its interrupts: the transport's side. */
+struct virtio_transport {
+	void (*notify_queue)(void *ctx, unsigned queue, uint16_t vector);
+	void (*notify_config)(void *ctx, uint16_t vector);
+	void *ctx;
+};
+
+struct virtio_queue {
+	struct virtq vq;     /* ring addresses as the driver set them, and device state */
+	int kick_fd;         /* eventfd: the driver notified the queue (transport writes, worker waits) */
+	uint16_t max_size;
+	bool enabled;        /* queue_enable (§4.1.4.3) */
+	uint16_t vector;     /* MSI-X vector, or VIRTIO_NO_VECTOR */
+};
+
+struct virtio_device {
+	uint32_t device_id;               /* §5: 2 = block, 4 = entropy, ... */
+	uint64_t device_features;         /* offered; VERSION_1 always */
+	size_t config_size;
+	const struct virtio_device_ops *ops;
+	void *opaque;                     /* the device type's own state */
+	const struct guest_mem *mem;
+	struct virtio_transport transport;
+
+	/* Protects the fields below: vCPU threads change them, I/O threads read queues after activation. */
+	pthread_mutex_t lock;
+	uint64_t driver_features;         /* accepted by the driver */
+	uint8_t status;
+	uint8_t config_generation;
+	uint16_t config_vector;
+	unsigned nr_queues;
+	struct virtio_queue queues[VIRTIO_MAX_QUEUES];
+};
+
+/* Sets up a device offering `features` (VERSION_1 is added) with nr_queues of max_size. */
+int virtio_device_init(struct virtio_device *vd, uint32_t device_id, uint64_t features,
+		       unsigned nr_queues, uint16_t max_size, const struct guest_mem *mem,
+		       const struct virtio_device_ops *ops, void *opaque);
+void virtio_device_destroy(struct virtio_device *vd);
+
+/* The 32 feature bits of word `select` the device offers (0 past bit 63). */
+uint32_t virtio_device_features(struct virtio_device *vd, uint32_t select);
+/* Driver accepts features; ignored once FEATURES_OK is set (§2.2). */
+void virtio_set_driver_features(struct virtio_device *vd, uint32_t select, uint32_t value);
+bool virtio_has_feature(const struct virtio_device *vd, unsigned bit);
+
+uint8_t virtio_get_status(struct virtio_device *vd);
+/*
+ * The driver writes device_status: 0 resets (§2.4); FEATURES_OK sticks only
+ * if the driver accepted a subset of ours including VERSION_1 (§3.1.1);
+ * DRIVER_OK validates and activates the queues, or sets DEVICE_NEEDS_RESET.
+ */
+void virtio_set_status(struct virtio_device *vd, uint8_t status);
+
+/* The device gave up on a driver that broke the rules (§2.1.2). */
+void virtio_device_needs_reset(struct virtio_device *vd);
+
+/* The driver notified queue q: wakes whoever serves it. */
+void virtio_kick_queue(struct virtio_device *vd, unsigned q);
+
+/* Raises a used-buffer interrupt for queue q (through the transport). */
+void virtio_notify_queue(struct virtio_device *vd, unsigned q);
+
+#endif

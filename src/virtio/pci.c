@@ -1,0 +1,372 @@
+#include "virtio/pci.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "virtio/virtio.h"
+
+/* BAR 0 layout: one region per 4 KiB page. */
+#define BAR0_SIZE       0x8000
+#define COMMON_OFFSET   0x0000
+#define COMMON_SIZE     0x40
+#define ISR_OFFSET      0x1000
+#define DEVICE_OFFSET   0x2000
+#define DEVICE_SIZE     0x1000
+#define NOTIFY_OFFSET   0x3000
+#define NOTIFY_MULTIPLIER 4 /* queue q notifies at NOTIFY_OFFSET + 4 * q */
+#define MSIX_TABLE_OFFSET 0x4000
+#define MSIX_PBA_OFFSET   0x6000
+
+/* §4.1.4: vendor capability cfg_type values. */
+#define VIRTIO_PCI_CAP_COMMON_CFG 1
+#define VIRTIO_PCI_CAP_NOTIFY_CFG 2
+#define VIRTIO_PCI_CAP_ISR_CFG    3
+#define VIRTIO_PCI_CAP_DEVICE_CFG 4
+#define PCI_CAP_ID_VENDOR         0x09
+
+#define VIRTIO_PCI_VENDOR      0x1af4
+#define VIRTIO_PCI_DEVICE_BASE 0x1040 /* §4.1.2.1: 0x1040 + device id */
+
+/* Common configuration registers (§4.1.4.3). */
+enum {
+	CC_DEVICE_FEATURE_SELECT = 0x00, CC_DEVICE_FEATURE = 0x04,
+	CC_DRIVER_FEATURE_SELECT = 0x08, CC_DRIVER_FEATURE = 0x0c,
+	CC_CONFIG_MSIX_VECTOR = 0x10, CC_NUM_QUEUES = 0x12, CC_DEVICE_STATUS = 0x14,
+	CC_CONFIG_GENERATION = 0x15, CC_QUEUE_SELECT = 0x16, CC_QUEUE_SIZE = 0x18,
+	CC_QUEUE_MSIX_VECTOR = 0x1a, CC_QUEUE_ENABLE = 0x1c, CC_QUEUE_NOTIFY_OFF = 0x1e,
+	CC_QUEUE_DESC_LO = 0x20, CC_QUEUE_DESC_HI = 0x24, CC_QUEUE_DRIVER_LO = 0x28,
+	CC_QUEUE_DRIVER_HI = 0x2c, CC_QUEUE_DEVICE_LO = 0x30, CC_QUEUE_DEVICE_HI = 0x34,
+};
+
+static struct log_limit access_limit = LOG_LIMIT_INIT(8);
+
+/* ---- interrupts ---- */
+
+static void deliver_vector(struct virtio_pci *vp, uint16_t vector)
+{
+	if (vector != VIRTIO_NO_VECTOR)
+		msix_notify(&vp->msix, vector);
+}
+
+static void notify_queue(void *ctx, unsigned queue, uint16_t vector)
+{
+	struct virtio_pci *vp = ctx;
+	(void)queue;
+	pthread_mutex_lock(&vp->lock);
+	vp->isr |= 1; /* §4.1.4.5: queue interrupt */
+	pthread_mutex_unlock(&vp->lock);
+	deliver_vector(vp, vector);
+}
+
+static void notify_config(void *ctx, uint16_t vector)
+{
+	struct virtio_pci *vp = ctx;
+	pthread_mutex_lock(&vp->lock);
+	vp->isr |= 2; /* §4.1.4.5: configuration change */
+	pthread_mutex_unlock(&vp->lock);
+	deliver_vector(vp, vector);
+}
+
+/* The message to send for each vector; MSI-X only delivers usable ones. */
+static void msix_vector_changed(void *ctx, unsigned vector, bool usable, uint64_t address, uint32_t data)
+{
+	struct virtio_pci *vp = ctx;
+	(void)usable;
+	pthread_mutex_lock(&vp->lock);
+	vp->vectors[vector].address = address;
+	vp->vectors[vector].data = data;
+	pthread_mutex_unlock(&vp->lock);
+}
+
+static void msix_deliver(void *ctx, unsigned vector)
+{
+	struct virtio_pci *vp = ctx;
+	pthread_mutex_lock(&vp->lock);
+	uint64_t address = vp->vectors[vector].address;
+	uint32_t data = vp->vectors[vector].data;
+	pthread_mutex_unlock(&vp->lock);
+	vm_signal_msi(vp->vm, address, data);
+}
+
+/* ---- common configuration ---- */
+
+static struct virtio_queue *selected_queue(struct virtio_pci *vp)
+{
+	uint16_t q = vp->queue_select;
+	return q < vp->vd->nr_queues ? &vp->vd->queues[q] : NULL;
+}
+
+static uint16_t valid_vector(const struct virtio_pci *vp, uint16_t vector)
+{
+	return vector < vp->msix.nr_vectors ? vector : VIRTIO_NO_VECTOR;
+}
+
+static uint32_t queue_read(struct virtio_pci *vp, unsigned reg)
+{
+	struct virtio_queue *q = selected_queue(vp);
+	if (!q)
+		return 0; /* §4.1.4.3.2: queue_size 0 for a queue that does not exist */
+	switch (reg) {
+	case CC_QUEUE_SIZE: return q->vq.size;
+	case CC_QUEUE_MSIX_VECTOR: return q->vector;
+	case CC_QUEUE_ENABLE: return q->enabled;
+	case CC_QUEUE_NOTIFY_OFF: return vp->queue_select;
+	case CC_QUEUE_DESC_LO: return (uint32_t)q->vq.desc_gpa;
+	case CC_QUEUE_DESC_HI: return (uint32_t)(q->vq.desc_gpa >> 32);
+	case CC_QUEUE_DRIVER_LO: return (uint32_t)q->vq.avail_gpa;
+	case CC_QUEUE_DRIVER_HI: return (uint32_t)(q->vq.avail_gpa >> 32);
+	case CC_QUEUE_DEVICE_LO: return (uint32_t)q->vq.used_gpa;
+	case CC_QUEUE_DEVICE_HI: return (uint32_t)(q->vq.used_gpa >> 32);
+	default: return 0;
+	}
+}
+
+static void set_half(uint64_t *field, bool high, uint32_t v)
+{
+	*field = high ? (*field & 0xffffffffull) | (uint64_t)v << 32
+		      : (*field & ~0xffffffffull) | v;
+}
+
+/* §4.1.4.3.2: a queue's configuration is fixed once it is enabled. Caller holds vd->lock. */
+static void queue_write(struct virtio_pci *vp, unsigned reg, uint32_t v)
+{
+	struct virtio_queue *q = selected_queue(vp);
+	if (!q)
+		return;
+	if (reg == CC_QUEUE_MSIX_VECTOR) {
+		q->vector = valid_vector(vp, (uint16_t)v);
+		return;
+	}
+	if (q->enabled)
+		return;
+	switch (reg) {
+	case CC_QUEUE_SIZE: q->vq.size = (uint16_t)v; break; /* checked at DRIVER_OK */
+	case CC_QUEUE_ENABLE: q->enabled = v == 1; break;
+	case CC_QUEUE_DESC_LO: case CC_QUEUE_DESC_HI:
+		set_half(&q->vq.desc_gpa, reg == CC_QUEUE_DESC_HI, v); break;
+	case CC_QUEUE_DRIVER_LO: case CC_QUEUE_DRIVER_HI:
+		set_half(&q->vq.avail_gpa, reg == CC_QUEUE_DRIVER_HI, v); break;
+	case CC_QUEUE_DEVICE_LO: case CC_QUEUE_DEVICE_HI:
+		set_half(&q->vq.used_gpa, reg == CC_QUEUE_DEVICE_HI, v); break;
+	default: break;
+	}
+}
+
+static uint32_t common_read_reg(struct virtio_pci *vp, unsigned reg)
+{
+	struct virtio_device *vd = vp->vd;
+	switch (reg) {
+	case CC_DEVICE_FEATURE_SELECT: return vp->device_feature_select;
+	case CC_DEVICE_FEATURE: return virtio_device_features(vd, vp->device_feature_select);
+	case CC_DRIVER_FEATURE_SELECT: return vp->driver_feature_select;
+	case CC_DRIVER_FEATURE:
+		return vp->driver_feature_select < 2 ?
+			(uint32_t)(vd->driver_features >> (32 * vp->driver_feature_select)) : 0;
+	case CC_CONFIG_MSIX_VECTOR: return vd->config_vector;
+	case CC_NUM_QUEUES: return vd->nr_queues;
+	case CC_DEVICE_STATUS: return vd->status;
+	case CC_CONFIG_GENERATION: return vd->config_generation;
+	case CC_QUEUE_SELECT: return vp->queue_select;
+	default: return queue_read(vp, reg);
+	}
+}
+
+/* The register at `offset` and its width; 0 when no register starts there. */
+static unsigned register_width(unsigned offset)
+{
+	switch (offset) {
+	case CC_DEVICE_STATUS: case CC_CONFIG_GENERATION:
+		return 1;
+	case CC_CONFIG_MSIX_VECTOR: case CC_NUM_QUEUES: case CC_QUEUE_SELECT: case CC_QUEUE_SIZE:
+	case CC_QUEUE_MSIX_VECTOR: case CC_QUEUE_ENABLE: case CC_QUEUE_NOTIFY_OFF:
+		return 2;
+	default:
+		return offset < CC_QUEUE_DEVICE_HI + 4 && offset % 4 == 0 ? 4 : 0;
+	}
+}
+
+static void common_read(struct virtio_pci *vp, uint64_t offset, void *data, uint32_t len)
+{
+	uint32_t v = 0xffffffffu;
+	if (register_width((unsigned)offset) == len) {
+		pthread_mutex_lock(&vp->vd->lock);
+		pthread_mutex_lock(&vp->lock);
+		v = common_read_reg(vp, (unsigned)offset);
+		pthread_mutex_unlock(&vp->lock);
+		pthread_mutex_unlock(&vp->vd->lock);
+	} else if (log_limit_allow(&access_limit)) {
+		log_debug("virtio-pci: %u-byte read at common config 0x%llx ignored", len,
+			  (unsigned long long)offset);
+	}
+	memcpy(data, &v, len);
+}
+
+static void common_write(struct virtio_pci *vp, uint64_t offset, const void *data, uint32_t len)
+{
+	unsigned reg = (unsigned)offset;
+	uint32_t v = 0;
+	if (register_width(reg) != len)
+		return;
+	memcpy(&v, data, len);
+	/* Status and features go through the device core, which takes its own lock. */
+	if (reg == CC_DEVICE_STATUS) {
+		virtio_set_status(vp->vd, (uint8_t)v);
+		return;
+	}
+	if (reg == CC_DRIVER_FEATURE) {
+		pthread_mutex_lock(&vp->lock);
+		uint32_t select = vp->driver_feature_select;
+		pthread_mutex_unlock(&vp->lock);
+		virtio_set_driver_features(vp->vd, select, v);
+		return;
+	}
+	pthread_mutex_lock(&vp->vd->lock);
+	pthread_mutex_lock(&vp->lock);
+	switch (reg) {
+	case CC_DEVICE_FEATURE_SELECT: vp->device_feature_select = v; break;
+	case CC_DRIVER_FEATURE_SELECT: vp->driver_feature_select = v; break;
+	case CC_CONFIG_MSIX_VECTOR: vp->vd->config_vector = valid_vector(vp, (uint16_t)v); break;
+	case CC_QUEUE_SELECT: vp->queue_select = (uint16_t)v; break;
+	default: queue_write(vp, reg, v); break;
+	}
+	pthread_mutex_unlock(&vp->lock);
+	pthread_mutex_unlock(&vp->vd->lock);
+}
+
+/* ---- the other regions ---- */
+
+static uint8_t isr_read_and_clear(struct virtio_pci *vp)
+{
+	pthread_mutex_lock(&vp->lock);
+	uint8_t isr = vp->isr;
+	vp->isr = 0; /* §4.1.4.5.1: reading ISR resets it */
+	pthread_mutex_unlock(&vp->lock);
+	return isr;
+}
+
+static void notify_write(struct virtio_pci *vp, uint64_t offset)
+{
+	virtio_kick_queue(vp->vd, (unsigned)(offset / NOTIFY_MULTIPLIER));
+}
+
+static bool in_region(uint64_t offset, uint32_t len, uint64_t start, uint64_t size)
+{
+	return offset >= start && offset - start < size && len <= size - (offset - start);
+}
+
+static void bar0_read(void *opaque, uint64_t offset, void *data, uint32_t len)
+{
+	struct virtio_pci *vp = opaque;
+	struct virtio_device *vd = vp->vd;
+	uint32_t table = msix_table_size(vp->msix.nr_vectors), pba = msix_pba_size(vp->msix.nr_vectors);
+	memset(data, 0, len);
+	if (in_region(offset, len, COMMON_OFFSET, COMMON_SIZE))
+		common_read(vp, offset - COMMON_OFFSET, data, len);
+	else if (in_region(offset, len, ISR_OFFSET, 1))
+		*(uint8_t *)data = isr_read_and_clear(vp);
+	else if (in_region(offset, len, DEVICE_OFFSET, vd->config_size) && vd->ops->config_read)
+		vd->ops->config_read(vd, offset - DEVICE_OFFSET, data, len);
+	else if (in_region(offset, len, MSIX_TABLE_OFFSET, table))
+		msix_table_read(&vp->msix, offset - MSIX_TABLE_OFFSET, data, len);
+	else if (in_region(offset, len, MSIX_PBA_OFFSET, pba))
+		msix_pba_read(&vp->msix, offset - MSIX_PBA_OFFSET, data, len);
+}
+
+static void bar0_write(void *opaque, uint64_t offset, const void *data, uint32_t len)
+{
+	struct virtio_pci *vp = opaque;
+	struct virtio_device *vd = vp->vd;
+	uint32_t table = msix_table_size(vp->msix.nr_vectors);
+	if (in_region(offset, len, COMMON_OFFSET, COMMON_SIZE))
+		common_write(vp, offset - COMMON_OFFSET, data, len);
+	else if (in_region(offset, len, NOTIFY_OFFSET, NOTIFY_MULTIPLIER * vd->nr_queues))
+		notify_write(vp, offset - NOTIFY_OFFSET);
+	else if (in_region(offset, len, DEVICE_OFFSET, vd->config_size) && vd->ops->config_write)
+		vd->ops->config_write(vd, offset - DEVICE_OFFSET, data, len);
+	else if (in_region(offset, len, MSIX_TABLE_OFFSET, table))
+		msix_table_write(&vp->msix, offset - MSIX_TABLE_OFFSET, data, len);
+}
+
+static const struct bus_ops bar0_ops = { .read = bar0_read, .write = bar0_write };
+
+static void config_written(struct pci_device *dev, unsigned offset, unsigned len)
+{
+	struct virtio_pci *vp = dev->opaque;
+	msix_config_written(&vp->msix, offset, len);
+}
+
+static const struct pci_device_ops virtio_pci_device_ops = { .config_written = config_written };
+
+/* ---- set-up ---- */
+
+/* struct virtio_pci_cap (§4.1.4), cap_vndr and cap_next filled in by pci.c. */
+static int add_virtio_cap(struct pci_device *dev, uint8_t type, uint32_t offset, uint32_t length,
+			  uint32_t multiplier)
+{
+	uint8_t cap[20] = { 0 };
+	unsigned len = type == VIRTIO_PCI_CAP_NOTIFY_CFG ? 20 : 16;
+	cap[2] = (uint8_t)len;   /* cap_len */
+	cap[3] = type;           /* cfg_type */
+	cap[4] = 0;              /* bar */
+	memcpy(&cap[8], &offset, 4);
+	memcpy(&cap[12], &length, 4);
+	memcpy(&cap[16], &multiplier, 4);
+	return pci_device_add_capability(dev, PCI_CAP_ID_VENDOR, cap, len, NULL);
+}
+
+static int add_capabilities(struct virtio_pci *vp)
+{
+	struct virtio_device *vd = vp->vd;
+	int ret = add_virtio_cap(&vp->pci, VIRTIO_PCI_CAP_COMMON_CFG, COMMON_OFFSET, COMMON_SIZE, 0);
+	if (ret >= 0)
+		ret = add_virtio_cap(&vp->pci, VIRTIO_PCI_CAP_ISR_CFG, ISR_OFFSET, 1, 0);
+	if (ret >= 0 && vd->config_size)
+		ret = add_virtio_cap(&vp->pci, VIRTIO_PCI_CAP_DEVICE_CFG, DEVICE_OFFSET,
+				     (uint32_t)vd->config_size, 0);
+	if (ret >= 0)
+		ret = add_virtio_cap(&vp->pci, VIRTIO_PCI_CAP_NOTIFY_CFG, NOTIFY_OFFSET,
+				     NOTIFY_MULTIPLIER * vd->nr_queues, NOTIFY_MULTIPLIER);
+	return ret < 0 ? ret : 0;
+}
+
+int virtio_pci_init(struct virtio_pci *vp, struct virtio_device *vd, uint32_t pci_class,
+		    const struct vm_control *vm)
+{
+	memset(vp, 0, sizeof(*vp));
+	if (vd->config_size > DEVICE_SIZE)
+		return -EINVAL;
+	const struct pci_id id = {
+		.vendor = VIRTIO_PCI_VENDOR, .device = (uint16_t)(VIRTIO_PCI_DEVICE_BASE + vd->device_id),
+		.revision = 1, /* §4.1.2.1: modern devices have revision 1 or higher */
+		.class_code = pci_class,
+		.subsystem_vendor = VIRTIO_PCI_VENDOR, .subsystem = 0x40,
+	};
+	pthread_mutex_init(&vp->lock, NULL);
+	vp->vd = vd;
+	vp->vm = vm;
+	pci_device_init(&vp->pci, "virtio-pci", &id);
+	vp->pci.ops = &virtio_pci_device_ops;
+	vp->pci.opaque = vp;
+	vd->transport = (struct virtio_transport){
+		.notify_queue = notify_queue, .notify_config = notify_config, .ctx = vp,
+	};
+	struct msix_sink sink = { .vector_changed = msix_vector_changed, .deliver = msix_deliver, .ctx = vp };
+	int ret = pci_device_add_bar(&vp->pci, 0, PCI_BAR_MMIO32, BAR0_SIZE, &bar0_ops, vp);
+	if (ret == 0)
+		ret = add_capabilities(vp);
+	if (ret == 0)
+		ret = msix_init(&vp->msix, &vp->pci, vd->nr_queues + 1, 0, MSIX_TABLE_OFFSET,
+				MSIX_PBA_OFFSET, &sink);
+	if (ret < 0)
+		virtio_pci_destroy(vp);
+	return ret;
+}
+
+void virtio_pci_destroy(struct virtio_pci *vp)
+{
+	msix_destroy(&vp->msix);
+	pci_device_destroy(&vp->pci);
+	pthread_mutex_destroy(&vp->lock);
+	memset(vp, 0, sizeof(*vp));
+}

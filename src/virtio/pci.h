@@ -1,0 +1,41 @@
+/*
+ * The modern virtio-pci transport (virtio 1.2 §4.1): a PCI function whose
+ * BAR 0 holds the common configuration, ISR status, device configuration
+ * and notification regions, announced by vendor capabilities, with MSI-X
+ * for interrupts. Queue notifications only signal the queue's kick
+ * eventfd (virtio_kick_queue): the device's own I/O thread does the
+ * work, never the vCPU.
+ */
+#ifndef VMON_VIRTIO_PCI_H
+#define VMON_VIRTIO_PCI_H
+
+#include "devices/device.h"
+#include "pci/msix.h"
+#include "pci/pci.h"
+#include "virtio/device.h"
+
+struct virtio_pci {
+	struct pci_device pci;
+	struct msix msix;
+	struct virtio_device *vd;
+	const struct vm_control *vm;
+
+	/* Protects the selectors, the ISR and the MSI-X messages. */
+	pthread_mutex_t lock;
+	uint32_t device_feature_select;
+	uint32_t driver_feature_select;
+	uint16_t queue_select;
+	uint8_t isr;
+	struct { uint64_t address; uint32_t data; } vectors[VIRTIO_MAX_QUEUES + 1]; /* MSI-X messages */
+};
+
+/*
+ * Wraps `vd` in a PCI function: ids from its device type (§4.1.2), BAR 0,
+ * capabilities, one MSI-X vector per queue plus one for configuration.
+ * The caller adds vp->pci to the host bridge. 0 or -errno.
+ */
+int virtio_pci_init(struct virtio_pci *vp, struct virtio_device *vd, uint32_t pci_class,
+		    const struct vm_control *vm);
+void virtio_pci_destroy(struct virtio_pci *vp);
+
+#endif

@@ -1,0 +1,81 @@
+#include "virtio/worker.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "util/thread.h"
+
+#define STOP_TOKEN UINT64_MAX
+
+static void drain(int fd)
+{
+	uint64_t count;
+	while (read(fd, &count, sizeof(count)) == sizeof(count))
+		;
+}
+
+static void *worker_thread(void *arg)
+{
+	struct virtio_worker *w = arg;
+	for (;;) {
+		struct epoll_event events[16];
+		int n = epoll_wait(w->epoll_fd, events, 16, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		for (int i = 0; i < n; i++) {
+			if (events[i].data.u64 == STOP_TOKEN)
+				return NULL;
+			unsigned q = (unsigned)events[i].data.u64;
+			drain(w->vd->queues[q].kick_fd);
+			w->serve(w->vd, q);
+		}
+	}
+}
+
+static int watch(int epoll_fd, int fd, uint64_t token)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = token };
+	return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -errno;
+}
+
+static void close_fds(struct virtio_worker *w)
+{
+	if (w->epoll_fd >= 0)
+		close(w->epoll_fd);
+	if (w->stop_fd >= 0)
+		close(w->stop_fd);
+	w->epoll_fd = w->stop_fd = -1;
+}
+
+int virtio_worker_start(struct virtio_worker *w, struct virtio_device *vd,
+			void (*serve)(struct virtio_device *vd, unsigned queue))
+{
+	*w = (struct virtio_worker){ .vd = vd, .serve = serve };
+	w->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	w->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	int ret = w->epoll_fd < 0 || w->stop_fd < 0 ? -errno : watch(w->epoll_fd, w->stop_fd, STOP_TOKEN);
+	for (unsigned q = 0; ret == 0 && q < vd->nr_queues; q++)
+		ret = watch(w->epoll_fd, vd->queues[q].kick_fd, q);
+	if (ret == 0)
+		ret = thread_start_io(&w->thread, worker_thread, w);
+	if (ret < 0) {
+		close_fds(w);
+		return ret;
+	}
+	w->running = true;
+	return 0;
+}
+
+void virtio_worker_stop(struct virtio_worker *w)
+{
+	if (!w->running)
+		return;
+	uint64_t one = 1;
+	if (write(w->stop_fd, &one, sizeof(one)) == sizeof(one))
+		pthread_join(w->thread, NULL);
+	close_fds(w);
+	w->running = false;
+}
