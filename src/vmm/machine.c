@@ -300,6 +300,12 @@ static enum vmon_exit_status exit_status_of(enum vm_stop_reason why)
  */
 static int prepare_guest_memory(struct machine *m, struct kernel_entry *entry)
 {
+	/* RAM above 4 GiB must end below the 64-bit PCI window. */
+	uint64_t max = LAYOUT_PCI_MMIO64_START - (LAYOUT_HIGH_RAM_START - LAYOUT_PCI_HOLE_START);
+	if (m->cfg->mem_size > max) {
+		log_error("--memory can be at most %llu GiB", (unsigned long long)(max >> 30));
+		return -EINVAL;
+	}
 	uint64_t host = host_memory_bytes();
 	if (m->cfg->mem_size > host) {
 		log_error("--memory %llu MiB is more than this host has (%llu MiB)",

@@ -54,7 +54,8 @@ tap_check "memory: fraction" rejects "not a size" run --kernel "$k" --memory 1.5
 tap_check "memory: zero" rejects "larger than zero" run --kernel "$k" --memory 0
 tap_check "memory: not whole MiB" rejects "whole number of MiB" run --kernel "$k" --memory 1000K
 tap_check "memory: overflow" rejects "too large" run --kernel "$k" --memory 99999999999T
-tap_check "memory: more than the host has" rejects "more than this host has" run --kernel "$k" --memory 100T
+tap_check "memory: beyond the 64-bit PCI window" rejects "at most 255 GiB" run --kernel "$k" --memory 100T
+tap_check "memory: more than the host has" rejects "more than this host has" run --kernel "$k" --memory 250G
 tap_check "memory: too small" rejects "at least" run --kernel "$k" --memory 2M
 tap_check "memory: too small for the kernel" rejects "too small for this kernel" run --kernel "$work/big-bzimage" --memory 32M
 tap_check "memory: too small for the initrd" rejects "initrd does not fit" run --kernel "$k" --memory 4M --initrd "$work/6M.img"

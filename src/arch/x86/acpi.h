@@ -1,4 +1,4 @@
-/* ACPI tables for the guest: RSDP, XSDT, FADT, FACS, DSDT, MADT. */
+/* ACPI tables for the guest: RSDP, XSDT, FADT, FACS, DSDT, MADT, MCFG. */
 #ifndef VMON_ARCH_X86_ACPI_H
 #define VMON_ARCH_X86_ACPI_H
 

@@ -19,8 +19,9 @@ struct e820_range {
 
 /*
  * Describes guest RAM: low RAM below the EBDA, the reserved legacy area
- * (EBDA, VGA, BIOS and our ACPI tables), RAM from 1 MiB to the PCI hole, and
- * RAM above 4 GiB. Returns the number of ranges written.
+ * (EBDA, VGA, BIOS and our ACPI tables), RAM from 1 MiB to the PCI hole,
+ * the reserved PCI ECAM window, and RAM above 4 GiB, sorted by address.
+ * Returns the number of ranges written.
  */
 unsigned e820_build(const struct guest_mem *gm, struct e820_range *out,
 		    unsigned max);
