@@ -62,6 +62,10 @@ show_machine() {
 	echo "console: $(cat /sys/class/tty/console/active 2>/dev/null)"
 	echo "uptime:  $(cut -d' ' -f1 /proc/uptime) s since the kernel started"
 	echo "cmdline: $(cat /proc/cmdline)"
+	for d in /sys/bus/pci/devices/*; do
+		[ -e "$d" ] && echo "pci:     ${d##*/} $(cat "$d/vendor"):$(cat "$d/device") class $(cat "$d/class") driver $(basename "$(readlink "$d/driver" 2>/dev/null)" 2>/dev/null)"
+	done
+	echo "entropy: $(head -c 16 /dev/hwrng 2>/dev/null | od -An -tx1 | tr -d ' \n') from $(cat /sys/class/misc/hw_random/rng_current 2>/dev/null)"
 }
 
 # The drivers of vmon's virtio devices, in dependency order (prepare.sh).
