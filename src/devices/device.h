@@ -24,6 +24,13 @@ struct vm_control {
 	void (*request_stop)(void *ctx, enum vm_stop_reason why);
 	/* Delivers one message-signalled interrupt (MSI/MSI-X). May be NULL in tests. */
 	void (*signal_msi)(void *ctx, uint64_t address, uint32_t data);
+	/*
+	 * A guest write of `len` bytes at MMIO `addr` signals `eventfd` without
+	 * an exit (or stops doing so). May be NULL: the write then exits and
+	 * the device signals the eventfd itself.
+	 */
+	int (*add_ioeventfd)(void *ctx, int eventfd, uint64_t addr, uint32_t len);
+	int (*remove_ioeventfd)(void *ctx, int eventfd, uint64_t addr, uint32_t len);
 	void *ctx;
 };
 

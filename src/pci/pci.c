@@ -47,10 +47,17 @@ void pci_device_init(struct pci_device *dev, const char *name, const struct pci_
 	set_wmask(dev, PCI_INTERRUPT_LINE, 1, 0xff);
 }
 
+static void tell_bar_mapped(struct pci_device *dev, const struct pci_bar *bar, bool mapped)
+{
+	if (dev->ops && dev->ops->bar_mapped)
+		dev->ops->bar_mapped(dev, (unsigned)(bar - dev->bars), bar->addr, mapped);
+}
+
 static void unmap_bar(struct pci_device *dev, struct pci_bar *bar)
 {
 	if (!bar->mapped)
 		return;
+	tell_bar_mapped(dev, bar, false);
 	bus_unregister(bar->kind == PCI_BAR_IO_PORTS ? dev->pio : dev->mmio, bar->addr);
 	bar->mapped = false;
 }
@@ -132,9 +139,10 @@ static void update_bar_mapping(struct pci_device *dev, unsigned index)
 		return;
 	struct bus *bus = bar->kind == PCI_BAR_IO_PORTS ? dev->pio : dev->mmio;
 	int ret = bus ? bus_register(bus, addr, bar->size, bar->ops, bar->opaque, dev->name) : -ENODEV;
-	if (ret == 0)
+	if (ret == 0) {
 		bar->mapped = true;
-	else
+		tell_bar_mapped(dev, bar, true);
+	} else
 		log_warn("%s: BAR%u at 0x%llx not mapped: %s", dev->name, index,
 			 (unsigned long long)addr, strerror(-ret));
 }

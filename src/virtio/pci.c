@@ -296,7 +296,34 @@ static void config_written(struct pci_device *dev, unsigned offset, unsigned len
 	msix_config_written(&vp->msix, offset, len);
 }
 
-static const struct pci_device_ops virtio_pci_device_ops = { .config_written = config_written };
+/* Linux notifies with a 16-bit write of the queue index (§4.1.4.4). */
+#define NOTIFY_WRITE_LEN 2
+
+/*
+ * Where BAR 0 decodes, each queue's notify address signals its kick eventfd
+ * in the kernel: a notification costs the guest no exit to vmon.
+ */
+static void bar_mapped(struct pci_device *dev, unsigned index, uint64_t addr, bool mapped)
+{
+	struct virtio_pci *vp = dev->opaque;
+	const struct vm_control *vm = vp->vm;
+	if (index != 0 || !vm->add_ioeventfd || !vm->remove_ioeventfd)
+		return;
+	for (unsigned q = 0; q < vp->vd->nr_queues; q++) {
+		uint64_t at = addr + NOTIFY_OFFSET + (uint64_t)NOTIFY_MULTIPLIER * q;
+		int fd = vp->vd->queues[q].kick_fd;
+		int ret = mapped ? vm->add_ioeventfd(vm->ctx, fd, at, NOTIFY_WRITE_LEN)
+				 : vm->remove_ioeventfd(vm->ctx, fd, at, NOTIFY_WRITE_LEN);
+		if (ret < 0)
+			log_debug("virtio-pci: queue %u notify at 0x%llx stays a trapped write: %s", q,
+				  (unsigned long long)at, strerror(-ret));
+	}
+}
+
+static const struct pci_device_ops virtio_pci_device_ops = {
+	.config_written = config_written,
+	.bar_mapped = bar_mapped,
+};
 
 /* ---- set-up ---- */
 

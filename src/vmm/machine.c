@@ -61,6 +61,18 @@ static void machine_signal_msi(void *ctx, uint64_t address, uint32_t data)
 		log_error("cannot signal an MSI: %s", strerror(-ret));
 }
 
+static int machine_add_ioeventfd(void *ctx, int eventfd, uint64_t addr, uint32_t len)
+{
+	struct machine *m = ctx;
+	return hv_vm_add_ioeventfd(m->vm, eventfd, addr, len, false);
+}
+
+static int machine_remove_ioeventfd(void *ctx, int eventfd, uint64_t addr, uint32_t len)
+{
+	struct machine *m = ctx;
+	return hv_vm_remove_ioeventfd(m->vm, eventfd, addr, len, false);
+}
+
 static void machine_request_stop(void *ctx, enum vm_stop_reason why)
 {
 	struct machine *m = ctx;
@@ -376,7 +388,8 @@ enum vmon_exit_status machine_run(const struct vm_config *cfg)
 	struct machine m = { .cfg = cfg };
 	m.control = (struct vm_control){
 		.set_irq = machine_set_irq, .request_stop = machine_request_stop,
-		.signal_msi = machine_signal_msi, .ctx = &m,
+		.signal_msi = machine_signal_msi, .add_ioeventfd = machine_add_ioeventfd,
+		.remove_ioeventfd = machine_remove_ioeventfd, .ctx = &m,
 	};
 	pthread_mutex_init(&m.stop_lock, NULL);
 	sigset_t stop_signals;

@@ -104,8 +104,10 @@ void platform_destroy(struct platform *p)
 	if (p->console)
 		stdio_console_destroy(p->console);
 	if (p->rng_ready) {
-		virtio_rng_destroy(&p->rng);
+		/* Reset stops the device's worker; then nothing uses the transport. */
+		virtio_set_status(&p->rng.vd, 0);
 		virtio_pci_destroy(&p->rng_pci);
+		virtio_rng_destroy(&p->rng);
 	}
 	pci_host_destroy(p->pci);
 	memset(p, 0, sizeof(*p));

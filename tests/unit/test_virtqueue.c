@@ -742,7 +742,7 @@ static void test_init(void)
 #define FUZZ_RAM_SIZE 0x10000
 #define FUZZ_RINGS    0x100 /* the fake driver's base, past the header */
 
-/* Writes d's RAM, with the header that describes its queue, as seed `name`. */
+/* Writes d's RAM, with the header that describes its queue, as seed `name`; stops d. */
 static int write_seed(const char *dir, const char *name, struct driver *d)
 {
 	const struct virtq *vq = &d->vq;
