@@ -118,49 +118,57 @@ static int configure_queues(struct virtio_device *vd)
 		queue->vq.mem = vd->mem;
 		queue->vq.event_idx = virtio_has_feature(vd, VIRTIO_F_EVENT_IDX);
 		queue->vq.indirect = virtio_has_feature(vd, VIRTIO_F_INDIRECT_DESC);
-		if (virtq_init(&queue->vq) < 0)
+		/* §4.1.4.3.2: the driver may shrink a queue, never grow it. */
+		if (queue->vq.size > queue->max_size || virtq_init(&queue->vq) < 0)
 			return -EINVAL;
 	}
 	return 0;
 }
 
-static void set_needs_reset_locked(struct virtio_device *vd, const char *why)
+
+/*
+ * §2.4: the device stops serving its queues first (its worker may be
+ * reading them, and takes vd->lock to notify, so without holding it), and
+ * only then forgets their state.
+ */
+static void reset_device(struct virtio_device *vd)
 {
-	if (log_limit_allow(&protocol_limit))
-		log_warn("virtio device %u: %s; the device needs a reset", vd->device_id, why);
-	vd->status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+	if (vd->ops->reset)
+		vd->ops->reset(vd);
+	pthread_mutex_lock(&vd->lock);
+	reset_locked(vd);
+	pthread_mutex_unlock(&vd->lock);
 }
 
 void virtio_set_status(struct virtio_device *vd, uint8_t status)
 {
-	bool reset = false, activate = false;
-	pthread_mutex_lock(&vd->lock);
 	if (status == 0) {
-		reset = true;
-		reset_locked(vd);
-	} else {
-		uint8_t added = status & ~vd->status;
-		if ((added & VIRTIO_STATUS_FEATURES_OK) && !features_acceptable(vd))
-			status &= ~VIRTIO_STATUS_FEATURES_OK; /* the driver reads it back and gives up */
-		vd->status = status | (vd->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
-		if ((added & VIRTIO_STATUS_DRIVER_OK) && (vd->status & VIRTIO_STATUS_FEATURES_OK)) {
-			activate = configure_queues(vd) == 0;
-			if (!activate)
-				set_needs_reset_locked(vd, "a queue's size or ring addresses are invalid");
-		}
+		reset_device(vd);
+		return;
+	}
+	bool activate = false, broken = false;
+	pthread_mutex_lock(&vd->lock);
+	uint8_t added = status & ~vd->status;
+	if ((added & VIRTIO_STATUS_FEATURES_OK) && !features_acceptable(vd))
+		status &= ~VIRTIO_STATUS_FEATURES_OK; /* the driver reads it back and gives up */
+	vd->status = status | (vd->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	if ((added & VIRTIO_STATUS_DRIVER_OK) && (vd->status & VIRTIO_STATUS_FEATURES_OK)) {
+		activate = configure_queues(vd) == 0;
+		broken = !activate;
 	}
 	pthread_mutex_unlock(&vd->lock);
 
-	if (reset && vd->ops->reset)
-		vd->ops->reset(vd);
-	if (activate && vd->ops->activate && vd->ops->activate(vd) < 0)
+	if (broken || (activate && vd->ops->activate && vd->ops->activate(vd) < 0))
 		virtio_device_needs_reset(vd);
 }
 
 void virtio_device_needs_reset(struct virtio_device *vd)
 {
 	pthread_mutex_lock(&vd->lock);
-	set_needs_reset_locked(vd, "the driver broke the protocol");
+	if (log_limit_allow(&protocol_limit))
+		log_warn("virtio device %u: the driver broke the protocol (queue setup or a malformed "
+			 "request); the device needs a reset", vd->device_id);
+	vd->status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
 	vd->config_generation++;
 	uint16_t vector = vd->config_vector;
 	pthread_mutex_unlock(&vd->lock);

@@ -8,7 +8,8 @@
 
 #include "util/thread.h"
 
-#define STOP_TOKEN UINT64_MAX
+#define STOP_TOKEN  UINT64_MAX
+#define EXTRA_TOKEN VIRTIO_MAX_QUEUES /* extra fd i: EXTRA_TOKEN + i; queues below */
 
 static void drain(int fd)
 {
@@ -26,9 +27,18 @@ static void *worker_thread(void *arg)
 		if (n < 0 && errno == EINTR)
 			continue;
 		for (int i = 0; i < n; i++) {
-			if (events[i].data.u64 == STOP_TOKEN)
+			uint64_t token = events[i].data.u64;
+			if (token == STOP_TOKEN) {
+				if (w->stopping)
+					w->stopping(w->vd);
 				return NULL;
-			unsigned q = (unsigned)events[i].data.u64;
+			}
+			if (token >= EXTRA_TOKEN) {
+				const struct virtio_worker_fd *x = &w->extra[token - EXTRA_TOKEN];
+				x->ready(x->arg);
+				continue;
+			}
+			unsigned q = (unsigned)token;
 			drain(w->vd->queues[q].kick_fd);
 			w->serve(w->vd, q);
 		}
@@ -53,12 +63,31 @@ static void close_fds(struct virtio_worker *w)
 int virtio_worker_start(struct virtio_worker *w, struct virtio_device *vd,
 			void (*serve)(struct virtio_device *vd, unsigned queue))
 {
-	*w = (struct virtio_worker){ .vd = vd, .serve = serve };
+	return virtio_worker_start_with(w, vd, serve, NULL, 0, NULL);
+}
+
+int virtio_worker_start_with(struct virtio_worker *w, struct virtio_device *vd,
+			     void (*serve)(struct virtio_device *vd, unsigned queue),
+			     const struct virtio_worker_fd *extra, unsigned nr_extra,
+			     void (*stopping)(struct virtio_device *vd))
+{
+	*w = (struct virtio_worker){ .vd = vd, .serve = serve, .stopping = stopping,
+				     .epoll_fd = -1, .stop_fd = -1 };
+	if (nr_extra > VIRTIO_WORKER_MAX_FDS || (nr_extra && !extra))
+		return -EINVAL;
+	for (unsigned i = 0; i < nr_extra; i++) {
+		if (extra[i].fd < 0 || !extra[i].ready)
+			return -EINVAL;
+		w->extra[i] = extra[i];
+	}
+	w->nr_extra = nr_extra;
 	w->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	w->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	int ret = w->epoll_fd < 0 || w->stop_fd < 0 ? -errno : watch(w->epoll_fd, w->stop_fd, STOP_TOKEN);
 	for (unsigned q = 0; ret == 0 && q < vd->nr_queues; q++)
 		ret = watch(w->epoll_fd, vd->queues[q].kick_fd, q);
+	for (unsigned i = 0; ret == 0 && i < nr_extra; i++)
+		ret = watch(w->epoll_fd, extra[i].fd, EXTRA_TOKEN + i);
 	if (ret == 0)
 		ret = thread_start_io(&w->thread, worker_thread, w);
 	if (ret < 0) {

@@ -11,9 +11,25 @@
 
 #include "virtio/device.h"
 
+/*
+ * A file descriptor besides the kick eventfds that the worker waits on
+ * (EPOLLIN, level-triggered), e.g. a backend's completion eventfd: `ready`
+ * runs on the worker thread and must consume what made the fd readable.
+ */
+struct virtio_worker_fd {
+	int fd;
+	void (*ready)(void *arg);
+	void *arg;
+};
+
+#define VIRTIO_WORKER_MAX_FDS VIRTIO_MAX_QUEUES
+
 struct virtio_worker {
 	struct virtio_device *vd;
 	void (*serve)(struct virtio_device *vd, unsigned queue);
+	void (*stopping)(struct virtio_device *vd);
+	struct virtio_worker_fd extra[VIRTIO_WORKER_MAX_FDS];
+	unsigned nr_extra;
 	pthread_t thread;
 	int epoll_fd;
 	int stop_fd;
@@ -23,6 +39,17 @@ struct virtio_worker {
 /* Starts serving vd's queues; `serve` runs on the worker thread. 0 or -errno. */
 int virtio_worker_start(struct virtio_worker *w, struct virtio_device *vd,
 			void (*serve)(struct virtio_device *vd, unsigned queue));
+/*
+ * Like virtio_worker_start, and also waits on the nr_extra (at most
+ * VIRTIO_WORKER_MAX_FDS) fds of `extra` (copied). `stopping`, if not NULL,
+ * runs on the worker thread when virtio_worker_stop asks it to end, before
+ * it does: the place to wait for I/O that the thread submitted (the kernel
+ * cancels a thread's io_uring requests when the thread exits). 0 or -errno.
+ */
+int virtio_worker_start_with(struct virtio_worker *w, struct virtio_device *vd,
+			     void (*serve)(struct virtio_device *vd, unsigned queue),
+			     const struct virtio_worker_fd *extra, unsigned nr_extra,
+			     void (*stopping)(struct virtio_device *vd));
 /* Stops and joins the thread; harmless when not running. */
 void virtio_worker_stop(struct virtio_worker *w);
 

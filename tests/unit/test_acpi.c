@@ -1,7 +1,8 @@
 /*
  * ACPI tables: checksums, lengths and pointers from the RSDP down, the
  * FADT's fixed hardware, the MADT for several CPU counts, the MCFG, the
- * DSDT's \_S5 and PCI host bridge resources, the error returns, and a
+ * DSDT's \_S5, PCI host bridge resources and virtio-mmio devices, the
+ * error returns, and a
  * round trip of every table through iasl
  * (acpica-tools): disassembled without complaint, recompiled, and the
  * recompiled table equal to ours.
@@ -102,12 +103,11 @@ enum {
 	FADT_LENGTH = 276,
 };
 
-static bool find_tables(unsigned nr_cpus, struct tables *t)
+static bool find_tables_cfg(const struct acpi_config *cfg, struct tables *t)
 {
-	struct acpi_config cfg = { .nr_cpus = nr_cpus, .base_gpa = BASE };
 	memset(buf, 0, sizeof(buf));
 	memset(t, 0, sizeof(*t));
-	long n = acpi_build(buf, sizeof(buf), &cfg);
+	long n = acpi_build(buf, sizeof(buf), cfg);
 	if (n <= 0)
 		return false;
 	t->len = (size_t)n;
@@ -132,6 +132,18 @@ static bool find_tables(unsigned nr_cpus, struct tables *t)
 	t->dsdt = table_at(t, le64(t->fadt + FADT_X_DSDT), "DSDT");
 	return t->facs && t->dsdt;
 }
+
+static bool find_tables(unsigned nr_cpus, struct tables *t)
+{
+	struct acpi_config cfg = { .nr_cpus = nr_cpus, .base_gpa = BASE };
+	return find_tables_cfg(&cfg, t);
+}
+
+/* Two virtio-mmio devices where the layout puts devices 0 and 1. */
+static const struct acpi_mmio_device two_mmio[] = {
+	{ .base = LAYOUT_VIRTIO_MMIO_ADDR(0), .size = LAYOUT_VIRTIO_MMIO_SIZE, .gsi = GSI_VIRTIO_MMIO(0) },
+	{ .base = LAYOUT_VIRTIO_MMIO_ADDR(1), .size = LAYOUT_VIRTIO_MMIO_SIZE, .gsi = GSI_VIRTIO_MMIO(1) },
+};
 
 static void test_rsdp(void)
 {
@@ -483,6 +495,89 @@ static void test_dsdt_pci(void)
 	      "MRES._CRS: Memory32Fixed (ReadWrite) over the ECAM area, nothing else");
 }
 
+static bool contains(const uint8_t *p, size_t len, const void *what, size_t n)
+{
+	for (size_t i = 0; i + n <= len; i++)
+		if (memcmp(p + i, what, n) == 0)
+			return true;
+	return false;
+}
+
+/* \_SB.VRnn: _HID "LNRO0005", _UID n, Memory32Fixed and an Extended Interrupt Descriptor. */
+static void test_dsdt_mmio(void)
+{
+	struct tables t;
+	static const uint8_t hid[] = { 0x08, '_', 'H', 'I', 'D', 0x0d, 'L', 'N', 'R', 'O', '0', '0', '0', '5', 0 };
+	if (!find_tables(2, &t)) {
+		CHECK(false, "tables found");
+		return;
+	}
+	CHECK(!contains(t.dsdt, table_len(t.dsdt), "LNRO", 4), "no virtio-mmio devices: no LNRO0005 in the DSDT");
+
+	struct acpi_config cfg = { .nr_cpus = 2, .base_gpa = BASE, .mmio_devices = two_mmio, .nr_mmio_devices = 2 };
+	if (!find_tables_cfg(&cfg, &t)) {
+		CHECK(false, "2 virtio-mmio devices: tables found");
+		return;
+	}
+	CHECK(sums_to_zero(t.dsdt, table_len(t.dsdt)), "2 virtio-mmio devices: DSDT checksum");
+	static const uint8_t uid1[] = { 0x08, '_', 'U', 'I', 'D', 0x01 };
+	CHECK(contains(t.dsdt, table_len(t.dsdt), hid, sizeof(hid)) &&
+		      contains(t.dsdt, table_len(t.dsdt), uid1, sizeof(uid1)),
+	      "Name (_HID, \"LNRO0005\") as a string, Name (_UID, One)");
+	for (unsigned i = 0; i < 2; i++) {
+		char name[5];
+		snprintf(name, sizeof(name), "VR%02X", i);
+		size_t len = 0;
+		const uint8_t *crs = dsdt_crs(t.dsdt, name, &len);
+		const uint8_t *d[4];
+		int n = crs ? resources(crs, len, d, 4) : -1;
+		CHECK(n == 3, "%s._CRS: two descriptors and the End Tag (%d items)", name, n);
+		if (n != 3)
+			continue;
+		CHECK(d[0][0] == 0x86 && le16(d[0] + 1) == 9 && d[0][3] == 1 && le32(d[0] + 4) == two_mmio[i].base &&
+			      le32(d[0] + 8) == LAYOUT_VIRTIO_MMIO_SIZE,
+		      "%s._CRS: Memory32Fixed (ReadWrite, %#llx, 0x200)", name, (unsigned long long)two_mmio[i].base);
+		CHECK(d[1][0] == 0x89 && le16(d[1] + 1) == 6 && d[1][3] == 0x01 && d[1][4] == 1 &&
+			      le32(d[1] + 5) == two_mmio[i].gsi,
+		      "%s._CRS: Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive) { %u }", name,
+		      two_mmio[i].gsi);
+	}
+	size_t len;
+	CHECK(dsdt_crs(t.dsdt, "VR02", &len) == NULL, "no third device");
+}
+
+static void test_mmio_errors(void)
+{
+	struct acpi_mmio_device devs[ACPI_MAX_MMIO_DEVICES + 1];
+	for (unsigned i = 0; i <= ACPI_MAX_MMIO_DEVICES; i++)
+		devs[i] = (struct acpi_mmio_device){ .base = LAYOUT_VIRTIO_MMIO_ADDR(i),
+						     .size = LAYOUT_VIRTIO_MMIO_SIZE, .gsi = GSI_VIRTIO_MMIO(i) };
+	struct acpi_config cfg = { .nr_cpus = 2, .base_gpa = BASE, .mmio_devices = devs,
+				   .nr_mmio_devices = ACPI_MAX_MMIO_DEVICES };
+	struct tables t;
+	size_t len;
+	CHECK(find_tables_cfg(&cfg, &t) && dsdt_crs(t.dsdt, "VR07", &len) != NULL,
+	      "%d virtio-mmio devices: VR00..VR07", ACPI_MAX_MMIO_DEVICES);
+	cfg.nr_mmio_devices = ACPI_MAX_MMIO_DEVICES + 1;
+	CHECK(acpi_build(buf, sizeof(buf), &cfg) == -EINVAL, "-EINVAL for %d devices", ACPI_MAX_MMIO_DEVICES + 1);
+	cfg.nr_mmio_devices = 1;
+	cfg.mmio_devices = NULL;
+	CHECK(acpi_build(buf, sizeof(buf), &cfg) == -EINVAL, "-EINVAL for a device count without a list");
+
+	struct acpi_mmio_device bad = devs[0];
+	cfg.mmio_devices = &bad;
+	bad.size = 0;
+	CHECK(acpi_build(buf, sizeof(buf), &cfg) == -EINVAL, "-EINVAL for an empty window");
+	bad.size = 0x200;
+	bad.base = 4 * GiB - 0x100;
+	CHECK(acpi_build(buf, sizeof(buf), &cfg) == -EINVAL, "-EINVAL for a window crossing 4 GiB");
+	bad.base = 4 * GiB - 0x200;
+	CHECK(acpi_build(buf, sizeof(buf), &cfg) > 0, "a window ending at 4 GiB is fine");
+	bad.gsi = LAYOUT_IOAPIC_PINS;
+	CHECK(acpi_build(buf, sizeof(buf), &cfg) == -EINVAL, "-EINVAL for GSI %d, past the IOAPIC",
+	      LAYOUT_IOAPIC_PINS);
+}
+
 static void test_errors(void)
 {
 	struct acpi_config cfg = { .nr_cpus = 8, .base_gpa = BASE };
@@ -794,6 +889,50 @@ static void iasl_rsdp(const char *dir, const uint8_t *rsdp)
 	free(aml);
 }
 
+/* The virtio-mmio devices as iasl disassembles them. */
+static bool has_mmio(const char *dsl)
+{
+	const char *const expected[] = {
+		"Device (VR00)", "Device (VR01)", "Name (_HID, \"LNRO0005\")", "Name (_UID, Zero)",
+		"Name (_UID, One)", "0xFE000000,", "0xFE001000,", "0x00000200,",
+		"Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive, ,, )",
+		"0x00000010,", "0x00000011,",
+	};
+	bool ok = true;
+	for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++) {
+		if (!strstr(dsl, expected[i])) {
+			printf("# dsdt.dsl lacks: %s\n", expected[i]);
+			ok = false;
+		}
+	}
+	return ok && count(dsl, "LNRO0005") == 2 && count(dsl, "Memory32Fixed (ReadWrite,") == 3 &&
+	       count(dsl, "Interrupt (ResourceConsumer") == 2;
+}
+
+/* The DSDT with two virtio-mmio devices: round trip, and what iasl reads in it. */
+static void test_iasl_mmio(void)
+{
+	struct acpi_config cfg = { .nr_cpus = 2, .base_gpa = BASE, .mmio_devices = two_mmio, .nr_mmio_devices = 2 };
+	struct tables t;
+	if (!find_tables_cfg(&cfg, &t)) {
+		CHECK(false, "2 virtio-mmio devices: tables found");
+		return;
+	}
+	char dir[] = "/tmp/vmon-acpi-XXXXXX";
+	if (!mkdtemp(dir)) {
+		CHECK(false, "mkdtemp: %s", strerror(errno));
+		return;
+	}
+	printf("# the DSDT with 2 virtio-mmio devices\n");
+	iasl_round_trip(dir, "dsdt", t.dsdt, true, 2);
+	size_t n;
+	char *dsl = read_file(dir, "dsdt.dsl", &n);
+	CHECK(dsl && has_mmio(dsl),
+	      "iasl reads VR00 and VR01: _HID \"LNRO0005\", _UID, Memory32Fixed, Interrupt (Level, ActiveHigh)");
+	free(dsl);
+	remove_dir(dir);
+}
+
 static void test_iasl(unsigned nr_cpus)
 {
 	struct tables t;
@@ -828,6 +967,8 @@ int main(void)
 	test_dsdt_s5();
 	test_mcfg();
 	test_dsdt_pci();
+	test_dsdt_mmio();
+	test_mmio_errors();
 	test_errors();
 
 	bool have_iasl = system("command -v iasl >/dev/null 2>&1") == 0;
@@ -835,6 +976,7 @@ int main(void)
 	if (have_iasl) {
 		test_iasl(2);
 		test_iasl(254);
+		test_iasl_mmio();
 	}
 	return tap_finish();
 }

@@ -159,6 +159,7 @@ enum {
 	AML_BYTE_PREFIX   = 0x0a,
 	AML_WORD_PREFIX   = 0x0b,
 	AML_DWORD_PREFIX  = 0x0c,
+	AML_STRING_PREFIX = 0x0d,
 	AML_SCOPE_OP      = 0x10,
 	AML_BUFFER_OP     = 0x11,
 	AML_PACKAGE_OP    = 0x12,
@@ -295,6 +296,7 @@ enum {
 	LARGE_FIXED_MEMORY32 = 0x86, /* §6.4.3.4 32-Bit Fixed Memory Range */
 	LARGE_DWORD_ADDRESS  = 0x87, /* §6.4.3.5.2 DWord Address Space */
 	LARGE_WORD_ADDRESS   = 0x88, /* §6.4.3.5.3 Word Address Space */
+	LARGE_EXTENDED_IRQ   = 0x89, /* §6.4.3.6 Extended Interrupt */
 	LARGE_QWORD_ADDRESS  = 0x8a, /* §6.4.3.5.1 QWord Address Space */
 };
 
@@ -311,6 +313,25 @@ static void aml_memory32_fixed(struct out *o, uint32_t base, uint32_t len)
 	put_u8(o, 0x01);  /* Information: _RW, read-write */
 	put_u32(o, base); /* Range Base Address */
 	put_u32(o, len);  /* Range Length */
+}
+
+/*
+ * §6.4.3.6 Interrupt Vector Flags: bit 0 consumer, bit 1 edge (clear: level),
+ * bit 2 active low (clear: high), bit 3 shared (clear: exclusive), bit 4
+ * wake capable (clear: not).
+ */
+#define EXT_IRQ_CONSUMER (1u << 0)
+
+/*
+ * §6.4.3.6 Extended Interrupt Descriptor for one GSI, no ResourceSource:
+ * Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive) { gsi }
+ */
+static void aml_interrupt_level_high(struct out *o, uint32_t gsi)
+{
+	aml_large_item(o, LARGE_EXTENDED_IRQ, 6);
+	put_u8(o, EXT_IRQ_CONSUMER); /* Interrupt Vector Flags */
+	put_u8(o, 1);                /* Interrupt Table Length */
+	put_u32(o, gsi);             /* Interrupt Number */
 }
 
 /* §6.4.3.5 Address Space Resource Descriptors: Resource Type */
@@ -394,6 +415,14 @@ static void aml_name_integer(struct out *o, const char *name, uint32_t v)
 {
 	aml_name(o, name);
 	aml_integer(o, v);
+}
+
+/* `Name (name, "string")` (§20.2.3 String := StringPrefix AsciiCharList NullChar) */
+static void aml_name_string(struct out *o, const char *name, const char *str)
+{
+	aml_name(o, name);
+	put_u8(o, AML_STRING_PREFIX);
+	put_bytes(o, str, strlen(str) + 1);
 }
 
 /* `Name (_CRS, ResourceTemplate () {`: the descriptors follow, then aml_crs_close(). */
@@ -565,6 +594,55 @@ static void aml_motherboard_resources(struct out *o)
 	aml_close(o, device);
 }
 
+/* ---- virtio-mmio devices ---- */
+
+/* The layout's windows: in the hole between the ECAM and the IOAPIC, one per page. */
+_Static_assert(LAYOUT_PCI_MMIO32_START + LAYOUT_PCI_MMIO32_SIZE <= LAYOUT_VIRTIO_MMIO_BASE,
+	       "virtio-mmio windows overlap the 32-bit PCI window");
+_Static_assert(LAYOUT_PCI_ECAM_BASE + LAYOUT_PCI_ECAM_SIZE <= LAYOUT_VIRTIO_MMIO_BASE,
+	       "virtio-mmio windows overlap the ECAM");
+_Static_assert(LAYOUT_VIRTIO_MMIO_ADDR(LAYOUT_VIRTIO_MMIO_MAX - 1) + LAYOUT_VIRTIO_MMIO_SIZE <=
+	       LAYOUT_IOAPIC_BASE, "virtio-mmio windows overlap the IOAPIC");
+_Static_assert(LAYOUT_VIRTIO_MMIO_SIZE <= LAYOUT_VIRTIO_MMIO_STRIDE &&
+	       LAYOUT_VIRTIO_MMIO_BASE % LAYOUT_VIRTIO_MMIO_STRIDE == 0,
+	       "virtio-mmio windows overlap each other");
+_Static_assert(LAYOUT_VIRTIO_MMIO_MAX == ACPI_MAX_MMIO_DEVICES, "virtio-mmio device counts disagree");
+/* Their lines: IOAPIC pins above the ISA IRQs (and so the SCI), and below the IOAPIC's last. */
+_Static_assert(GSI_VIRTIO_MMIO_BASE >= 16 && GSI_VIRTIO_MMIO_BASE > IRQ_ACPI_SCI,
+	       "virtio-mmio GSIs in the ISA range");
+_Static_assert(GSI_VIRTIO_MMIO(LAYOUT_VIRTIO_MMIO_MAX - 1) < LAYOUT_IOAPIC_PINS,
+	       "virtio-mmio GSIs past the IOAPIC's pins");
+
+/*
+ * A virtio-mmio device (virtio 1.2 §4.2.1) as Linux's virtio_mmio driver
+ * finds it without a command line: by _HID "LNRO0005" (a string, not an
+ * EISA ID), with its window and line in _CRS. For index 1, window
+ * 0xFE001000 and GSI 17:
+ *
+ *   Device (VR01)
+ *   {
+ *       Name (_HID, "LNRO0005")
+ *       Name (_UID, One)
+ *       Name (_CRS, ResourceTemplate () {
+ *           Memory32Fixed (ReadWrite, 0xFE001000, 0x00000200)
+ *           Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive) { 0x00000011 }
+ *       })
+ *   }
+ */
+static void aml_virtio_mmio_device(struct out *o, unsigned index, const struct acpi_mmio_device *dev)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const char name[5] = { 'V', 'R', hex[(index >> 4) & 0xf], hex[index & 0xf], '\0' };
+	size_t device = aml_device_open(o, name);
+	aml_name_string(o, "_HID", "LNRO0005");
+	aml_name_integer(o, "_UID", index);
+	size_t crs = aml_crs_open(o);
+	aml_memory32_fixed(o, (uint32_t)dev->base, dev->size);
+	aml_interrupt_level_high(o, dev->gsi);
+	aml_crs_close(o, crs);
+	aml_close(o, device);
+}
+
 /*
  * Name (_S5, Package (0x04) { SLP_TYPa, SLP_TYPb, 0, 0 }) (§7.4.2): the
  * value OSPM writes to PM1_CNT.SLP_TYP, with SLP_EN, to power off.
@@ -581,8 +659,11 @@ static void aml_s5(struct out *o)
 	aml_close(o, pkg);
 }
 
-/* Scope (\_SB) { the ISA devices, the PCI host bridge, the motherboard resources } */
-static void aml_system_bus(struct out *o)
+/*
+ * Scope (\_SB) { the ISA devices, the PCI host bridge, the motherboard
+ * resources, the virtio-mmio devices }
+ */
+static void aml_system_bus(struct out *o, const struct acpi_config *cfg)
 {
 	size_t scope = aml_open(o, AML_SCOPE_OP);
 	put_u8(o, AML_ROOT_CHAR);
@@ -591,6 +672,8 @@ static void aml_system_bus(struct out *o)
 		aml_isa_device(o, &isa_devices[i]);
 	aml_pci_host_bridge(o);
 	aml_motherboard_resources(o);
+	for (unsigned i = 0; i < cfg->nr_mmio_devices; i++)
+		aml_virtio_mmio_device(o, i, &cfg->mmio_devices[i]);
 	aml_close(o, scope);
 }
 
@@ -605,13 +688,15 @@ static void aml_system_bus(struct out *o)
  *       Device (KBD)  { _HID PNP0303, IO 0x60/1, IO 0x64/1, IRQ 1 }
  *       Device (PCI0) { _HID PNP0A08, _CID PNP0A03, _CRS: bus 0, the windows }
  *       Device (MRES) { _HID PNP0C02, _CRS: the ECAM area }
+ *       Device (VR00) { _HID "LNRO0005", _UID 0, _CRS: window, GSI }  // one per
+ *       ...                                                            // virtio-mmio device
  *   }
  */
-static uint64_t dsdt_write(struct out *o)
+static uint64_t dsdt_write(struct out *o, const struct acpi_config *cfg)
 {
 	size_t start = table_begin(o, "DSDT", 2);
 	aml_s5(o);
-	aml_system_bus(o);
+	aml_system_bus(o, cfg);
 	table_end(o, start);
 	return gpa_of(o, start);
 }
@@ -912,17 +997,32 @@ static bool below_4g(uint64_t gpa, size_t len)
 	return gpa <= 4 * GiB && len <= 4 * GiB - gpa;
 }
 
+/* What the DSDT can announce: a window below 4 GiB, an IOAPIC pin. */
+static bool mmio_devices_valid(const struct acpi_config *cfg)
+{
+	if (cfg->nr_mmio_devices > ACPI_MAX_MMIO_DEVICES || (cfg->nr_mmio_devices && !cfg->mmio_devices))
+		return false;
+	for (unsigned i = 0; i < cfg->nr_mmio_devices; i++) {
+		const struct acpi_mmio_device *dev = &cfg->mmio_devices[i];
+		if (dev->size == 0 || !below_4g(dev->base, dev->size) || dev->gsi >= LAYOUT_IOAPIC_PINS)
+			return false;
+	}
+	return true;
+}
+
 long acpi_build(uint8_t *buf, size_t cap, const struct acpi_config *cfg)
 {
 	if (cfg->nr_cpus == 0 || cfg->nr_cpus > MAX_CPUS)
 		return -EINVAL;
 	if (cfg->base_gpa % 16) /* §5.2.5.1: the RSDP scan looks at 16-byte boundaries */
 		return -EINVAL;
+	if (!mmio_devices_valid(cfg))
+		return -EINVAL;
 
 	struct out o = { .buf = buf, .cap = cap, .gpa = cfg->base_gpa };
 	put_zeros(&o, RSDP_LENGTH); /* filled in last */
 	uint64_t facs = facs_write(&o);
-	uint64_t dsdt = dsdt_write(&o);
+	uint64_t dsdt = dsdt_write(&o, cfg);
 	uint64_t tables[3];
 	tables[0] = fadt_write(&o, facs, dsdt);
 	tables[1] = madt_write(&o, cfg->nr_cpus);

@@ -79,4 +79,24 @@
 #define PORT_PCI_IO_START       0xc000 /* window for I/O BARs: 0xc000 - 0xffff */
 #define PORT_PCI_IO_SIZE        0x4000
 
+/*
+ * ---- virtio-mmio (virtio 1.2 §4.2) ----
+ *
+ * Up to 8 register windows of 0x200 bytes, one per 4 KiB page from
+ * 0xfe000000: above the ECAM, below the IOAPIC, outside the PCI windows
+ * (so PCI never allocates BARs there) and not RAM (nothing in e820).
+ * Device i has window LAYOUT_VIRTIO_MMIO_ADDR(i) and interrupt
+ * GSI_VIRTIO_MMIO(i): IOAPIC pins 16-23, above the ISA IRQs, and
+ * level-triggered active-high, as the DSDT announces them (\_SB.VRnn,
+ * _HID "LNRO0005") and as KVM's in-kernel IOAPIC drives KVM_IRQ_LINE.
+ */
+#define LAYOUT_VIRTIO_MMIO_BASE   0xfe000000ull
+#define LAYOUT_VIRTIO_MMIO_STRIDE 0x1000ull
+#define LAYOUT_VIRTIO_MMIO_SIZE   0x200ull   /* = VIRTIO_MMIO_SIZE */
+#define LAYOUT_VIRTIO_MMIO_MAX    8
+#define LAYOUT_VIRTIO_MMIO_ADDR(i) (LAYOUT_VIRTIO_MMIO_BASE + (i) * LAYOUT_VIRTIO_MMIO_STRIDE)
+#define LAYOUT_IOAPIC_PINS        24         /* KVM's IOAPIC: GSIs 0-23 */
+#define GSI_VIRTIO_MMIO_BASE      16
+#define GSI_VIRTIO_MMIO(i)        (GSI_VIRTIO_MMIO_BASE + (i))
+
 #endif

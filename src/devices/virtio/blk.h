@@ -1,0 +1,105 @@
+/*
+ * virtio-blk (virtio 1.2 §5.2): a raw image served through io_uring
+ * (backends/block_file.h), one io_uring per virtqueue, many requests in
+ * flight, one interrupt per batch.
+ *
+ * The worker thread (virtio/worker.h) serves a queue when the driver kicks
+ * it (virtio_blk_serve: pop, parse, submit, one io_uring_enter per batch)
+ * and completes requests when the queue's io_uring signals its eventfd
+ * (virtio_blk_complete: status byte, push, notify). A transport wraps
+ * blk->vd, e.g. virtio_pci_init(&vp, &blk->vd, 0x018000, vm).
+ */
+#ifndef VMON_DEVICES_VIRTIO_BLK_H
+#define VMON_DEVICES_VIRTIO_BLK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/log.h"
+#include "virtio/device.h"
+#include "virtio/worker.h"
+
+#define VIRTIO_BLK_MAX_QUEUES 16
+#define VIRTIO_BLK_QUEUE_SIZE 256
+#define VIRTIO_BLK_SERIAL_LEN 20 /* GET_ID: at most 20 bytes, NUL-padded */
+/* Data segments per request (seg_max): the queue size less header and status. */
+#define VIRTIO_BLK_SEG_MAX    (VIRTIO_BLK_QUEUE_SIZE - 2)
+/* With direct=on, unaligned guest buffers go through a bounce buffer of at most this. */
+#define VIRTIO_BLK_BOUNCE_MAX (16u << 20)
+
+struct virtio_blk_config {
+	const char *path;
+	bool readonly;      /* offer VIRTIO_BLK_F_RO; open the image read-only */
+	bool direct;        /* O_DIRECT */
+	const char *serial; /* GET_ID; at most 20 bytes; NULL: empty */
+	unsigned queues;    /* 1..VIRTIO_BLK_MAX_QUEUES (0: 1); F_MQ when > 1 */
+	unsigned io_depth;  /* io_uring slots per queue; 0: the queue size (tests use fewer) */
+};
+
+struct virtio_blk;
+struct blk_req;
+
+/* One virtqueue's state; everything here belongs to the worker thread. */
+struct virtio_blk_queue {
+	struct virtio_blk *blk;
+	unsigned index;
+	struct block_queue *bq;
+	struct blk_req *reqs;     /* VIRTIO_BLK_QUEUE_SIZE of them */
+	struct blk_req *free;     /* unused ones */
+	struct blk_req *pending;  /* popped, refused by the backend with -EBUSY */
+	bool blocked;             /* waiting for completions before popping again */
+	bool broken;              /* virtq_pop refused the ring: NEEDS_RESET is set */
+	bool pushed;              /* pushed since the last notification decision */
+};
+
+struct virtio_blk {
+	struct virtio_device vd;
+	struct virtio_worker worker;
+	struct block_file *file;
+	uint64_t capacity;        /* 512-byte sectors */
+	uint32_t block_size;      /* the backend's logical block size */
+	bool readonly;
+	bool forget;              /* draining for a reset: done callbacks touch nothing */
+	char serial[VIRTIO_BLK_SERIAL_LEN];
+	uint8_t config[60];       /* struct virtio_blk_config of §5.2.4, little-endian */
+	unsigned nr_queues;
+	struct virtio_blk_queue queues[VIRTIO_BLK_MAX_QUEUES];
+	struct log_limit log_limit;
+
+	/* Counters, written only by the thread serving the queues. */
+	uint64_t requests;        /* requests taken from the rings */
+	uint64_t io_errors;       /* completed with VIRTIO_BLK_S_IOERR */
+	uint64_t unsupported;     /* completed with VIRTIO_BLK_S_UNSUPP */
+	uint64_t bad_chains;      /* no status byte: returned with len 0, unanswered */
+	uint64_t bytes_read;
+	uint64_t bytes_written;
+};
+
+/*
+ * Opens the image and creates one io_uring per virtqueue, so that a host
+ * without io_uring fails here. 0, or -errno with *why a sentence for the
+ * user (the caller adds the path).
+ */
+int virtio_blk_init(struct virtio_blk *blk, const struct virtio_blk_config *cfg,
+		    const struct guest_mem *mem, const char **why);
+/* Stops the worker, waits for I/O in flight and frees everything. */
+void virtio_blk_destroy(struct virtio_blk *blk);
+
+/*
+ * The worker's jobs, exposed for tests and fuzzers (call them from one
+ * thread, with the worker not running). serve: take and submit what the
+ * driver made available on `queue`. complete: finish the requests whose
+ * I/O is done (when block_queue_fd of the queue is readable), then serve
+ * the queue again if it had stopped for lack of slots.
+ */
+void virtio_blk_serve(struct virtio_device *vd, unsigned queue);
+void virtio_blk_complete(struct virtio_blk *blk, unsigned queue);
+/*
+ * Serves `queue` until its ring is empty and nothing is in flight, blocking
+ * for the I/O (tests and fuzzers: completes synchronously).
+ */
+void virtio_blk_wait(struct virtio_blk *blk, unsigned queue);
+/* The completion eventfd of `queue` (what the worker waits on). */
+int virtio_blk_queue_fd(const struct virtio_blk *blk, unsigned queue);
+
+#endif
