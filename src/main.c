@@ -40,18 +40,17 @@ int main(int argc, char **argv)
 {
 	enum cli_command cmd;
 	struct vm_config cfg;
+	int status = 0;
 	if (cli_parse(argc, argv, &cmd, &cfg) < 0)
-		return VMON_EXIT_ERROR;
-
-	switch (cmd) {
-	case CLI_HELP:
+		status = VMON_EXIT_ERROR;
+	else if (cmd == CLI_HELP)
 		cli_print_help();
-		return 0;
-	case CLI_VERSION:
+	else if (cmd == CLI_VERSION)
 		printf("vmon %s\n", VMON_VERSION);
-		return 0;
-	default:
+	else {
 		install_fatal_signal_handlers();
-		return (int)machine_run(&cfg);
+		status = (int)machine_run(&cfg);
 	}
+	cli_free_config(&cfg);
+	return status;
 }

@@ -13,7 +13,8 @@
 
 static const char usage[] =
 	"usage: vmon run --kernel PATH [--initrd PATH] [--cmdline STR]\n"
-	"                [--cpus N] [--memory SIZE] [--stats] [--verbose]\n"
+	"                [--cpus N] [--memory SIZE] [--disk path=FILE[,...]]...\n"
+	"                [--stats] [--verbose]\n"
 	"       vmon --help | --version\n"
 	"\n"
 	"Boots a Linux kernel in a KVM virtual machine with a serial console on\n"
@@ -26,6 +27,9 @@ static const char usage[] =
 	"  --cpus N        number of vCPUs (default 1)\n"
 	"  --memory SIZE   guest RAM, e.g. 512M or 2G; a bare number is MiB\n"
 	"                  (default 256M)\n"
+	"  --disk path=FILE[,readonly=on][,serial=STR][,direct=on][,queues=N]\n"
+	"         [,transport=pci|mmio]\n"
+	"                  a raw disk image as a virtio-blk device (repeatable, up to 8)\n"
 	"  --stats         print exit counters and memory use when the VM ends\n"
 	"  --verbose       also log debug messages (e.g. unclaimed I/O addresses)\n"
 	"\n"
@@ -95,7 +99,120 @@ int cli_parse_cpus(const char *s, unsigned *cpus, const char **why)
 	return 0;
 }
 
-enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_STATS, OPT_VERBOSE };
+static int error_line(const char *fmt, const char *a, const char *b)
+{
+	fprintf(stderr, "vmon: ");
+	fprintf(stderr, fmt, a, b);
+	fprintf(stderr, " (see vmon --help)\n");
+	return -1;
+}
+
+/* "on"/"off" and their usual spellings, as QEMU takes them. */
+static int parse_switch(const char *v, bool *out)
+{
+	static const char *const on[] = { "on", "yes", "true", "1" };
+	static const char *const off[] = { "off", "no", "false", "0" };
+	for (size_t i = 0; i < sizeof(on) / sizeof(on[0]); i++) {
+		if (strcmp(v, on[i]) == 0 || strcmp(v, off[i]) == 0) {
+			*out = strcmp(v, on[i]) == 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int parse_disk_queues(const char *v, unsigned *queues)
+{
+	char *end;
+	errno = 0;
+	unsigned long n = isdigit((unsigned char)v[0]) ? strtoul(v, &end, 10) : 0;
+	if (n == 0 || n > DISK_MAX_QUEUES || errno || *end)
+		return -1;
+	*queues = (unsigned)n;
+	return 0;
+}
+
+/* Applies one key=value of --disk. */
+static int apply_disk_key(struct disk_config *disk, const char *key, const char *value,
+			  const char **why)
+{
+	if (strcmp(key, "path") == 0) {
+		free(disk->path);
+		disk->path = strdup(value);
+		return disk->path && *value ? 0 : invalid(why, "needs a non-empty path=");
+	}
+	if (strcmp(key, "serial") == 0) {
+		if (strlen(value) > DISK_SERIAL_MAX)
+			return invalid(why, "has a serial longer than 20 characters");
+		free(disk->serial);
+		disk->serial = strdup(value);
+		return disk->serial ? 0 : invalid(why, "is out of memory");
+	}
+	if (strcmp(key, "readonly") == 0)
+		return parse_switch(value, &disk->readonly) == 0 ? 0 : invalid(why, "readonly= takes on or off");
+	if (strcmp(key, "direct") == 0)
+		return parse_switch(value, &disk->direct) == 0 ? 0 : invalid(why, "direct= takes on or off");
+	if (strcmp(key, "transport") == 0) {
+		if (strcmp(value, "pci") == 0 || strcmp(value, "mmio") == 0) {
+			disk->transport = strcmp(value, "pci") == 0 ? TRANSPORT_PCI : TRANSPORT_MMIO;
+			return 0;
+		}
+		return invalid(why, "transport= takes pci or mmio");
+	}
+	if (strcmp(key, "queues") == 0)
+		return parse_disk_queues(value, &disk->queues) == 0 ? 0 :
+			invalid(why, "queues= takes a number from 1 to 16");
+	return invalid(why, "has an unknown key (known: path, readonly, serial, direct, queues, transport)");
+}
+
+int cli_parse_disk(const char *s, struct disk_config *disk, const char **why)
+{
+	*disk = (struct disk_config){ .queues = 1 };
+	char *copy = strdup(s), *save = NULL;
+	int ret = copy ? 0 : invalid(why, "is out of memory");
+	for (char *item = copy ? strtok_r(copy, ",", &save) : NULL; item && ret == 0;
+	     item = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(item, '=');
+		if (!eq) {
+			ret = invalid(why, "has an item without key=value");
+			break;
+		}
+		*eq = '\0';
+		ret = apply_disk_key(disk, item, eq + 1, why);
+	}
+	if (ret == 0 && !disk->path)
+		ret = invalid(why, "needs path=FILE");
+	free(copy);
+	if (ret < 0) {
+		free(disk->path);
+		free(disk->serial);
+		*disk = (struct disk_config){ 0 };
+	}
+	return ret;
+}
+
+void cli_free_config(struct vm_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->nr_disks; i++) {
+		free(cfg->disks[i].path);
+		free(cfg->disks[i].serial);
+	}
+	cfg->nr_disks = 0;
+}
+
+static int add_disk(struct vm_config *cfg, const char *arg)
+{
+	const char *why = NULL;
+	if (cfg->nr_disks == VM_MAX_DISKS)
+		return error_line("%s%s", "at most 8 --disk options", "");
+	if (cli_parse_disk(arg, &cfg->disks[cfg->nr_disks], &why) < 0)
+		return error_line("--disk '%s' %s", arg, why);
+	cfg->nr_disks++;
+	return 0;
+}
+
+enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_STATS, OPT_VERBOSE,
+       OPT_DISK };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -105,17 +222,11 @@ static const struct option run_options[] = {
 	{ "memory", required_argument, NULL, OPT_MEMORY },
 	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
+	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
-static int error_line(const char *fmt, const char *a, const char *b)
-{
-	fprintf(stderr, "vmon: ");
-	fprintf(stderr, fmt, a, b);
-	fprintf(stderr, " (see vmon --help)\n");
-	return -1;
-}
 
 static int apply_option(int opt, const char *arg, enum cli_command *cmd,
 			struct vm_config *cfg)
@@ -143,6 +254,8 @@ static int apply_option(int opt, const char *arg, enum cli_command *cmd,
 	case OPT_VERBOSE:
 		log_set_level(LOG_DEBUG);
 		return 0;
+	case OPT_DISK:
+		return add_disk(cfg, arg);
 	case 'h':
 		*cmd = CLI_HELP;
 		return 0;

@@ -21,4 +21,12 @@ int cli_parse_memory(const char *s, uint64_t *bytes, const char **why);
 /* A positive decimal count up to VM_MAX_CPUS. */
 int cli_parse_cpus(const char *s, unsigned *cpus, const char **why);
 
+/*
+ * "path=FILE[,readonly=on|off][,serial=STR][,direct=on|off][,queues=N]
+ *  [,transport=pci|mmio]".
+ * 0, or -1 with *why set; on success `disk` owns copies of the strings.
+ */
+int cli_parse_disk(const char *s, struct disk_config *disk, const char **why);
+void cli_free_config(struct vm_config *cfg);
+
 #endif

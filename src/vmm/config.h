@@ -11,6 +11,22 @@
 /* xAPIC IDs are 8 bits and 0xff is broadcast; the IOAPIC takes one more ID. */
 #define VM_MAX_CPUS        254
 
+#define VM_MAX_DISKS       8
+#define DISK_SERIAL_MAX    20 /* virtio 1.2 §5.2.6: GET_ID returns 20 bytes */
+#define DISK_MAX_QUEUES    16
+
+enum virtio_transport_kind { TRANSPORT_PCI, TRANSPORT_MMIO };
+
+/* One --disk: a raw image, served by a virtio-blk device. */
+struct disk_config {
+	char *path;            /* owned */
+	char *serial;          /* owned; NULL: none */
+	bool readonly;
+	bool direct;           /* O_DIRECT: bypass the host page cache */
+	unsigned queues;       /* virtqueues, 1..DISK_MAX_QUEUES */
+	enum virtio_transport_kind transport;
+};
+
 struct vm_config {
 	const char *kernel_path;
 	const char *initrd_path; /* NULL: none */
@@ -18,6 +34,8 @@ struct vm_config {
 	unsigned nr_cpus;
 	uint64_t mem_size;
 	bool stats;              /* print counters and memory use at exit */
+	struct disk_config disks[VM_MAX_DISKS];
+	unsigned nr_disks;
 };
 
 /* vmon's exit statuses. */

@@ -133,7 +133,11 @@ static int map_memory(struct machine *m)
 static int setup_acpi(struct machine *m)
 {
 	static uint8_t tables[LAYOUT_ACPI_SIZE];
-	struct acpi_config cfg = { .nr_cpus = m->cfg->nr_cpus, .base_gpa = LAYOUT_ACPI_START };
+	struct acpi_config cfg = {
+		.nr_cpus = m->cfg->nr_cpus, .base_gpa = LAYOUT_ACPI_START,
+		.mmio_devices = m->platform.mmio_devices,
+		.nr_mmio_devices = m->platform.nr_mmio_devices,
+	};
 	long size = acpi_build(tables, sizeof(tables), &cfg);
 	if (size < 0 || guest_mem_write(&m->mem, LAYOUT_ACPI_START, tables, (uint64_t)size) < 0) {
 		log_error("cannot build the ACPI tables");
@@ -361,6 +365,9 @@ static int build(struct machine *m, struct kernel_entry *entry)
 		ret = -ENOMEM;
 	if (ret == 0)
 		ret = platform_create(&m->platform, m->pio, m->mmio, &m->mem, &m->control);
+	if (ret == 0)
+		ret = platform_add_disks(&m->platform, m->cfg->disks, m->cfg->nr_disks, m->mmio,
+					 &m->mem, &m->control);
 	if (ret == 0)
 		ret = setup_acpi(m);
 	if (ret == 0)

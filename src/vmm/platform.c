@@ -1,6 +1,7 @@
 #include "vmm/platform.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -84,6 +85,90 @@ int platform_create(struct platform *p, struct bus *pio, struct bus *mmio,
 	return ret;
 }
 
+/* PCI class 01:80:00 ("other mass storage"), as QEMU gives virtio-blk. */
+#define PCI_CLASS_BLOCK 0x018000
+
+static int attach_mmio(struct platform *p, struct virtio_mmio *t, struct virtio_device *vd,
+		       struct bus *mmio, const struct vm_control *vm)
+{
+	unsigned i = p->nr_mmio_devices;
+	if (i == LAYOUT_VIRTIO_MMIO_MAX)
+		return -ENOSPC;
+	int ret = virtio_mmio_init(t, vd, vm, GSI_VIRTIO_MMIO(i));
+	if (ret == 0)
+		ret = virtio_mmio_register(t, mmio, LAYOUT_VIRTIO_MMIO_ADDR(i));
+	if (ret == 0)
+		p->mmio_devices[p->nr_mmio_devices++] = (struct acpi_mmio_device){
+			LAYOUT_VIRTIO_MMIO_ADDR(i), LAYOUT_VIRTIO_MMIO_SIZE, GSI_VIRTIO_MMIO(i),
+		};
+	return ret;
+}
+
+static int attach_disk(struct platform *p, struct platform_disk *d, struct bus *mmio,
+		       const struct vm_control *vm)
+{
+	if (d->transport == TRANSPORT_MMIO)
+		return attach_mmio(p, &d->mmio, &d->blk.vd, mmio, vm);
+	int ret = virtio_pci_init(&d->pci, &d->blk.vd, PCI_CLASS_BLOCK, vm);
+	if (ret < 0)
+		return ret;
+	if (pci_host_add_device(p->pci, &d->pci.pci) < 0) {
+		virtio_pci_destroy(&d->pci);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+static int add_disk(struct platform *p, const struct disk_config *cfg, struct bus *mmio,
+		    const struct guest_mem *mem, const struct vm_control *vm)
+{
+	struct platform_disk *d = &p->disks[p->nr_disks];
+	struct virtio_blk_config blk = {
+		.path = cfg->path, .readonly = cfg->readonly, .direct = cfg->direct,
+		.serial = cfg->serial, .queues = cfg->queues,
+	};
+	const char *why = "";
+	int ret = virtio_blk_init(&d->blk, &blk, mem, &why);
+	if (ret < 0) {
+		log_error("--disk path=%s: %s", cfg->path, why);
+		return ret;
+	}
+	d->transport = cfg->transport;
+	ret = attach_disk(p, d, mmio, vm);
+	if (ret < 0) {
+		log_error("--disk path=%s: no room for another device (%s)", cfg->path, strerror(-ret));
+		virtio_blk_destroy(&d->blk);
+		return ret;
+	}
+	p->nr_disks++;
+	return 0;
+}
+
+int platform_add_disks(struct platform *p, const struct disk_config *disks, unsigned n,
+		       struct bus *mmio, const struct guest_mem *mem, const struct vm_control *vm)
+{
+	p->disks = n ? calloc(n, sizeof(*p->disks)) : NULL;
+	if (n && !p->disks)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++) {
+		int ret = add_disk(p, &disks[i], mmio, mem, vm);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* Reset stops a device's worker; then nothing uses its transport any more. */
+static void destroy_disk(struct platform_disk *d)
+{
+	virtio_set_status(&d->blk.vd, 0);
+	if (d->transport == TRANSPORT_MMIO)
+		virtio_mmio_destroy(&d->mmio);
+	else
+		virtio_pci_destroy(&d->pci);
+	virtio_blk_destroy(&d->blk);
+}
+
 void platform_quiesce(struct platform *p)
 {
 	if (p->console)
@@ -103,6 +188,9 @@ void platform_destroy(struct platform *p)
 		uart16550_destroy(p->com1);
 	if (p->console)
 		stdio_console_destroy(p->console);
+	for (unsigned i = 0; i < p->nr_disks; i++)
+		destroy_disk(&p->disks[i]);
+	free(p->disks);
 	if (p->rng_ready) {
 		/* Reset stops the device's worker; then nothing uses the transport. */
 		virtio_set_status(&p->rng.vd, 0);

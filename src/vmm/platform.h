@@ -8,15 +8,33 @@
 
 #include "bus/bus.h"
 #include "devices/device.h"
+#include "arch/x86/acpi.h"
+#include "arch/x86/layout.h"
+#include "devices/virtio/blk.h"
 #include "devices/virtio/rng.h"
+#include "virtio/mmio.h"
 #include "virtio/pci.h"
+#include "vmm/config.h"
 #include "vmm/guest_mem.h"
+
+/* A --disk: a virtio-blk device on one transport. */
+struct platform_disk {
+	struct virtio_blk blk;
+	enum virtio_transport_kind transport;
+	struct virtio_pci pci;
+	struct virtio_mmio mmio;
+};
 
 struct platform {
 	struct pci_host *pci;
 	struct virtio_rng rng;        /* entropy for the guest, always present */
 	struct virtio_pci rng_pci;
 	bool rng_ready;
+	struct platform_disk *disks;  /* nr_disks of them, all ready */
+	unsigned nr_disks;
+	/* The virtio-mmio windows, for the ACPI tables. */
+	struct acpi_mmio_device mmio_devices[LAYOUT_VIRTIO_MMIO_MAX];
+	unsigned nr_mmio_devices;
 	struct chardev *console;
 	struct uart16550 *com1;
 	struct rtc_cmos *rtc;
@@ -27,6 +45,10 @@ struct platform {
 /* Creates the devices and registers their ports on `pio` and MMIO ranges on `mmio`. */
 int platform_create(struct platform *p, struct bus *pio, struct bus *mmio,
 		    const struct guest_mem *mem, const struct vm_control *vm);
+
+/* One virtio-blk per disk, on its transport. 0, or -errno after one clear line. */
+int platform_add_disks(struct platform *p, const struct disk_config *disks, unsigned n,
+		       struct bus *mmio, const struct guest_mem *mem, const struct vm_control *vm);
 
 /* After the vCPUs stopped: writes out the console's pending output. */
 void platform_quiesce(struct platform *p);

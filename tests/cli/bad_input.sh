@@ -66,6 +66,33 @@ tap_check "cpus: too many" rejects "more than vmon supports" run --kernel "$k" -
 tap_check "command line too long for the kernel" rejects "command line is longer" \
 	run --kernel "$guests/bzimage_boot.bin" --cmdline "$(head -c 300 /dev/zero | tr '\0' x)"
 
+tap_check "disk: no path" rejects "needs path=FILE" run --kernel "$k" --disk readonly=on
+tap_check "disk: unknown key" rejects "unknown key" run --kernel "$k" --disk path=/x,colour=blue
+tap_check "disk: bad queues" rejects "queues=" run --kernel "$k" --disk path=/x,queues=0
+tap_check "disk: bad transport" rejects "transport=" run --kernel "$k" --disk path=/x,transport=isa
+tap_check "disk: serial too long" rejects "serial" run --kernel "$k" --disk path=/x,serial=123456789012345678901
+nine=()
+for i in 1 2 3 4 5 6 7 8 9; do nine+=(--disk "path=/x$i"); done
+tap_check "disk: more than 8" rejects "at most 8" run --kernel "$k" "${nine[@]}"
+
+# Disk images are opened when the VM is built: status 1 and a clear line.
+fails_at_start() {
+	local expected=$1
+	shift
+	timeout 20 "$vmon" "$@" </dev/null >"$work/out" 2>"$work/err"
+	local rc=$?
+	[ "$rc" = 1 ] && grep -qF -- "$expected" "$work/err" && return 0
+	echo "# status $rc:"
+	sed 's/^/#   /' "$work/err" | tail -3
+	return 1
+}
+head -c 1000 /dev/zero >"$work/odd.img"
+tap_check "disk: image missing" fails_at_start "the file does not exist" \
+	run --kernel "$k" --disk path="$work/missing.img"
+tap_check "disk: size not a multiple of 512" fails_at_start "multiple of 512" \
+	run --kernel "$k" --disk path="$work/odd.img"
+tap_check "disk: a directory" fails_at_start "--disk path=$work" run --kernel "$k" --disk path="$work"
+
 help_works() { "$vmon" --help | grep -q "usage: vmon run"; }
 version_works() { "$vmon" --version | grep -qx "vmon [0-9.]*"; }
 tap_check "--help prints the usage" help_works

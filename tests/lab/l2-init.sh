@@ -41,9 +41,30 @@ print_checks() {
 	# virtio-rng over virtio-pci: the driver bound, and 64 bytes of entropy read.
 	echo "LAB-RESULT rng=$(cat /sys/class/misc/hw_random/rng_current 2>/dev/null)"
 	echo "LAB-RESULT rng_bytes=$(head -c 64 /dev/hwrng 2>/dev/null | wc -c)"
+	disk_checks
 	# Last, so that the VMM exits as soon as possible after it: the host
 	# compares it with L1's clock read right after the VMM exited.
 	echo "LAB-RESULT epoch=$(date +%s)"
+}
+
+# virtio-blk: /dev/vda (PCI, read-write) and /dev/vdb (virtio-mmio, read-only).
+disk_checks() {
+	if [ -b /dev/vda ]; then
+		echo "LAB-RESULT vda=$(cat /sys/block/vda/size):$(cat /sys/block/vda/serial 2>/dev/null)"
+		dd if=/dev/urandom of=/tmp/pattern bs=4096 count=64 2>/dev/null
+		dd if=/tmp/pattern of=/dev/vda bs=4096 count=64 conv=fsync 2>/dev/null
+		echo 3 >/proc/sys/vm/drop_caches
+		echo "LAB-RESULT vda_written_md5=$(md5sum </tmp/pattern | cut -d' ' -f1)"
+		echo "LAB-RESULT vda_read_md5=$(dd if=/dev/vda bs=4096 count=64 2>/dev/null | md5sum | cut -d' ' -f1)"
+	fi
+	if [ -b /dev/vdb ]; then
+		echo "LAB-RESULT vdb=$(cat /sys/block/vdb/size):$(cat /sys/block/vdb/ro):$(dd if=/dev/vdb bs=8 count=1 2>/dev/null)"
+		if dd if=/tmp/pattern of=/dev/vdb bs=4096 count=1 conv=fsync 2>/dev/null; then
+			echo "LAB-RESULT vdb_write=accepted"
+		else
+			echo "LAB-RESULT vdb_write=refused"
+		fi
+	fi
 }
 
 # Stop here forever; the caller's timeout reports the failure.

@@ -47,6 +47,25 @@ tap() {
 	fi
 }
 
+# check_disks LOG CASE: the virtio-blk checks (DISK_CHECKS test points).
+DISK_CHECKS=4
+check_disks() {
+	local log=$1 name=$2 vda vdb written read_back file
+	vda=$(l2_result "$log" "$name" vda)
+	vdb=$(l2_result "$log" "$name" vdb)
+	written=$(l2_result "$log" "$name" vda_written_md5)
+	read_back=$(l2_result "$log" "$name" vda_read_md5)
+	file=$(lab_field "$log" "LAB-CASE-DISK name=$name " vda_file_md5)
+	tap "$name: virtio-blk on PCI is /dev/vda, 32 MiB, serial VMONDISK1 (saw ${vda:-none})" \
+		test "$vda" = "65536:VMONDISK1"
+	tap "$name: 256 KiB written to /dev/vda with fsync read back unchanged" \
+		test -n "$written" -a "$written" = "$read_back"
+	tap "$name: the written data is in the image file once vmon has exited" \
+		test -n "$written" -a "$written" = "$file"
+	tap "$name: read-only virtio-blk on virtio-mmio is /dev/vdb: contents seen, writes refused (saw ${vdb:-none}, $(l2_result "$log" "$name" vdb_write))" \
+		test "$vdb/$(l2_result "$log" "$name" vdb_write)" = "32768:1:VMONDISK/refused"
+}
+
 # tap_skip NAME REASON: a test point that does not apply to this VMM.
 tap_skip() {
 	TAP_COUNT=$((TAP_COUNT + 1))
@@ -114,11 +133,15 @@ check_case() {
 	if [[ ${LAB_L2_VMM:-vmon} == qemu ]]; then
 		tap_skip "$name: guest enumerates the PCI host bridge 00:00.0" "microvm has no PCI"
 		tap_skip "$name: virtio-rng over virtio-pci" "microvm has no PCI"
+		for _ in $(seq "$DISK_CHECKS"); do
+			tap_skip "$name: virtio-blk" "the QEMU peer runs without disks here"
+		done
 	else
 		tap "$name: guest enumerates the PCI host bridge 00:00.0 as 1b36:0008 (saw ${bridge:-none})" \
 			test "$bridge" = "0x1b36:0x0008:"
 		tap "$name: virtio-rng over virtio-pci: driver ${rng:-none}, read ${rng_bytes:-no} bytes of 64" \
 			test "${rng%%.*}/$rng_bytes" = "virtio_rng/64"
+		check_disks "$log" "$name"
 	fi
 
 	rc=$(lab_field "$log" "LAB-CASE-END name=$name " rc)
@@ -152,7 +175,7 @@ main() {
 	lab_tmpdir tmp
 	lab_build_l1_initramfs "$tmp/l1.cpio" test "$LAB_SRC_DIR/l1-job-test.sh" "$vmon"
 
-	echo "1..$((2 + 6 * ${#CASES[@]}))"
+	echo "1..$((2 + (6 + DISK_CHECKS) * ${#CASES[@]}))"
 	local l1_rc=0 start=$SECONDS failed_before_l1
 	lab_run_l1 "$tmp/l1.cpio" "$l1_timeout" "$log" "lab.job=test lab.vmm=$vmm" || l1_rc=$?
 	lab_log "L1 exited with status $l1_rc after $((SECONDS - start))s"

@@ -1,4 +1,5 @@
 /* Command-line parsing: sizes, CPU counts and the run command. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/args.h"
@@ -48,6 +49,35 @@ int main(void)
 	CHECK(parse(4, minimal, &cmd, &cfg) == 0, "kernel only");
 	CHECK(cfg.nr_cpus == 1 && cfg.mem_size == VM_DEFAULT_MEMORY && !cfg.initrd_path, "defaults");
 	CHECK(strstr(cfg.cmdline, "console=ttyS0") != NULL, "default command line has console=ttyS0");
+
+	struct disk_config d;
+	CHECK(cli_parse_disk("path=/img", &d, &why) == 0 && strcmp(d.path, "/img") == 0 &&
+	      !d.readonly && !d.direct && !d.serial && d.queues == 1, "--disk path only: defaults");
+	free(d.path);
+	CHECK(cli_parse_disk("path=/a,readonly=on,serial=SN1,direct=yes,queues=4", &d, &why) == 0 &&
+	      d.readonly && d.direct && strcmp(d.serial, "SN1") == 0 && d.queues == 4, "--disk every key");
+	free(d.path);
+	free(d.serial);
+	CHECK(cli_parse_disk("readonly=on", &d, &why) < 0 && strstr(why, "path"), "--disk without path");
+	CHECK(cli_parse_disk("path=", &d, &why) < 0, "--disk with an empty path");
+	CHECK(cli_parse_disk("path=/a,colour=blue", &d, &why) < 0 && strstr(why, "unknown key"), "--disk unknown key");
+	CHECK(cli_parse_disk("path=/a,readonly=maybe", &d, &why) < 0, "--disk readonly=maybe");
+	CHECK(cli_parse_disk("path=/a,queues=0", &d, &why) < 0, "--disk queues=0");
+	CHECK(cli_parse_disk("path=/a,queues=17", &d, &why) < 0, "--disk queues=17");
+	CHECK(cli_parse_disk("path=/a,queues=2x", &d, &why) < 0, "--disk queues=2x");
+	CHECK(cli_parse_disk("path=/a,serial=123456789012345678901", &d, &why) < 0, "--disk serial of 21 bytes");
+	CHECK(cli_parse_disk("path=/a,serial=12345678901234567890", &d, &why) == 0, "--disk serial of 20 bytes");
+	free(d.path);
+	free(d.serial);
+	CHECK(cli_parse_disk("path=/a,junk", &d, &why) < 0, "--disk item without =");
+	CHECK(cli_parse_disk("path=/a,transport=mmio", &d, &why) == 0 && d.transport == TRANSPORT_MMIO,
+	      "--disk transport=mmio");
+	free(d.path);
+	CHECK(cli_parse_disk("path=/a,transport=isa", &d, &why) < 0, "--disk transport=isa");
+	char *disks[] = { "vmon", "run", "--kernel", "k", "--disk", "path=/x", "--disk", "path=/y,readonly=on", NULL };
+	CHECK(parse(8, disks, &cmd, &cfg) == 0 && cfg.nr_disks == 2 && cfg.disks[1].readonly,
+	      "--disk is repeatable");
+	cli_free_config(&cfg);
 
 	char *version[] = { "vmon", "--version", NULL };
 	CHECK(parse(2, version, &cmd, &cfg) == 0 && cmd == CLI_VERSION, "--version");
