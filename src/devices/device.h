@@ -6,6 +6,7 @@
 #ifndef VMON_DEVICES_DEVICE_H
 #define VMON_DEVICES_DEVICE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Why the VM stops; each maps to one documented exit status of vmon. */
@@ -31,6 +32,14 @@ struct vm_control {
 	 */
 	int (*add_ioeventfd)(void *ctx, int eventfd, uint64_t addr, uint32_t len);
 	int (*remove_ioeventfd)(void *ctx, int eventfd, uint64_t addr, uint32_t len);
+	/*
+	 * An MSI the device raises by writing an eventfd (KVM irqfd): create
+	 * returns the eventfd and its GSI; route points the GSI at a message
+	 * (or disables it); destroy frees both. May be NULL: use signal_msi.
+	 */
+	int (*create_msi_irqfd)(void *ctx, uint32_t *gsi);
+	int (*route_msi_irqfd)(void *ctx, uint32_t gsi, bool enabled, uint64_t address, uint32_t data);
+	void (*destroy_msi_irqfd)(void *ctx, uint32_t gsi, int eventfd);
 	void *ctx;
 };
 

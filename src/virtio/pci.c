@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/log.h"
 #include "virtio/virtio.h"
@@ -68,25 +69,59 @@ static void notify_config(void *ctx, uint16_t vector)
 	deliver_vector(vp, vector);
 }
 
-/* The message to send for each vector; MSI-X only delivers usable ones. */
+/* The message of each vector; with an irqfd, its KVM route follows it. */
 static void msix_vector_changed(void *ctx, unsigned vector, bool usable, uint64_t address, uint32_t data)
 {
 	struct virtio_pci *vp = ctx;
-	(void)usable;
 	pthread_mutex_lock(&vp->lock);
 	vp->vectors[vector].address = address;
 	vp->vectors[vector].data = data;
+	int irqfd = vp->vectors[vector].irqfd;
+	uint32_t gsi = vp->vectors[vector].gsi;
 	pthread_mutex_unlock(&vp->lock);
+	if (irqfd >= 0 && vp->vm->route_msi_irqfd(vp->vm->ctx, gsi, usable, address, data) < 0)
+		log_warn("virtio-pci: cannot route MSI-X vector %u", vector);
 }
 
+/* One eventfd write, KVM does the rest (irqfd); or one KVM_SIGNAL_MSI. */
 static void msix_deliver(void *ctx, unsigned vector)
 {
 	struct virtio_pci *vp = ctx;
 	pthread_mutex_lock(&vp->lock);
 	uint64_t address = vp->vectors[vector].address;
 	uint32_t data = vp->vectors[vector].data;
+	int irqfd = vp->vectors[vector].irqfd;
 	pthread_mutex_unlock(&vp->lock);
-	vm_signal_msi(vp->vm, address, data);
+	uint64_t one = 1;
+	if (irqfd < 0)
+		vm_signal_msi(vp->vm, address, data);
+	else if (write(irqfd, &one, sizeof(one)) < 0)
+		log_warn("virtio-pci: cannot raise MSI-X vector %u", vector);
+}
+
+/* An irqfd per vector, when the machine offers them. */
+static int create_irqfds(struct virtio_pci *vp, unsigned nr_vectors)
+{
+	for (unsigned v = 0; v < VIRTIO_MAX_QUEUES + 1; v++)
+		vp->vectors[v].irqfd = -1;
+	const struct vm_control *vm = vp->vm;
+	if (!vm->create_msi_irqfd || !vm->route_msi_irqfd || !vm->destroy_msi_irqfd)
+		return 0;
+	for (unsigned v = 0; v < nr_vectors; v++) {
+		int fd = vm->create_msi_irqfd(vm->ctx, &vp->vectors[v].gsi);
+		if (fd < 0)
+			return fd;
+		vp->vectors[v].irqfd = fd;
+	}
+	return 0;
+}
+
+static void destroy_irqfds(struct virtio_pci *vp)
+{
+	const struct vm_control *vm = vp->vm;
+	for (unsigned v = 0; vm && v < VIRTIO_MAX_QUEUES + 1; v++)
+		if (vp->vectors[v].irqfd >= 0)
+			vm->destroy_msi_irqfd(vm->ctx, vp->vectors[v].gsi, vp->vectors[v].irqfd);
 }
 
 /* ---- common configuration ---- */
@@ -379,7 +414,9 @@ int virtio_pci_init(struct virtio_pci *vp, struct virtio_device *vd, uint32_t pc
 		.notify_queue = notify_queue, .notify_config = notify_config, .ctx = vp,
 	};
 	struct msix_sink sink = { .vector_changed = msix_vector_changed, .deliver = msix_deliver, .ctx = vp };
-	int ret = pci_device_add_bar(&vp->pci, 0, PCI_BAR_MMIO32, BAR0_SIZE, &bar0_ops, vp);
+	int ret = create_irqfds(vp, vd->nr_queues + 1);
+	if (ret == 0)
+		ret = pci_device_add_bar(&vp->pci, 0, PCI_BAR_MMIO32, BAR0_SIZE, &bar0_ops, vp);
 	if (ret == 0)
 		ret = add_capabilities(vp);
 	if (ret == 0)
@@ -392,6 +429,7 @@ int virtio_pci_init(struct virtio_pci *vp, struct virtio_device *vd, uint32_t pc
 
 void virtio_pci_destroy(struct virtio_pci *vp)
 {
+	destroy_irqfds(vp);
 	msix_destroy(&vp->msix);
 	pci_device_destroy(&vp->pci);
 	pthread_mutex_destroy(&vp->lock);

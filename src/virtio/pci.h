@@ -26,7 +26,8 @@ struct virtio_pci {
 	uint32_t driver_feature_select;
 	uint16_t queue_select;
 	uint8_t isr;
-	struct { uint64_t address; uint32_t data; } vectors[VIRTIO_MAX_QUEUES + 1]; /* MSI-X messages */
+	/* Per MSI-X vector: its message, and the irqfd that raises it (fd -1: KVM_SIGNAL_MSI). */
+	struct { uint64_t address; uint32_t data; int irqfd; uint32_t gsi; } vectors[VIRTIO_MAX_QUEUES + 1];
 };
 
 /*

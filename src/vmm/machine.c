@@ -21,6 +21,7 @@
 #include "util/image.h"
 #include "util/log.h"
 #include "vmm/guest_mem.h"
+#include "vmm/msi.h"
 #include "vmm/platform.h"
 #include "vmm/vcpu.h"
 
@@ -35,6 +36,8 @@ struct machine {
 	struct bus *mmio;
 	struct vm_control control;
 	struct platform platform;
+	struct msi_routes msi;
+	bool msi_ready;
 	struct vcpu *vcpus;
 
 	atomic_bool stopping; /* set by the main thread when it ends the VM */
@@ -71,6 +74,25 @@ static int machine_remove_ioeventfd(void *ctx, int eventfd, uint64_t addr, uint3
 {
 	struct machine *m = ctx;
 	return hv_vm_remove_ioeventfd(m->vm, eventfd, addr, len, false);
+}
+
+static int machine_create_msi_irqfd(void *ctx, uint32_t *gsi)
+{
+	struct machine *m = ctx;
+	return msi_routes_create(&m->msi, gsi);
+}
+
+static int machine_route_msi_irqfd(void *ctx, uint32_t gsi, bool enabled, uint64_t address,
+				   uint32_t data)
+{
+	struct machine *m = ctx;
+	return msi_routes_set(&m->msi, gsi, enabled, address, data);
+}
+
+static void machine_destroy_msi_irqfd(void *ctx, uint32_t gsi, int eventfd)
+{
+	struct machine *m = ctx;
+	msi_routes_release(&m->msi, gsi, eventfd);
 }
 
 static void machine_request_stop(void *ctx, enum vm_stop_reason why)
@@ -359,6 +381,10 @@ static int build(struct machine *m, struct kernel_entry *entry)
 		ret = map_memory(m);
 	if (ret == 0 && (ret = hv_vm_create_irqchip(m->vm)) < 0)
 		log_error("cannot create the in-kernel interrupt controllers: %s", strerror(-ret));
+	if (ret == 0) {
+		msi_routes_init(&m->msi, m->vm);
+		m->msi_ready = true;
+	}
 	m->pio = bus_create("pio");
 	m->mmio = bus_create("mmio");
 	if (ret == 0 && (!m->pio || !m->mmio))
@@ -378,6 +404,8 @@ static int build(struct machine *m, struct kernel_entry *entry)
 static void teardown(struct machine *m)
 {
 	platform_destroy(&m->platform);
+	if (m->msi_ready)
+		msi_routes_destroy(&m->msi);
 	for (unsigned i = 0; m->vcpus && i < m->cfg->nr_cpus; i++)
 		hv_vcpu_destroy(m->vcpus[i].hv);
 	free(m->vcpus);
@@ -396,7 +424,10 @@ enum vmon_exit_status machine_run(const struct vm_config *cfg)
 	m.control = (struct vm_control){
 		.set_irq = machine_set_irq, .request_stop = machine_request_stop,
 		.signal_msi = machine_signal_msi, .add_ioeventfd = machine_add_ioeventfd,
-		.remove_ioeventfd = machine_remove_ioeventfd, .ctx = &m,
+		.remove_ioeventfd = machine_remove_ioeventfd,
+		.create_msi_irqfd = machine_create_msi_irqfd,
+		.route_msi_irqfd = machine_route_msi_irqfd,
+		.destroy_msi_irqfd = machine_destroy_msi_irqfd, .ctx = &m,
 	};
 	pthread_mutex_init(&m.stop_lock, NULL);
 	sigset_t stop_signals;

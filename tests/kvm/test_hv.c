@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "hv/hv.h"
+#include "vmm/msi.h"
 #include "tap.h"
 
 #define RAM_SIZE (2u << 20)
@@ -68,6 +69,25 @@ int main(void)
 	CHECK(hv_vm_remove_irqfd(vm, ifd, HV_FIRST_MSI_GSI) == 0, "irqfd removed");
 	CHECK(hv_vm_signal_msi(vm, 0xfee00000, 0x43) == 0, "KVM_SIGNAL_MSI accepted");
 	CHECK(hv_vm_set_msi_routes(vm, NULL, 0) == 0, "MSI routes cleared");
+
+	/* The machine's route table on top: a GSI and an irqfd per interrupt. */
+	struct msi_routes mr;
+	msi_routes_init(&mr, vm);
+	uint32_t g1 = 0, g2 = 0;
+	int f1 = msi_routes_create(&mr, &g1), f2 = msi_routes_create(&mr, &g2);
+	CHECK(f1 >= 0 && f2 >= 0 && g1 == HV_FIRST_MSI_GSI && g2 == g1 + 1, "two irqfd GSIs from 24 up");
+	CHECK(msi_routes_set(&mr, g1, true, 0xfee00000, 0x51) == 0, "route the first to a message");
+	CHECK(msi_routes_set(&mr, g1, true, 0xfee00000, 0x51) == 0, "the same route again is fine");
+	CHECK(msi_routes_set(&mr, g2, false, 0, 0) == 0, "a disabled route");
+	CHECK(msi_routes_set(&mr, g2 + 5, true, 0xfee00000, 0x52) < 0, "a GSI never created is refused");
+	CHECK(write(f1, &one, sizeof(one)) == sizeof(one), "raise it through its eventfd");
+	msi_routes_release(&mr, g1, f1);
+	uint32_t g3 = 0;
+	int f3 = msi_routes_create(&mr, &g3);
+	CHECK(f3 >= 0 && g3 == g1, "a released GSI is reused");
+	msi_routes_release(&mr, g2, f2);
+	msi_routes_release(&mr, g3, f3);
+	msi_routes_destroy(&mr);
 
 	close(efd);
 	close(ifd);
