@@ -23,7 +23,10 @@ static const char usage[] =
 	"  --kernel PATH   bzImage (Linux boot protocol >= 2.06) or ELF vmlinux with\n"
 	"                  a PVH entry note\n"
 	"  --initrd PATH   initial ramdisk\n"
-	"  --cmdline STR   kernel command line (default: \"" VM_DEFAULT_CMDLINE "\")\n"
+	"  --cmdline STR   kernel command line (default: \"" VM_DEFAULT_CMDLINE "\",\n"
+	"                  or with --console virtio \"" VM_DEFAULT_CMDLINE_HVC "\")\n"
+	"  --console serial|virtio\n"
+	"                  the terminal on COM1 (default) or on a virtio-console (hvc0)\n"
 	"  --cpus N        number of vCPUs (default 1)\n"
 	"  --memory SIZE   guest RAM, e.g. 512M or 2G; a bare number is MiB\n"
 	"                  (default 256M)\n"
@@ -212,7 +215,7 @@ static int add_disk(struct vm_config *cfg, const char *arg)
 }
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_STATS, OPT_VERBOSE,
-       OPT_DISK };
+       OPT_DISK, OPT_CONSOLE };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -223,6 +226,7 @@ static const struct option run_options[] = {
 	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
 	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -256,6 +260,12 @@ static int apply_option(int opt, const char *arg, enum cli_command *cmd,
 		return 0;
 	case OPT_DISK:
 		return add_disk(cfg, arg);
+	case OPT_CONSOLE:
+		if (strcmp(arg, "serial") == 0 || strcmp(arg, "virtio") == 0) {
+			cfg->console = strcmp(arg, "serial") == 0 ? CONSOLE_SERIAL : CONSOLE_VIRTIO;
+			return 0;
+		}
+		return error_line("--console '%s' %s", arg, "must be serial or virtio");
 	case 'h':
 		*cmd = CLI_HELP;
 		return 0;
@@ -284,13 +294,15 @@ static int parse_run(int argc, char **argv, enum cli_command *cmd,
 		return error_line("unexpected argument '%s'%s", argv[optind], "");
 	if (!cfg->kernel_path)
 		return error_line("%s%s", "run needs --kernel PATH", "");
+	if (!cfg->cmdline)
+		cfg->cmdline = cfg->console == CONSOLE_VIRTIO ? VM_DEFAULT_CMDLINE_HVC : VM_DEFAULT_CMDLINE;
 	return 0;
 }
 
 int cli_parse(int argc, char **argv, enum cli_command *cmd, struct vm_config *cfg)
 {
 	*cfg = (struct vm_config){
-		.cmdline = VM_DEFAULT_CMDLINE,
+		.cmdline = NULL, /* chosen after the options, by --console */
 		.nr_cpus = 1,
 		.mem_size = VM_DEFAULT_MEMORY,
 	};

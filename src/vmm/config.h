@@ -6,6 +6,10 @@
 #include <stdint.h>
 
 #define VM_DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1"
+#define VM_DEFAULT_CMDLINE_HVC "console=hvc0 reboot=k panic=-1"
+
+/* Where the terminal is connected: COM1, or a virtio-console (hvc0). */
+enum console_kind { CONSOLE_SERIAL, CONSOLE_VIRTIO };
 #define VM_DEFAULT_MEMORY  (256ull << 20)
 #define VM_MIN_MEMORY      (4ull << 20)
 /* xAPIC IDs are 8 bits and 0xff is broadcast; the IOAPIC takes one more ID. */
@@ -34,6 +38,7 @@ struct vm_config {
 	unsigned nr_cpus;
 	uint64_t mem_size;
 	bool stats;              /* print counters and memory use at exit */
+	enum console_kind console;
 	struct disk_config disks[VM_MAX_DISKS];
 	unsigned nr_disks;
 };

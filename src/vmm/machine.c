@@ -390,7 +390,8 @@ static int build(struct machine *m, struct kernel_entry *entry)
 	if (ret == 0 && (!m->pio || !m->mmio))
 		ret = -ENOMEM;
 	if (ret == 0)
-		ret = platform_create(&m->platform, m->pio, m->mmio, &m->mem, &m->control);
+		ret = platform_create(&m->platform, m->pio, m->mmio, &m->mem, &m->control,
+				      m->cfg->console);
 	if (ret == 0)
 		ret = platform_add_disks(&m->platform, m->cfg->disks, m->cfg->nr_disks, m->mmio,
 					 &m->mem, &m->control);

@@ -21,12 +21,15 @@ static void on_console_quit(void *ctx)
 	vm_request_stop(ctx, VM_STOP_USER);
 }
 
-static int create_devices(struct platform *p, const struct vm_control *vm)
+static int create_devices(struct platform *p, const struct vm_control *vm,
+			  enum console_kind console)
 {
 	struct stdio_console_ops console_ops = { .quit = on_console_quit, .ctx = (void *)vm };
 	p->console = stdio_console_create(STDIN_FILENO, STDOUT_FILENO, &console_ops);
+	/* COM1 always exists; it owns the terminal unless hvc0 does. */
 	struct uart16550_config com1 = {
-		.vm = vm, .gsi = IRQ_COM1, .port_base = PORT_COM1, .chardev = p->console,
+		.vm = vm, .gsi = IRQ_COM1, .port_base = PORT_COM1,
+		.chardev = console == CONSOLE_SERIAL ? p->console : NULL,
 	};
 	p->com1 = p->console ? uart16550_create(&com1) : NULL;
 	struct rtc_cmos_config rtc = { 0 };
@@ -50,6 +53,33 @@ static int register_devices(struct platform *p, struct bus *pio)
 	return ret;
 }
 
+/* PCI class 07:80:00 ("other communication controller"), as QEMU gives virtio-console. */
+#define PCI_CLASS_CONSOLE 0x078000
+
+/* --console virtio: the terminal as hvc0, sized like the host's terminal. */
+static int create_hvc(struct platform *p, const struct guest_mem *mem, const struct vm_control *vm)
+{
+	p->hvc = calloc(1, sizeof(*p->hvc));
+	int ret = p->hvc ? virtio_console_init(p->hvc, p->console, mem) : -ENOMEM;
+	if (ret < 0) {
+		free(p->hvc);
+		p->hvc = NULL;
+		return ret;
+	}
+	virtio_console_set_size_from_fd(p->hvc, STDOUT_FILENO);
+	ret = virtio_pci_init(&p->hvc_pci, &p->hvc->vd, PCI_CLASS_CONSOLE, vm);
+	if (ret == 0 && pci_host_add_device(p->pci, &p->hvc_pci.pci) < 0) {
+		virtio_pci_destroy(&p->hvc_pci);
+		ret = -ENOSPC;
+	}
+	if (ret < 0) {
+		virtio_console_destroy(p->hvc);
+		free(p->hvc);
+		p->hvc = NULL;
+	}
+	return ret;
+}
+
 /* PCI class 00:ff:00 ("unclassified device"), as QEMU gives its virtio-rng. */
 #define PCI_CLASS_RNG 0x00ff00
 
@@ -70,16 +100,19 @@ static int create_rng(struct platform *p, const struct guest_mem *mem, const str
 }
 
 int platform_create(struct platform *p, struct bus *pio, struct bus *mmio,
-		    const struct guest_mem *mem, const struct vm_control *vm)
+		    const struct guest_mem *mem, const struct vm_control *vm,
+		    enum console_kind console)
 {
 	memset(p, 0, sizeof(*p));
-	int ret = create_devices(p, vm);
+	int ret = create_devices(p, vm, console);
 	if (ret == 0)
 		ret = register_devices(p, pio);
 	if (ret == 0)
 		ret = pci_host_create(&p->pci, pio, mmio);
 	if (ret == 0)
 		ret = create_rng(p, mem, vm);
+	if (ret == 0 && console == CONSOLE_VIRTIO)
+		ret = create_hvc(p, mem, vm);
 	if (ret < 0)
 		log_error("cannot create the platform devices: %s", strerror(-ret));
 	return ret;
@@ -190,6 +223,12 @@ void platform_destroy(struct platform *p)
 		stdio_console_destroy(p->console);
 	for (unsigned i = 0; i < p->nr_disks; i++)
 		destroy_disk(&p->disks[i]);
+	if (p->hvc) {
+		virtio_set_status(&p->hvc->vd, 0);
+		virtio_pci_destroy(&p->hvc_pci);
+		virtio_console_destroy(p->hvc); /* detaches from the terminal backend */
+		free(p->hvc);
+	}
 	free(p->disks);
 	if (p->rng_ready) {
 		/* Reset stops the device's worker; then nothing uses the transport. */

@@ -11,6 +11,7 @@
 #include "arch/x86/acpi.h"
 #include "arch/x86/layout.h"
 #include "devices/virtio/blk.h"
+#include "devices/virtio/console.h"
 #include "devices/virtio/rng.h"
 #include "virtio/mmio.h"
 #include "virtio/pci.h"
@@ -30,6 +31,8 @@ struct platform {
 	struct virtio_rng rng;        /* entropy for the guest, always present */
 	struct virtio_pci rng_pci;
 	bool rng_ready;
+	struct virtio_console *hvc;   /* --console virtio: the terminal on hvc0 */
+	struct virtio_pci hvc_pci;
 	struct platform_disk *disks;  /* nr_disks of them, all ready */
 	unsigned nr_disks;
 	/* The virtio-mmio windows, for the ACPI tables. */
@@ -44,7 +47,8 @@ struct platform {
 
 /* Creates the devices and registers their ports on `pio` and MMIO ranges on `mmio`. */
 int platform_create(struct platform *p, struct bus *pio, struct bus *mmio,
-		    const struct guest_mem *mem, const struct vm_control *vm);
+		    const struct guest_mem *mem, const struct vm_control *vm,
+		    enum console_kind console);
 
 /* One virtio-blk per disk, on its transport. 0, or -errno after one clear line. */
 int platform_add_disks(struct platform *p, const struct disk_config *disks, unsigned n,

@@ -93,6 +93,8 @@ tap_check "disk: size not a multiple of 512" fails_at_start "multiple of 512" \
 	run --kernel "$k" --disk path="$work/odd.img"
 tap_check "disk: a directory" fails_at_start "--disk path=$work" run --kernel "$k" --disk path="$work"
 
+tap_check "console: unknown kind" rejects "must be serial or virtio" run --kernel "$k" --console vga
+
 help_works() { "$vmon" --help | grep -q "usage: vmon run"; }
 version_works() { "$vmon" --version | grep -qx "vmon [0-9.]*"; }
 tap_check "--help prints the usage" help_works

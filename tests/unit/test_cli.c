@@ -79,6 +79,13 @@ int main(void)
 	      "--disk is repeatable");
 	cli_free_config(&cfg);
 
+	char *hvc[] = { "vmon", "run", "--kernel", "k", "--console", "virtio", NULL };
+	CHECK(parse(6, hvc, &cmd, &cfg) == 0 && cfg.console == CONSOLE_VIRTIO &&
+	      strstr(cfg.cmdline, "console=hvc0"), "--console virtio: hvc0 by default");
+	char *hvc_cmdline[] = { "vmon", "run", "--console", "virtio", "--cmdline", "x", "--kernel", "k", NULL };
+	CHECK(parse(8, hvc_cmdline, &cmd, &cfg) == 0 && strcmp(cfg.cmdline, "x") == 0,
+	      "--cmdline still wins over the console's default");
+
 	char *version[] = { "vmon", "--version", NULL };
 	CHECK(parse(2, version, &cmd, &cfg) == 0 && cmd == CLI_VERSION, "--version");
 	char *help[] = { "vmon", "run", "--help", NULL };
