@@ -184,8 +184,9 @@ void msix_config_written(struct msix *m, unsigned offset, unsigned len)
 {
 	if (offset + len <= m->cap + MSGCTL_OFFSET || offset >= m->cap + MSGCTL_OFFSET + 2)
 		return;
-	uint16_t msgctl = (uint16_t)pci_config_read(m->dev, m->cap + MSGCTL_OFFSET, 2);
+	/* Read under our lock: two vCPUs writing it at once apply in the order they read. */
 	pthread_mutex_lock(&m->lock);
+	uint16_t msgctl = (uint16_t)pci_config_read(m->dev, m->cap + MSGCTL_OFFSET, 2);
 	m->enabled = msgctl & MSGCTL_ENABLE;
 	m->function_masked = msgctl & MSGCTL_FUNCTION_MASK;
 	refresh(m, 0, m->nr_vectors - 1);

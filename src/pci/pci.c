@@ -6,6 +6,9 @@
 #include "util/log.h"
 
 #define PCI_HEADER_END    0x40 /* capabilities start here */
+
+/* The guest decides where BARs go: its mistakes are logged a few times only. */
+static struct log_limit bar_limit = LOG_LIMIT_INIT(8);
 #define PCI_CAP_ID_OFFSET 0
 #define PCI_CAP_NEXT      1
 
@@ -142,9 +145,10 @@ static void update_bar_mapping(struct pci_device *dev, unsigned index)
 	if (ret == 0) {
 		bar->mapped = true;
 		tell_bar_mapped(dev, bar, true);
-	} else
+	} else if (log_limit_allow(&bar_limit)) {
 		log_warn("%s: BAR%u at 0x%llx not mapped: %s", dev->name, index,
 			 (unsigned long long)addr, strerror(-ret));
+	}
 }
 
 static void update_bar_mappings(struct pci_device *dev)

@@ -18,6 +18,7 @@ int virtio_device_init(struct virtio_device *vd, uint32_t device_id, uint64_t fe
 	if (nr_queues == 0 || nr_queues > VIRTIO_MAX_QUEUES || max_size == 0 ||
 	    max_size > VIRTQ_MAX_SIZE || (max_size & (max_size - 1)))
 		return -EINVAL;
+	pthread_mutex_init(&vd->control_lock, NULL);
 	pthread_mutex_init(&vd->lock, NULL);
 	vd->device_id = device_id;
 	vd->device_features = features | (1ull << VIRTIO_F_VERSION_1);
@@ -46,6 +47,7 @@ void virtio_device_destroy(struct virtio_device *vd)
 		if (vd->queues[q].kick_fd >= 0)
 			close(vd->queues[q].kick_fd);
 	pthread_mutex_destroy(&vd->lock);
+	pthread_mutex_destroy(&vd->control_lock);
 	vd->nr_queues = 0;
 }
 
@@ -131,34 +133,50 @@ static int configure_queues(struct virtio_device *vd)
  * reading them, and takes vd->lock to notify, so without holding it), and
  * only then forgets their state.
  */
+/* Caller holds control_lock. */
 static void reset_device(struct virtio_device *vd)
 {
 	if (vd->ops->reset)
 		vd->ops->reset(vd);
+	vd->activated = false;
 	pthread_mutex_lock(&vd->lock);
 	reset_locked(vd);
 	pthread_mutex_unlock(&vd->lock);
 }
 
-void virtio_set_status(struct virtio_device *vd, uint8_t status)
+/*
+ * Records the new bits of `status`; true when this is the first DRIVER_OK
+ * since the reset and the queues are valid. Caller holds control_lock.
+ */
+static bool accept_status(struct virtio_device *vd, uint8_t status, bool *broken)
 {
-	if (status == 0) {
-		reset_device(vd);
-		return;
-	}
-	bool activate = false, broken = false;
+	bool activate = false;
 	pthread_mutex_lock(&vd->lock);
 	uint8_t added = status & ~vd->status;
 	if ((added & VIRTIO_STATUS_FEATURES_OK) && !features_acceptable(vd))
-		status &= ~VIRTIO_STATUS_FEATURES_OK; /* the driver reads it back and gives up */
-	vd->status = status | (vd->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
-	if ((added & VIRTIO_STATUS_DRIVER_OK) && (vd->status & VIRTIO_STATUS_FEATURES_OK)) {
+		added &= ~VIRTIO_STATUS_FEATURES_OK; /* the driver reads it back and gives up */
+	vd->status |= added;
+	if ((added & VIRTIO_STATUS_DRIVER_OK) && (vd->status & VIRTIO_STATUS_FEATURES_OK) &&
+	    !vd->activated) {
 		activate = configure_queues(vd) == 0;
-		broken = !activate;
+		*broken = !activate;
 	}
 	pthread_mutex_unlock(&vd->lock);
+	return activate;
+}
 
-	if (broken || (activate && vd->ops->activate && vd->ops->activate(vd) < 0))
+void virtio_set_status(struct virtio_device *vd, uint8_t status)
+{
+	bool broken = false, failed = false;
+	pthread_mutex_lock(&vd->control_lock);
+	if (status == 0) {
+		reset_device(vd);
+	} else if (accept_status(vd, status, &broken)) {
+		vd->activated = true;
+		failed = vd->ops->activate && vd->ops->activate(vd) < 0;
+	}
+	pthread_mutex_unlock(&vd->control_lock);
+	if (broken || failed)
 		virtio_device_needs_reset(vd);
 }
 

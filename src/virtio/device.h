@@ -53,6 +53,13 @@ struct virtio_device {
 	const struct guest_mem *mem;
 	struct virtio_transport transport;
 
+	/*
+	 * Serialises status changes with the device type's activate and reset,
+	 * which run under it (never under `lock`, which workers take to notify).
+	 */
+	pthread_mutex_t control_lock;
+	bool activated;                   /* activate ran since the last reset; under control_lock */
+
 	/* Protects the fields below: vCPU threads change them, I/O threads read queues after activation. */
 	pthread_mutex_t lock;
 	uint64_t driver_features;         /* accepted by the driver */
@@ -77,9 +84,11 @@ bool virtio_has_feature(const struct virtio_device *vd, unsigned bit);
 
 uint8_t virtio_get_status(struct virtio_device *vd);
 /*
- * The driver writes device_status: 0 resets (§2.4); FEATURES_OK sticks only
- * if the driver accepted a subset of ours including VERSION_1 (§3.1.1);
- * DRIVER_OK validates and activates the queues, or sets DEVICE_NEEDS_RESET.
+ * The driver writes device_status: 0 resets (§2.4); otherwise bits only
+ * accumulate until the next reset (§2.1.2: the driver MUST NOT clear them,
+ * so clearing is ignored); FEATURES_OK sticks only if the driver accepted a
+ * subset of ours including VERSION_1 (§3.1.1); the first DRIVER_OK
+ * validates and activates the queues, or sets DEVICE_NEEDS_RESET.
  */
 void virtio_set_status(struct virtio_device *vd, uint8_t status);
 

@@ -67,10 +67,16 @@ static void store32(uint32_t *p, uint32_t v)
 }
 
 /* Host views of the three parts, looked up and checked anew by every call. */
+/*
+ * The rings as checked, with the size they were checked for: every index
+ * uses this copy, never vq->size again, which a transport could change
+ * under a worker (e.g. a guest rewriting QueueNum).
+ */
 struct rings {
 	const uint8_t *desc;
 	struct avail_ring *avail;
 	struct used_ring *used;
+	uint16_t size;
 };
 
 /*
@@ -99,6 +105,7 @@ static bool map_rings(const struct virtq *vq, struct rings *r)
 	uint64_t n = vq->size;
 	if (!vq->mem || n == 0 || (n & (n - 1)))
 		return false;
+	r->size = (uint16_t)n;
 	r->desc = map_area(vq, vq->desc_gpa, n * sizeof(struct desc), 16);
 	r->avail = map_area(vq, vq->avail_gpa, 6 + 2 * n, 2);
 	r->used = map_area(vq, vq->used_gpa, 6 + 8 * n, 4);
@@ -106,14 +113,14 @@ static bool map_rings(const struct virtq *vq, struct rings *r)
 }
 
 /* The EVENT_IDX words after each ring (§2.7.6, §2.7.8), inside the checked areas. */
-static uint16_t *used_event(const struct virtq *vq, const struct rings *r)
+static uint16_t *used_event(const struct rings *r)
 {
-	return &r->avail->ring[vq->size];
+	return &r->avail->ring[r->size];
 }
 
-static uint16_t *avail_event(const struct virtq *vq, const struct rings *r)
+static uint16_t *avail_event(const struct rings *r)
 {
-	return (uint16_t *)&r->used->ring[vq->size];
+	return (uint16_t *)&r->used->ring[r->size];
 }
 
 int virtq_init(struct virtq *vq)
@@ -247,11 +254,11 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *chain)
 	uint16_t pending = avail_idx - vq->last_avail;
 	if (pending == 0)
 		return 0;
-	if (pending > vq->size) /* at most Queue Size buffers are queued (§2.7) */
+	if (pending > r.size) /* at most Queue Size buffers are queued (§2.7) */
 		return -EINVAL;
 
-	uint16_t head = load16(&r.avail->ring[vq->last_avail & (vq->size - 1)]);
-	if (head >= vq->size)
+	uint16_t head = load16(&r.avail->ring[vq->last_avail & (r.size - 1)]);
+	if (head >= r.size)
 		return -EINVAL;
 
 	chain->head = head;
@@ -259,7 +266,7 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *chain)
 	chain->readable_len = 0;
 	chain->writable_len = 0;
 	struct chain_walk w = { .vq = vq, .chain = chain };
-	struct desc_table t = { .host = r.desc, .entries = vq->size };
+	struct desc_table t = { .host = r.desc, .entries = r.size };
 	int err = walk_table(&w, &t, head);
 	if (err)
 		return err;
@@ -270,10 +277,10 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *chain)
 int virtq_push(struct virtq *vq, uint16_t head, uint32_t written)
 {
 	struct rings r;
-	if (head >= vq->size || !map_rings(vq, &r))
+	if (!map_rings(vq, &r) || head >= r.size)
 		return -EINVAL;
 
-	struct used_elem *e = &r.used->ring[vq->used_idx & (vq->size - 1)];
+	struct used_elem *e = &r.used->ring[vq->used_idx & (r.size - 1)];
 	store32(&e->id, head);
 	store32(&e->len, written);
 	vq->used_idx++;
@@ -313,7 +320,7 @@ bool virtq_should_notify(struct virtq *vq)
 		return !(load16(&r.avail->flags) & VIRTQ_AVAIL_F_NO_INTERRUPT);
 	if (!old_valid)
 		return true;
-	return wrote_used_event(load16(used_event(vq, &r)), vq->used_idx, old);
+	return wrote_used_event(load16(used_event(&r)), vq->used_idx, old);
 }
 
 void virtq_publish_avail_event(struct virtq *vq)
@@ -321,7 +328,7 @@ void virtq_publish_avail_event(struct virtq *vq)
 	struct rings r;
 	if (!vq->event_idx || !map_rings(vq, &r))
 		return;
-	store16(avail_event(vq, &r), vq->last_avail);
+	store16(avail_event(&r), vq->last_avail);
 	/*
 	 * avail_event before the caller reads avail idx again: a driver that
 	 * still saw the old value and skipped its notification has then

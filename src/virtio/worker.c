@@ -26,6 +26,8 @@ static void *worker_thread(void *arg)
 		int n = epoll_wait(w->epoll_fd, events, 16, -1);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0)
+			return NULL; /* cannot wait any more: stop rather than spin */
 		for (int i = 0; i < n; i++) {
 			uint64_t token = events[i].data.u64;
 			if (token == STOP_TOKEN) {

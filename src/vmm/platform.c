@@ -89,8 +89,10 @@ static int create_rng(struct platform *p, const struct guest_mem *mem, const str
 	if (ret < 0)
 		return ret;
 	ret = virtio_pci_init(&p->rng_pci, &p->rng.vd, PCI_CLASS_RNG, vm);
-	if (ret == 0)
-		ret = pci_host_add_device(p->pci, &p->rng_pci.pci);
+	if (ret == 0 && pci_host_add_device(p->pci, &p->rng_pci.pci) < 0) {
+		virtio_pci_destroy(&p->rng_pci);
+		ret = -ENOSPC;
+	}
 	if (ret < 0) {
 		virtio_rng_destroy(&p->rng);
 		return ret;

@@ -176,6 +176,12 @@ static void test_queues_and_interrupts(struct rig *r)
 	w8(r, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
 		    VIRTIO_STATUS_DRIVER_OK);
 	CHECK(activations == 1 && !(r8(r, 0x14) & VIRTIO_STATUS_DEVICE_NEEDS_RESET), "DRIVER_OK activates");
+	/* §2.1.2: the driver must not clear bits; a hostile one that does cannot activate twice. */
+	w8(r, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
+	CHECK(r8(r, 0x14) & VIRTIO_STATUS_DRIVER_OK, "clearing DRIVER_OK without a reset is ignored");
+	w8(r, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+		    VIRTIO_STATUS_DRIVER_OK);
+	CHECK(activations == 1, "DRIVER_OK again does not activate a second time");
 	CHECK(r->vd.queues[1].vq.used_gpa == 0x22000 && r->vd.queues[1].vq.event_idx, "queue 1 armed with EVENT_IDX");
 
 	w16(r, 0x3000 + 4, 1); /* the trapped path, as without ioeventfd */

@@ -78,6 +78,7 @@ struct blk_req {
 	uint8_t *status;              /* the chain's last writable byte, in guest RAM */
 	uint32_t data_written;        /* bytes of data for the driver on success (IN) */
 	uint8_t *bounce;              /* direct=on with unaligned guest buffers */
+	size_t bounce_size;           /* bytes allocated for it */
 	struct iovec bounce_iov;
 	unsigned niov;
 	struct iovec iov[VIRTIO_BLK_SEG_MAX]; /* the guest's data buffers */
@@ -184,7 +185,9 @@ static void iov_gather(const struct iovec *iov, unsigned n, uint8_t *dst)
 static void req_free(struct virtio_blk_queue *q, struct blk_req *req)
 {
 	free(req->bounce);
+	q->blk->bounce_bytes -= req->bounce_size;
 	req->bounce = NULL;
+	req->bounce_size = 0;
 	req->next = q->free;
 	q->free = req;
 }
@@ -273,15 +276,18 @@ static uint8_t setup_rw(struct virtio_blk *blk, struct blk_req *req, const struc
 	if (len && !block_file_iov_aligned(blk->file, req->iov, req->niov)) {
 		/* direct=on: bounce through an aligned buffer of our own. */
 		uint32_t align = block_file_mem_align(blk->file);
-		if (len > VIRTIO_BLK_BOUNCE_MAX) {
-			complain(blk, "unaligned buffers too large to bounce with direct=on", sector);
+		size_t size = (len + align - 1) / align * align;
+		if (len > VIRTIO_BLK_BOUNCE_MAX || blk->bounce_bytes + size > VIRTIO_BLK_BOUNCE_TOTAL_MAX) {
+			complain(blk, "unaligned buffers too large (or too many) to bounce with direct=on", sector);
 			return VIRTIO_BLK_S_IOERR;
 		}
-		req->bounce = aligned_alloc(align, (len + align - 1) / align * align);
+		req->bounce = aligned_alloc(align, size);
 		if (!req->bounce) {
 			complain(blk, "out of memory for a bounce buffer", sector);
 			return VIRTIO_BLK_S_IOERR;
 		}
+		req->bounce_size = size;
+		blk->bounce_bytes += size;
 		if (!in)
 			iov_gather(req->iov, req->niov, req->bounce);
 		req->bounce_iov = (struct iovec){ .iov_base = req->bounce, .iov_len = (size_t)len };

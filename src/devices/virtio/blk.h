@@ -26,6 +26,8 @@
 #define VIRTIO_BLK_SEG_MAX    (VIRTIO_BLK_QUEUE_SIZE - 2)
 /* With direct=on, unaligned guest buffers go through a bounce buffer of at most this. */
 #define VIRTIO_BLK_BOUNCE_MAX (16u << 20)
+/* Bounce memory in flight per device: a guest cannot make vmon allocate more. */
+#define VIRTIO_BLK_BOUNCE_TOTAL_MAX (64u << 20)
 
 struct virtio_blk_config {
 	const char *path;
@@ -60,6 +62,7 @@ struct virtio_blk {
 	uint32_t block_size;      /* the backend's logical block size */
 	bool readonly;
 	bool forget;              /* draining for a reset: done callbacks touch nothing */
+	uint64_t bounce_bytes;    /* bounce memory allocated now; only the worker thread touches it */
 	char serial[VIRTIO_BLK_SERIAL_LEN];
 	uint8_t config[60];       /* struct virtio_blk_config of §5.2.4, little-endian */
 	unsigned nr_queues;

@@ -40,7 +40,16 @@ void virtio_rng_serve(struct virtio_device *vd, unsigned queue)
 	struct virtq *vq = &vd->queues[queue].vq;
 	static _Thread_local struct virtq_chain chain;
 	bool pushed = false;
-	for (;;) {
+	/*
+	 * At most a queue's worth per pass: a guest that keeps adding buffers
+	 * cannot keep the worker here forever (a reset must be able to stop it).
+	 */
+	unsigned budget = RNG_QUEUE_SIZE;
+	for (;; budget--) {
+		if (budget == 0) {
+			virtio_kick_queue(vd, queue); /* come back after the other events */
+			break;
+		}
 		int ret = virtq_pop(vq, &chain);
 		if (ret == 0 && vq->event_idx) {
 			virtq_publish_avail_event(vq); /* then look once more (§2.7.10) */
@@ -53,7 +62,7 @@ void virtio_rng_serve(struct virtio_device *vd, unsigned queue)
 		if (ret == 0)
 			break;
 		uint32_t written = fill_chain(&chain);
-		rng->bytes_given += written;
+		rng->bytes_given += written; /* uint64_t: a chain holds at most 2^32 bytes */
 		virtq_push(vq, chain.head, written);
 		pushed = true;
 	}
