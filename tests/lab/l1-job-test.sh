@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # L1 job "test" (sourced by /init, see l1-init.sh): the end-to-end cases of
 # tests/lab/run.sh.  It only runs the L2 guests and reports raw facts; the
 # host decides what passes.
@@ -5,9 +6,18 @@
 # For each case it prints:
 #   LAB-CASE-BEGIN name=NAME vmm=VMM kernel=FILE scenario=SCENARIO uptime=S
 #   L2:NAME| <each line of the VMM's stdout and stderr>
-#   LAB-CASE-END name=NAME rc=EXIT_STATUS l1_epoch=SECONDS uptime=S
-# where l1_epoch is L1's `date +%s` taken right after the VMM exited, and
-# uptime L1's /proc/uptime (for how long the case took).
+#   LAB-CASE-END name=NAME rc=EXIT_STATUS [fsynced=HOW] l1_epoch=SECONDS uptime=S
+#   LAB-CASE-DISK name=NAME vda_file_md5=MD5
+#   LAB-CASE-EXT4 name=NAME e2fsck_rc=N e2fsck_notes=N files=NAME:MD5,...
+#   L1:e2fsck:NAME| <each line of e2fsck's output>   (these two: checks cases)
+# where l1_epoch is L1's `date +%s` taken right after the VMM exited, uptime
+# L1's /proc/uptime (for how long the case took), and the disk lines what
+# /tmp/vda.img holds once the VMM is gone (see l2-init.sh for its layout).
+
+# The raw region of /dev/vda, as in l2-init.sh: 4 KiB blocks from 24 MiB on.
+RAW_BLOCK=6144
+RAW_CHECK_BLOCKS=64  # what the checks scenarios write there
+RAW_KILL_BLOCKS=1024 # what fsync-then-wait writes there
 
 # make_disks: a blank 32 MiB image for a virtio-blk on PCI, and a 16 MiB
 # one starting with "VMONDISK" for a read-only virtio-blk on virtio-mmio.
@@ -23,12 +33,49 @@ disk_args() {
 	echo "--disk path=/tmp/vdb.img,transport=mmio,readonly=on,serial=VMONDISK2"
 }
 
-# run_case NAME KERNEL SCENARIO
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+
+# case_begin NAME KERNEL SCENARIO: the LAB-CASE-BEGIN line, on fresh disks.
+case_begin() {
+	make_disks
+	echo "LAB-CASE-BEGIN name=$1 vmm=$(cmdline_value lab.vmm vmon) kernel=$2 scenario=$3 uptime=$(uptime_s)"
+}
+
+# report_raw NAME BLOCKS: md5 of BLOCKS x 4 KiB of the image at RAW_BLOCK.
+report_raw() {
+	echo "LAB-CASE-DISK name=$1 vda_file_md5=$(dd if=/tmp/vda.img bs=4096 skip=$RAW_BLOCK count="$2" 2>/dev/null | md5sum | cut -d' ' -f1)"
+}
+
+# ext4_files IMAGE: NAME:MD5 of each regular file in the root directory of
+# the ext4 in IMAGE, read with debugfs, sorted by name and comma-separated.
+# (`ls -p` prints /inode/mode/uid/gid/name/size/ per entry.)
+ext4_files() {
+	for _n in $(debugfs -R 'ls -p /' "$1" 2>/dev/null |
+		awk -F/ '$3 ~ /^100/ { print $6 }' | sort); do
+		echo "$_n:$(debugfs -R "cat /$_n" "$1" 2>/dev/null | md5sum | cut -d' ' -f1)"
+	done | paste -sd, -
+}
+
+# report_ext4 NAME: is the image's ext4 clean, and which files does it hold.
+# e2fsck -fn checks everything and changes nothing.  Its exit status alone
+# is not enough: it is 0 also for a file system that was never unmounted
+# ("skipping journal recovery", wrong free counts: "Fix? no").  So the
+# notes are the lines of its output other than the banner, the five
+# "Pass N" lines and the summary; a clean file system has none.
+report_ext4() {
+	e2fsck -fn /tmp/vda.img >/tmp/e2fsck.out 2>&1
+	_fsck_rc=$?
+	sed "s/^/L1:e2fsck:$1| /" /tmp/e2fsck.out
+	_notes=$(grep -cvE '^(e2fsck [0-9]|Pass [1-5]: |/tmp/vda.img: [0-9]+/[0-9]+ files )' /tmp/e2fsck.out)
+	echo "LAB-CASE-EXT4 name=$1 e2fsck_rc=$_fsck_rc e2fsck_notes=$_notes files=$(ext4_files /tmp/vda.img)"
+}
+
+# run_case NAME KERNEL SCENARIO: boot L2, relay its output, wait for the
+# VMM to exit (bounded by L2_TIMEOUT), then report what the image holds.
 run_case() {
 	_name=$1 _kernel=$2 _scenario=$3
 	_vmm=$(cmdline_value lab.vmm vmon)
-	make_disks
-	echo "LAB-CASE-BEGIN name=$_name vmm=$_vmm kernel=$_kernel scenario=$_scenario uptime=$(cut -d' ' -f1 /proc/uptime)"
+	case_begin "$_name" "$_kernel" "$_scenario"
 	{
 		# shellcheck disable=SC2046 # the options are split on purpose
 		run_vmm "timeout -s KILL $L2_TIMEOUT" "$_vmm" "$_kernel" 2 \
@@ -36,10 +83,50 @@ run_case() {
 		echo "$? $(date +%s)" >/tmp/case.status
 	} 2>&1 | sed "s/^/L2:$_name| /"
 	read -r _rc _epoch </tmp/case.status
-	echo "LAB-CASE-END name=$_name rc=$_rc l1_epoch=$_epoch uptime=$(cut -d' ' -f1 /proc/uptime)"
-	# What the guest wrote must now be in the image file (the host's view).
-	echo "LAB-CASE-DISK name=$_name vda_file_md5=$(dd if=/tmp/vda.img bs=4096 count=64 2>/dev/null | md5sum | cut -d' ' -f1)"
+	echo "LAB-CASE-END name=$_name rc=$_rc l1_epoch=$_epoch uptime=$(uptime_s)"
+	report_raw "$_name" "$RAW_CHECK_BLOCKS"
+	report_ext4 "$_name"
+}
+
+# run_kill_case NAME KERNEL: durability across SIGKILL.  The guest writes
+# RAW_KILL_BLOCKS to /dev/vda with fsync and then prints LAB-FSYNCED; the
+# moment that line comes out of the VMM, the VMM gets SIGKILL.  What fsync
+# acknowledged to the guest must be in the image file nonetheless.
+run_kill_case() {
+	_name=$1 _kernel=$2 _scenario=fsync-then-wait
+	_vmm=$(cmdline_value lab.vmm vmon)
+	case_begin "$_name" "$_kernel" "$_scenario"
+	rm -f /tmp/kill.fifo
+	mkfifo /tmp/kill.fifo
+	# exec: the background job becomes the VMM itself, so $! is its pid
+	# (busybox timeout forks its watcher and execs the command in place).
+	# shellcheck disable=SC2046 # the options are split on purpose
+	run_vmm "exec timeout -s KILL $L2_TIMEOUT" "$_vmm" "$_kernel" 2 \
+		"console=ttyS0 lab.scenario=$_scenario" $(disk_args "$_vmm") \
+		</dev/null >/tmp/kill.fifo 2>&1 &
+	_pid=$!
+	# Relay the VMM's output as it comes (no polling: L1 has one vCPU,
+	# which the guest needs).  The loop ends at EOF, once the VMM is gone:
+	# killed here, exited on its own, or killed by the timeout.
+	_fsynced=no
+	while IFS= read -r _line; do
+		echo "L2:$_name| $_line"
+		case $_line in
+		LAB-FSYNCED*)
+			kill -KILL "$_pid"
+			_fsynced=seen
+			;;
+		esac
+	done </tmp/kill.fifo
+	wait "$_pid"
+	_rc=$?
+	echo "LAB-CASE-END name=$_name rc=$_rc fsynced=$_fsynced l1_epoch=$(date +%s) uptime=$(uptime_s)"
+	report_raw "$_name" "$RAW_KILL_BLOCKS"
 }
 
 run_case bzimage /lab/bzImage checks-poweroff
 run_case pvh /lab/vmlinux checks-reboot
+# QEMU runs without disks here: nothing to kill it over.
+if [ "$(cmdline_value lab.vmm vmon)" = vmon ]; then
+	run_kill_case kill /lab/bzImage
+fi

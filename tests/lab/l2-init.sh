@@ -6,6 +6,8 @@
 #   bench            power off at once (boot benchmark)
 #   checks-poweroff  print checks, then poweroff -f
 #   checks-reboot    print checks, then reboot -f
+#   fsync-then-wait  write raw data to /dev/vda with fsync, print LAB-FSYNCED,
+#                    then wait for the host to kill the VMM (SIGKILL test)
 #   dmesg            print the kernel log, then poweroff -f (to read a quiet
 #                    boot's full log without paying for it on the UART)
 #   demo             show the machine (scripts/demo.sh), then poweroff -f
@@ -47,15 +49,67 @@ print_checks() {
 	echo "LAB-RESULT epoch=$(date +%s)"
 }
 
+# Layout of /dev/vda (32 MiB).  l1-job-test.sh reads the image file at the
+# same places once the VMM has exited; keep the two in step.
+EXT4_SIZE=24M    # an ext4 on the first 24 MiB (checks scenarios)
+RAW_BLOCK=6144   # raw data from 24 MiB on, in 4 KiB blocks (up to 8 MiB)
+RAW_CHECK_BLOCKS=64   # 256 KiB in the checks scenarios
+RAW_KILL_BLOCKS=1024  # 4 MiB in fsync-then-wait
+# The files of the ext4 check, name:size (1 KiB to 4 MiB, not all whole blocks).
+EXT4_FILES="small:1024 odd:300001 large:4194304"
+
+md5() { md5sum | cut -d' ' -f1; }
+
+# write_raw BLOCKS: BLOCKS x 4 KiB of random data, kept in /tmp/pattern, to
+# /dev/vda at RAW_BLOCK with fsync (dd returns only once the disk flushed);
+# prints its md5.  Fails if dd fails.
+write_raw() {
+	dd if=/dev/urandom of=/tmp/pattern bs=4096 count="$1" 2>/dev/null
+	dd if=/tmp/pattern of=/dev/vda bs=4096 seek="$RAW_BLOCK" count="$1" \
+		conv=fsync 2>/dev/null || return 1
+	echo "LAB-RESULT vda_written_md5=$(md5 </tmp/pattern)"
+}
+
+# ext4_check: Debian's mkfs.ext4 on /dev/vda, mount, write EXT4_FILES, sync,
+# unmount.  Prints "LAB-RESULT ext4=ok" or the step that failed, and the
+# files written as "LAB-RESULT ext4_files=name:md5,..." (sorted by name),
+# which the host compares with what debugfs reads from the image in L1.
+ext4_check() {
+	_files=
+	if ! /sbin/mkfs.ext4 -q -F /dev/vda "$EXT4_SIZE"; then
+		echo "LAB-RESULT ext4=mkfs-failed"
+		return
+	fi
+	mkdir -p /mnt
+	if ! mount -t ext4 /dev/vda /mnt; then
+		echo "LAB-RESULT ext4=mount-failed"
+		return
+	fi
+	for _f in $EXT4_FILES; do
+		_n=${_f%:*}
+		head -c "${_f#*:}" /dev/urandom >"/tmp/$_n"
+		cp "/tmp/$_n" "/mnt/$_n" || break
+		_files="$_files $_n:$(md5 <"/tmp/$_n")"
+	done
+	echo "LAB-RESULT ext4_files=$(echo "$_files" | tr ' ' '\n' | sort | grep . | paste -sd, -)"
+	sync
+	if ! umount /mnt; then
+		echo "LAB-RESULT ext4=umount-failed"
+	elif [ "$(echo "$_files" | wc -w)" != "$(echo "$EXT4_FILES" | wc -w)" ]; then
+		echo "LAB-RESULT ext4=write-failed"
+	else
+		echo "LAB-RESULT ext4=ok"
+	fi
+}
+
 # virtio-blk: /dev/vda (PCI, read-write) and /dev/vdb (virtio-mmio, read-only).
 disk_checks() {
 	if [ -b /dev/vda ]; then
 		echo "LAB-RESULT vda=$(cat /sys/block/vda/size):$(cat /sys/block/vda/serial 2>/dev/null)"
-		dd if=/dev/urandom of=/tmp/pattern bs=4096 count=64 2>/dev/null
-		dd if=/tmp/pattern of=/dev/vda bs=4096 count=64 conv=fsync 2>/dev/null
+		write_raw "$RAW_CHECK_BLOCKS"
 		echo 3 >/proc/sys/vm/drop_caches
-		echo "LAB-RESULT vda_written_md5=$(md5sum </tmp/pattern | cut -d' ' -f1)"
-		echo "LAB-RESULT vda_read_md5=$(dd if=/dev/vda bs=4096 count=64 2>/dev/null | md5sum | cut -d' ' -f1)"
+		echo "LAB-RESULT vda_read_md5=$(dd if=/dev/vda bs=4096 skip="$RAW_BLOCK" count="$RAW_CHECK_BLOCKS" 2>/dev/null | md5)"
+		ext4_check
 	fi
 	if [ -b /dev/vdb ]; then
 		echo "LAB-RESULT vdb=$(cat /sys/block/vdb/size):$(cat /sys/block/vdb/ro):$(dd if=/dev/vdb bs=8 count=1 2>/dev/null)"
@@ -114,6 +168,17 @@ checks-reboot)
 	print_checks
 	reboot -f
 	hang "reboot -f returned"
+	;;
+fsync-then-wait)
+	# The host kills the VMM with SIGKILL as soon as it reads LAB-FSYNCED,
+	# then checks that what fsync acknowledged is in the image file.
+	if [ -b /dev/vda ] && write_raw "$RAW_KILL_BLOCKS"; then
+		echo "LAB-FSYNCED"
+		while :; do sleep 1; done
+	fi
+	echo "LAB-ERROR no /dev/vda, or writing it failed"
+	poweroff -f
+	hang "poweroff -f returned"
 	;;
 dmesg)
 	dmesg

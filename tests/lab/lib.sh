@@ -11,7 +11,8 @@
 #   kernel.version    e.g. 6.1.0-56-cloud-amd64
 #   modules/          irqbypass/kvm/kvm-amd .ko (decompressed), load-order
 #   bin/              marker-init, boottime (static helpers built here)
-#   l2.cpio           the L2 guest initramfs
+#   l2.cpio           the L2 guest initramfs (bench/boot.sh, scripts/demo.sh)
+#   l2-test.cpio      the same plus Debian's mke2fs, for run.sh's ext4 checks
 #   test.log          L1 console of the last run.sh (L2 lines prefixed)
 #   bench.log         L1 console of the last bench/boot.sh; bench.md its report
 #   *.lock            serialize prepare.sh, and the L1 runs, per BUILD_DIR
@@ -21,9 +22,10 @@ LAB_SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LAB_REPO_DIR=$(cd "$LAB_SRC_DIR/../.." && pwd)
 
 # Packages the lab needs on the host (Debian 12).  binutils gives readelf and
-# strings; libc6-dev the static libc for the helpers; xz-utils unpacks .ko.xz.
+# strings; libc6-dev the static libc for the helpers; xz-utils unpacks .ko.xz;
+# e2fsprogs: mke2fs for L2, e2fsck and debugfs for L1 (run.sh's ext4 checks).
 LAB_HOST_PACKAGES=(qemu-system-x86 busybox-static cpio lz4 xz-utils gcc
-	libc6-dev binutils)
+	libc6-dev binutils e2fsprogs)
 
 # L1 machine: QEMU/TCG emulating an AMD-V CPU.  One vCPU: with -smp 2 the lab
 # hung in 2 of 3 runs, with -smp 1 it has not.
@@ -52,6 +54,11 @@ lab_init() {
 	LAB_L2_MODULES=$LAB_OUT/l2-modules
 	LAB_BIN=$LAB_OUT/bin
 	LAB_L2_CPIO=$LAB_OUT/l2.cpio
+	LAB_L2_TEST_CPIO=$LAB_OUT/l2-test.cpio
+	# The L2 initramfs that lab_build_l1_initramfs puts in L1 as
+	# /lab/l2.cpio.  run.sh sets LAB_L2_TEST_CPIO; the benchmark keeps the
+	# smaller one, so that its boot times do not pay for the test's tools.
+	LAB_L1_L2_CPIO=$LAB_L2_CPIO
 }
 
 # lab_lock NAME: take BUILD_DIR/lab/NAME.lock for the rest of this shell,
@@ -170,9 +177,10 @@ lab_add_qemu() {
 
 # lab_build_l1_initramfs OUT JOB_NAME JOB_SCRIPT VMON_BINARY [FILE...]
 # Build L1's initramfs: busybox, the kvm modules, QEMU, the L2 kernel and
-# initramfs, vmon (skipped if VMON_BINARY is empty) and its libraries, and
-# the job script as /lab/jobs/JOB_NAME.sh.  Each extra FILE goes to
-# /lab/bin/ (static helpers such as boottime).
+# initramfs ($LAB_L1_L2_CPIO as /lab/l2.cpio), vmon (skipped if
+# VMON_BINARY is empty) and its libraries, and the job script as
+# /lab/jobs/JOB_NAME.sh.  Each extra FILE goes to /lab/bin/ with the shared
+# libraries it needs, if any (static helpers such as boottime, or e2fsck).
 lab_build_l1_initramfs() {
 	local out=$1 job=$2 job_script=$3 vmon=$4 root file
 	shift 4
@@ -182,13 +190,14 @@ lab_build_l1_initramfs() {
 	install -m 755 "$LAB_SRC_DIR/l1-init.sh" "$root/init"
 	install -m 644 "$job_script" "$root/lab/jobs/$job.sh"
 	cp -r "$LAB_MODULES" "$root/lab/modules"
-	cp "$LAB_BZIMAGE" "$LAB_VMLINUX" "$LAB_L2_CPIO" "$root/lab/"
+	cp "$LAB_BZIMAGE" "$LAB_VMLINUX" "$root/lab/"
+	cp "$LAB_L1_L2_CPIO" "$root/lab/l2.cpio"
 	lab_add_qemu "$root"
 	if [[ -n $vmon ]]; then
 		lab_add_dynamic "$root" "$vmon" /lab/bin/vmon
 	fi
 	for file in "$@"; do
-		install -m 755 "$file" "$root/lab/bin/"
+		lab_add_dynamic "$root" "$file" "/lab/bin/$(basename "$file")"
 	done
 	lab_cpio "$root" "$out"
 	rm -rf "$root"

@@ -8,7 +8,8 @@
 #     installed into the host's /boot) and extracts it;
 #   - bzImage, and the ELF vmlinux extracted from it for PVH boot;
 #   - irqbypass.ko, kvm.ko, kvm-amd.ko (decompressed) and their load order;
-#   - the static helpers and the L2 guest initramfs.
+#   - the static helpers and the L2 guest initramfs: l2.cpio, and
+#     l2-test.cpio, which adds Debian's mke2fs for run.sh's ext4 checks.
 # Environment: LAB_KERNEL_PKG=linux-image-... overrides the kernel package
 # (default: what linux-image-cloud-amd64 depends on).
 set -euo pipefail
@@ -144,12 +145,24 @@ install_kernel() {
 	lab_log "kernel $kver: L2 modules $(tr '\n' ' ' <"$LAB_L2_MODULES/load-order")"
 }
 
-# build_l2_initramfs: busybox, marker-init as /init, l2-init.sh as /init.sh.
+# l2_add_mkfs ROOT: Debian's mke2fs as /sbin/mke2fs and /sbin/mkfs.ext4,
+# with its shared libraries and /etc/mke2fs.conf (busybox's mke2fs makes
+# ext2 only).  Off PATH (/bin), so that busybox's applet stays the default.
+l2_add_mkfs() {
+	lab_add_dynamic "$1" /sbin/mke2fs /sbin/mke2fs
+	ln -s mke2fs "$1/sbin/mkfs.ext4"
+	install -D -m 644 /etc/mke2fs.conf "$1/etc/mke2fs.conf"
+}
+
+# build_l2_initramfs OUT [ADD...]: busybox, marker-init as /init,
+# l2-init.sh as /init.sh, the virtio modules, and whatever each function
+# ADD puts into the tree (called with its root); unless OUT is up to date.
 build_l2_initramfs() {
-	local src root
+	local out=$1 src root add
+	shift
 	for src in "$LAB_BIN/marker-init" "$LAB_SRC_DIR/l2-init.sh" "$LAB_SRC_DIR/lib.sh" \
-		"$LAB_L2_MODULES/load-order"; do
-		[[ $src -nt $LAB_L2_CPIO ]] && break
+		"$LAB_SRC_DIR/prepare.sh" "$LAB_L2_MODULES/load-order" /sbin/mke2fs; do
+		[[ $src -nt $out ]] && break
 		src=
 	done
 	[[ -z $src ]] && return 0
@@ -158,7 +171,10 @@ build_l2_initramfs() {
 	install -m 755 "$LAB_BIN/marker-init" "$root/init"
 	install -m 755 "$LAB_SRC_DIR/l2-init.sh" "$root/init.sh"
 	cp -r "$LAB_L2_MODULES" "$root/modules"
-	lab_cpio "$root" "$LAB_L2_CPIO"
+	for add in "$@"; do
+		"$add" "$root"
+	done
+	lab_cpio "$root" "$out"
 	rm -rf "$root"
 }
 
@@ -174,7 +190,8 @@ main() {
 	install_kernel "$pkg"
 	lab_build_static "$LAB_BIN/marker-init" "$LAB_SRC_DIR/marker-init.c"
 	lab_build_static "$LAB_BIN/boottime" "$LAB_REPO_DIR/bench/boottime.c"
-	build_l2_initramfs
+	build_l2_initramfs "$LAB_L2_CPIO"
+	build_l2_initramfs "$LAB_L2_TEST_CPIO" l2_add_mkfs
 	lab_log "prepared $LAB_OUT (kernel $(cat "$LAB_KVER_FILE"))"
 }
 

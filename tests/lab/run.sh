@@ -3,13 +3,19 @@
 #
 # End-to-end test of vmon booting an unmodified Debian cloud kernel, nested:
 # QEMU/TCG (AMD-V emulated) boots L1 Linux with kvm-amd, and inside L1 the
-# VMM under test boots the L2 guest.  One L1 boot runs both cases:
+# VMM under test boots the L2 guest.  One L1 boot runs three cases:
 #   bzimage  --kernel bzImage, guest prints its checks and powers off
 #   pvh      --kernel vmlinux (ELF, PVH entry), guest checks and reboots
-# Each case asserts: the guest reached userspace (marker), it sees 2 CPUs,
-# its clock is within 5 s of L1's, and the VMM's exit status (0 = power-off,
-# 2 = reboot).  Output is TAP on stdout; progress and a final
-# "lab: N passed, N failed" line on stderr.  Exits 1 if anything failed.
+#   kill     bzImage; the guest writes to its disk with fsync and L1 kills
+#            the VMM with SIGKILL right after (vmon only)
+# bzimage and pvh assert: the guest reached userspace (marker), it sees 2
+# CPUs, its clock is within 5 s of L1's, PCI and virtio-rng, the disks (raw
+# writes; an ext4 made, filled and unmounted by the guest, which e2fsck
+# finds clean and debugfs reads back in L1; a read-only disk), and the VMM's
+# exit status (0 = power-off, 2 = reboot).  kill asserts that the data fsync
+# acknowledged is in the image file after SIGKILL.  Output is TAP on stdout;
+# progress and a final "lab: N passed, N failed" line on stderr.  Exits 1 if
+# anything failed.
 #
 # Environment:
 #   LAB_L2_VMM=vmon|qemu  VMM used for L2 (default vmon).  qemu runs the same
@@ -17,7 +23,7 @@
 #                         proves the harness, and its reboot case must fail
 #                         (QEMU -no-reboot exits 0 when the guest reboots).
 #   LAB_L2_TIMEOUT=S      bound of each L2 run inside L1 (default 90)
-#   LAB_L1_TIMEOUT=S      bound of the whole L1 run (default 2*L2 + 60)
+#   LAB_L1_TIMEOUT=S      bound of the whole L1 run (default 3*L2 + 60)
 #   LAB_VERBOSE=1         mirror L1's console to stderr while it runs
 # The L1 console, with each L2 line prefixed "L2:<case>| ", is kept in
 # BUILD_DIR/lab/test.log.
@@ -48,7 +54,7 @@ tap() {
 }
 
 # check_disks LOG CASE: the virtio-blk checks (DISK_CHECKS test points).
-DISK_CHECKS=4
+DISK_CHECKS=7
 check_disks() {
 	local log=$1 name=$2 vda vdb written read_back file
 	vda=$(l2_result "$log" "$name" vda)
@@ -62,8 +68,78 @@ check_disks() {
 		test -n "$written" -a "$written" = "$read_back"
 	tap "$name: the written data is in the image file once vmon has exited" \
 		test -n "$written" -a "$written" = "$file"
+	check_ext4 "$log" "$name"
 	tap "$name: read-only virtio-blk on virtio-mmio is /dev/vdb: contents seen, writes refused (saw ${vdb:-none}, $(l2_result "$log" "$name" vdb_write))" \
 		test "$vdb/$(l2_result "$log" "$name" vdb_write)" = "32768:1:VMONDISK/refused"
+}
+
+# check_ext4 LOG CASE: the guest made an ext4 on /dev/vda and wrote files
+# (3 test points); L1 then checked the image with e2fsck and debugfs.
+EXT4_FILE_COUNT=3 # EXT4_FILES in l2-init.sh
+check_ext4() {
+	local log=$1 name=$2 ext4 guest_files l1_files fsck_rc fsck_notes
+	ext4=$(l2_result "$log" "$name" ext4)
+	guest_files=$(l2_result "$log" "$name" ext4_files)
+	fsck_rc=$(lab_field "$log" "LAB-CASE-EXT4 name=$name " e2fsck_rc)
+	fsck_notes=$(lab_field "$log" "LAB-CASE-EXT4 name=$name " e2fsck_notes)
+	l1_files=$(lab_field "$log" "LAB-CASE-EXT4 name=$name " files)
+	tap "$name: guest ran mkfs.ext4 on /dev/vda, mounted it, wrote $EXT4_FILE_COUNT files (1 KiB..4 MiB), synced, unmounted (saw ${ext4:-none})" \
+		test "$ext4" = ok
+	# (e2fsck -n exits 0 even when it skips journal recovery: see the notes
+	# in l1-job-test.sh's report_ext4.)
+	tap "$name: e2fsck -fn in L1 finds the ext4 in the image clean once vmon has exited (exit status ${fsck_rc:-none}, ${fsck_notes:-no} lines beyond the passes)" \
+		test "$fsck_rc/$fsck_notes" = 0/0
+	if [[ $fsck_rc/$fsck_notes != 0/0 ]]; then
+		echo "# e2fsck -fn /tmp/vda.img in L1:"
+		sed -n "s/^L1:e2fsck:$name| /#   /p" "$log"
+	fi
+	tap "$name: debugfs in L1 reads the $EXT4_FILE_COUNT files from the image with the md5s the guest wrote" \
+		files_match "$guest_files" "$l1_files"
+	if ! files_match "$guest_files" "$l1_files"; then
+		printf '# name:md5 written by the guest: %s\n# read by debugfs in L1:     %s\n' \
+			"${guest_files:-none}" "${l1_files:-none}"
+	fi
+}
+
+# files_match GUEST L1: both lists of name:md5 are the same EXT4_FILE_COUNT files.
+files_match() {
+	[[ -n $1 && $1 == "$2" && $(tr , '\n' <<<"$1" | grep -c .) == "$EXT4_FILE_COUNT" ]]
+}
+
+# fsynced_ok LOG CASE MD5: the guest printed its data's MD5, then LAB-FSYNCED.
+fsynced_ok() {
+	[[ -n $3 ]] && l2_lines "$1" "$2" | grep '^LAB-FSYNCED' >/dev/null
+}
+
+# check_kill LOG CASE: durability across SIGKILL (KILL_CHECKS test points).
+KILL_CHECKS=3
+KILL_BYTES="4 MiB" # RAW_KILL_BLOCKS in l2-init.sh
+check_kill() {
+	local log=$1 name=$2 written file rc fsynced
+	if [[ ${LAB_L2_VMM:-vmon} == qemu ]]; then
+		for _ in $(seq "$KILL_CHECKS"); do
+			tap_skip "$name: data acknowledged by fsync survives SIGKILL of the VMM" \
+				"the QEMU peer runs without disks here"
+		done
+		return
+	fi
+	echo "# case $name: $(case_summary "$log" "$name")"
+	local failed_before=$TAP_FAILED
+	written=$(l2_result "$log" "$name" vda_written_md5)
+	fsynced=$(lab_field "$log" "LAB-CASE-END name=$name " fsynced)
+	rc=$(lab_field "$log" "LAB-CASE-END name=$name " rc)
+	file=$(lab_field "$log" "LAB-CASE-DISK name=$name " vda_file_md5)
+	tap "$name: guest wrote $KILL_BYTES to /dev/vda with dd conv=fsync and printed LAB-FSYNCED" \
+		fsynced_ok "$log" "$name" "$written"
+	tap "$name: L1 killed the VMM with SIGKILL once it printed LAB-FSYNCED (L1 saw the line: ${fsynced:-none}; exit status ${rc:-none}, 137 = SIGKILL)" \
+		test "$fsynced/$rc" = "seen/137"
+	tap "$name: the $KILL_BYTES fsync acknowledged are in the image file after SIGKILL (md5 guest ${written:0:8}, image ${file:0:8})" \
+		test -n "$written" -a "$written" = "$file"
+	if ((TAP_FAILED > failed_before)); then
+		echo "# last L2 lines of case $name:"
+		l2_lines "$log" "$name" | tail -n 25 | sed 's/^/#   /' | grep . ||
+			echo "#   (none)"
+	fi
 }
 
 # tap_skip NAME REASON: a test point that does not apply to this VMM.
@@ -171,11 +247,15 @@ main() {
 	lab_init "$1"
 	lab_lock l1
 	local tmp log=$LAB_OUT/test.log
-	local l1_timeout=${LAB_L1_TIMEOUT:-$((2 * LAB_L2_TIMEOUT + 60))}
+	local l1_timeout=${LAB_L1_TIMEOUT:-$((3 * LAB_L2_TIMEOUT + 60))}
 	lab_tmpdir tmp
-	lab_build_l1_initramfs "$tmp/l1.cpio" test "$LAB_SRC_DIR/l1-job-test.sh" "$vmon"
+	# The guest's mkfs.ext4 is in the test's L2 initramfs; L1 checks the
+	# image with e2fsck and debugfs.
+	LAB_L1_L2_CPIO=$LAB_L2_TEST_CPIO
+	lab_build_l1_initramfs "$tmp/l1.cpio" test "$LAB_SRC_DIR/l1-job-test.sh" "$vmon" \
+		/sbin/e2fsck /sbin/debugfs
 
-	echo "1..$((2 + (6 + DISK_CHECKS) * ${#CASES[@]}))"
+	echo "1..$((2 + (6 + DISK_CHECKS) * ${#CASES[@]} + KILL_CHECKS))"
 	local l1_rc=0 start=$SECONDS failed_before_l1
 	lab_run_l1 "$tmp/l1.cpio" "$l1_timeout" "$log" "lab.job=test lab.vmm=$vmm" || l1_rc=$?
 	lab_log "L1 exited with status $l1_rc after $((SECONDS - start))s"
@@ -190,6 +270,7 @@ main() {
 		echo "# case $name: $(case_summary "$log" "$name")"
 		check_case "$log" "$name" "$want_rc" "$event"
 	done
+	check_kill "$log" kill
 
 	failed_before_l1=$TAP_FAILED
 	tap "L1: job finished and L1 powered off within ${l1_timeout}s (status $l1_rc)" \
