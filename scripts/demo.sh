@@ -36,8 +36,12 @@ hardware_kvm() {
 
 if hardware_kvm; then
 	echo "demo: /dev/kvm has hardware virtualization: booting the guest directly"
-	exec build/vmon run --kernel "$LAB_BZIMAGE" --initrd "$LAB_L2_CPIO" \
-		--cpus 2 --memory 512M --cmdline "$guest_cmdline"
+	disk=$(mktemp /tmp/vmon-demo-disk.XXXXXX)
+	trap 'rm -f "$disk"' EXIT
+	truncate -s 64M "$disk"
+	build/vmon run --kernel "$LAB_BZIMAGE" --initrd "$LAB_L2_CPIO" \
+		--cpus 2 --memory 512M --cmdline "$guest_cmdline" --disk path="$disk",serial=DEMO
+	exit
 fi
 
 echo "demo: /dev/kvm is software-only here: booting the guest in the nested lab (about 30 s)"
@@ -45,7 +49,8 @@ job=$(mktemp)
 trap 'rm -f "$job"' EXIT
 cat >"$job" <<JOB
 echo "demo: L1 is up; vmon boots the guest"
-/lab/bin/vmon run --kernel /lab/bzImage --initrd /lab/l2.cpio --cpus 2 \
+truncate -s 64M /tmp/demo.img
+/lab/bin/vmon run --kernel /lab/bzImage --initrd /lab/l2.cpio --cpus 2 --disk path=/tmp/demo.img,serial=DEMO \
 	--memory 512M --cmdline "$guest_cmdline"
 echo "demo: vmon exited with status \$?"
 JOB

@@ -141,6 +141,20 @@ show_machine() {
 		[ -e "$d" ] && echo "pci:     ${d##*/} $(cat "$d/vendor"):$(cat "$d/device") class $(cat "$d/class") driver $(basename "$(readlink "$d/driver" 2>/dev/null)" 2>/dev/null)"
 	done
 	echo "entropy: $(head -c 16 /dev/hwrng 2>/dev/null | od -An -tx1 | tr -d ' \n') from $(cat /sys/class/misc/hw_random/rng_current 2>/dev/null)"
+	for b in /sys/block/vd*; do
+		[ -e "$b" ] || continue
+		echo "disk:    /dev/${b##*/} $(($(cat "$b/size") / 2048)) MiB, serial $(cat "$b/serial" 2>/dev/null), read-only $(cat "$b/ro")"
+	done
+	if [ -b /dev/vda ]; then
+		dd if=/dev/urandom of=/tmp/demo bs=64k count=16 2>/dev/null
+		dd if=/tmp/demo of=/dev/vda bs=64k conv=fsync 2>/dev/null
+		echo 3 >/proc/sys/vm/drop_caches
+		if [ "$(md5sum </tmp/demo)" = "$(dd if=/dev/vda bs=64k count=16 2>/dev/null | md5sum)" ]; then
+			echo "disk:    1 MiB written to /dev/vda with fsync and read back: identical"
+		else
+			echo "disk:    1 MiB written to /dev/vda and read back: DIFFERENT"
+		fi
+	fi
 }
 
 # The drivers of vmon's virtio devices, in dependency order (prepare.sh).
