@@ -362,7 +362,10 @@ static int prepare_guest_memory(struct machine *m, struct kernel_entry *entry)
 			  (unsigned long long)(m->cfg->mem_size >> 20), strerror(-ret));
 		return ret;
 	}
-	return load_kernel(m, entry);
+	ret = load_kernel(m, entry);
+	if (ret == 0)
+		ret = platform_open_disks(&m->platform, m->cfg->disks, m->cfg->nr_disks, &m->mem);
+	return ret;
 }
 
 /* The VM itself, up to the first instruction: returns 0 when it can run. */
@@ -393,8 +396,7 @@ static int build(struct machine *m, struct kernel_entry *entry)
 		ret = platform_create(&m->platform, m->pio, m->mmio, &m->mem, &m->control,
 				      m->cfg->console);
 	if (ret == 0)
-		ret = platform_add_disks(&m->platform, m->cfg->disks, m->cfg->nr_disks, m->mmio,
-					 &m->mem, &m->control);
+		ret = platform_attach_disks(&m->platform, m->mmio, &m->control);
 	if (ret == 0)
 		ret = setup_acpi(m);
 	if (ret == 0)

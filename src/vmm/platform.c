@@ -105,7 +105,6 @@ int platform_create(struct platform *p, struct bus *pio, struct bus *mmio,
 		    const struct guest_mem *mem, const struct vm_control *vm,
 		    enum console_kind console)
 {
-	memset(p, 0, sizeof(*p));
 	int ret = create_devices(p, vm, console);
 	if (ret == 0)
 		ret = register_devices(p, pio);
@@ -154,8 +153,8 @@ static int attach_disk(struct platform *p, struct platform_disk *d, struct bus *
 	return 0;
 }
 
-static int add_disk(struct platform *p, const struct disk_config *cfg, struct bus *mmio,
-		    const struct guest_mem *mem, const struct vm_control *vm)
+static int open_disk(struct platform *p, const struct disk_config *cfg,
+		     const struct guest_mem *mem)
 {
 	struct platform_disk *d = &p->disks[p->nr_disks];
 	struct virtio_blk_config blk = {
@@ -169,26 +168,34 @@ static int add_disk(struct platform *p, const struct disk_config *cfg, struct bu
 		return ret;
 	}
 	d->transport = cfg->transport;
-	ret = attach_disk(p, d, mmio, vm);
-	if (ret < 0) {
-		log_error("--disk path=%s: no room for another device (%s)", cfg->path, strerror(-ret));
-		virtio_blk_destroy(&d->blk);
-		return ret;
-	}
 	p->nr_disks++;
 	return 0;
 }
 
-int platform_add_disks(struct platform *p, const struct disk_config *disks, unsigned n,
-		       struct bus *mmio, const struct guest_mem *mem, const struct vm_control *vm)
+int platform_open_disks(struct platform *p, const struct disk_config *disks, unsigned n,
+			const struct guest_mem *mem)
 {
 	p->disks = n ? calloc(n, sizeof(*p->disks)) : NULL;
 	if (n && !p->disks)
 		return -ENOMEM;
 	for (unsigned i = 0; i < n; i++) {
-		int ret = add_disk(p, &disks[i], mmio, mem, vm);
+		int ret = open_disk(p, &disks[i], mem);
 		if (ret < 0)
 			return ret;
+	}
+	return 0;
+}
+
+int platform_attach_disks(struct platform *p, struct bus *mmio, const struct vm_control *vm)
+{
+	for (unsigned i = 0; i < p->nr_disks; i++) {
+		struct platform_disk *d = &p->disks[i];
+		int ret = attach_disk(p, d, mmio, vm);
+		if (ret < 0) {
+			log_error("--disk %u: no room for another device (%s)", i + 1, strerror(-ret));
+			return ret;
+		}
+		d->attached = true;
 	}
 	return 0;
 }
@@ -197,9 +204,9 @@ int platform_add_disks(struct platform *p, const struct disk_config *disks, unsi
 static void destroy_disk(struct platform_disk *d)
 {
 	virtio_set_status(&d->blk.vd, 0);
-	if (d->transport == TRANSPORT_MMIO)
+	if (d->attached && d->transport == TRANSPORT_MMIO)
 		virtio_mmio_destroy(&d->mmio);
-	else
+	else if (d->attached)
 		virtio_pci_destroy(&d->pci);
 	virtio_blk_destroy(&d->blk);
 }

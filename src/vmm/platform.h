@@ -21,6 +21,7 @@
 /* A --disk: a virtio-blk device on one transport. */
 struct platform_disk {
 	struct virtio_blk blk;
+	bool attached;
 	enum virtio_transport_kind transport;
 	struct virtio_pci pci;
 	struct virtio_mmio mmio;
@@ -45,14 +46,22 @@ struct platform {
 	struct acpi_pm *acpi_pm;
 };
 
-/* Creates the devices and registers their ports on `pio` and MMIO ranges on `mmio`. */
+/*
+ * Creates the devices and registers their ports on `pio` and MMIO ranges on
+ * `mmio`. `p` starts zeroed, or holds only what platform_open_disks opened.
+ */
 int platform_create(struct platform *p, struct bus *pio, struct bus *mmio,
 		    const struct guest_mem *mem, const struct vm_control *vm,
 		    enum console_kind console);
 
-/* One virtio-blk per disk, on its transport. 0, or -errno after one clear line. */
-int platform_add_disks(struct platform *p, const struct disk_config *disks, unsigned n,
-		       struct bus *mmio, const struct guest_mem *mem, const struct vm_control *vm);
+/*
+ * Opens every disk image (before the VM exists: bad input is found early).
+ * 0, or -errno after one clear line. Call before platform_create.
+ */
+int platform_open_disks(struct platform *p, const struct disk_config *disks, unsigned n,
+			const struct guest_mem *mem);
+/* Puts each opened disk on its transport. 0, or -errno after one clear line. */
+int platform_attach_disks(struct platform *p, struct bus *mmio, const struct vm_control *vm);
 
 /* After the vCPUs stopped: writes out the console's pending output. */
 void platform_quiesce(struct platform *p);
