@@ -21,6 +21,7 @@
 
 #include "backends/block_file.h"
 #include "devices/virtio/blk.h"
+#include "fake_virtq.h"
 #include "tap.h"
 #include "virtio/virtio.h"
 
@@ -38,75 +39,15 @@
 
 /* --- the fake driver --- */
 
-struct drv {
-	uint8_t *ram;
-	uint64_t gpa, size;         /* RAM */
-	uint64_t desc, avail, used; /* ring addresses */
-	uint16_t qsize;
-	bool event_idx;
-	uint16_t avail_idx, next_desc;
-	uint64_t buf_start, next_buf;
-};
-
-/* One buffer of a chain. */
-struct seg {
-	uint64_t gpa;
-	uint32_t len;
-	bool write;
-};
-
-static void *host(struct drv *d, uint64_t gpa) { return d->ram + (gpa - d->gpa); }
-
-static void put16(struct drv *d, uint64_t gpa, uint16_t v) { v = htole16(v); memcpy(host(d, gpa), &v, 2); }
-static uint16_t get16(struct drv *d, uint64_t gpa) { uint16_t v; memcpy(&v, host(d, gpa), 2); return le16toh(v); }
-static uint32_t get32(struct drv *d, uint64_t gpa) { uint32_t v; memcpy(&v, host(d, gpa), 4); return le32toh(v); }
-
 static void drv_init(struct drv *d, uint8_t *ram, uint64_t gpa, uint64_t size, uint64_t desc_off,
 		     uint64_t avail_off, uint64_t used_off, uint64_t buf_off, uint16_t qsize)
 {
-	*d = (struct drv){ .ram = ram, .gpa = gpa, .size = size, .desc = gpa + desc_off,
+	*d = (struct drv){ .ram = ram, .ram_gpa = gpa, .buf_end = gpa + size, .desc = gpa + desc_off,
 			   .avail = gpa + avail_off, .used = gpa + used_off, .qsize = qsize,
 			   .buf_start = gpa + buf_off, .next_buf = gpa + buf_off };
 }
 
-/* A fresh buffer of len bytes (16-byte aligned). */
-static uint64_t drv_alloc(struct drv *d, uint32_t len)
-{
-	uint64_t gpa = d->next_buf;
-	d->next_buf += (len + 15) & ~15u;
-	if (d->next_buf > d->gpa + d->size) {
-		printf("Bail out! the fake driver ran out of RAM\n");
-		exit(1);
-	}
-	return gpa;
-}
 
-static void set_desc(struct drv *d, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags,
-		     uint16_t next)
-{
-	struct { uint64_t addr; uint32_t len; uint16_t flags, next; } le = {
-		htole64(addr), htole32(len), htole16(flags), htole16(next),
-	};
-	memcpy(host(d, d->desc + 16ull * i), &le, sizeof(le));
-}
-
-/* Puts the chain in the descriptor table and makes it available; returns its head. */
-static uint16_t drv_offer(struct drv *d, const struct seg *segs, unsigned n)
-{
-	uint16_t head = d->next_desc;
-	for (unsigned k = 0; k < n; k++) {
-		uint16_t i = (uint16_t)((head + k) % d->qsize), next = (uint16_t)((i + 1) % d->qsize);
-		uint16_t flags = (segs[k].write ? VIRTQ_DESC_F_WRITE : 0) |
-				 (k + 1 < n ? VIRTQ_DESC_F_NEXT : 0);
-		set_desc(d, i, segs[k].gpa, segs[k].len, flags, next);
-	}
-	d->next_desc = (uint16_t)((head + n) % d->qsize);
-	put16(d, d->avail + 4 + 2ull * (d->avail_idx % d->qsize), head);
-	put16(d, d->avail + 2, ++d->avail_idx);
-	return head;
-}
-
-static uint16_t used_idx(struct drv *d) { return get16(d, d->used + 2); }
 
 /* The used element `k` (counting from 0 since the start). */
 static void used_elem(struct drv *d, uint16_t k, uint32_t *id, uint32_t *len)

@@ -19,6 +19,7 @@
 
 #include "backends/chardev.h"
 #include "devices/virtio/console.h"
+#include "fake_virtq.h"
 #include "tap.h"
 #include "virtio/virtio.h"
 
@@ -97,66 +98,7 @@ static int ready_calls(struct chardev *cd)
 	return n;
 }
 
-/* --- the fake driver: one per queue, each with its own part of RAM --- */
-
-struct drv {
-	uint8_t *ram;
-	uint64_t ram_gpa;
-	uint64_t desc, avail, used; /* ring addresses */
-	uint16_t qsize;
-	uint16_t avail_idx, next_desc;
-	uint64_t next_buf, buf_end;
-};
-
-struct seg {
-	uint64_t gpa;
-	uint32_t len;
-	bool write;
-};
-
-static void *host(struct drv *d, uint64_t gpa) { return d->ram + (gpa - d->ram_gpa); }
-static void put16(struct drv *d, uint64_t gpa, uint16_t v) { v = htole16(v); memcpy(host(d, gpa), &v, 2); }
-static uint32_t get32(struct drv *d, uint64_t gpa) { uint32_t v; memcpy(&v, host(d, gpa), 4); return le32toh(v); }
-
-static uint64_t drv_alloc(struct drv *d, uint32_t len)
-{
-	uint64_t gpa = d->next_buf;
-	d->next_buf += (len + 15) & ~15u;
-	if (d->next_buf > d->buf_end) {
-		printf("Bail out! the fake driver ran out of RAM\n");
-		exit(1);
-	}
-	return gpa;
-}
-
-static void set_desc(struct drv *d, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags,
-		     uint16_t next)
-{
-	struct { uint64_t addr; uint32_t len; uint16_t flags, next; } le = {
-		htole64(addr), htole32(len), htole16(flags), htole16(next),
-	};
-	memcpy(host(d, d->desc + 16ull * i), &le, sizeof(le));
-}
-
-static uint16_t drv_offer(struct drv *d, const struct seg *segs, unsigned n)
-{
-	uint16_t head = d->next_desc;
-	for (unsigned k = 0; k < n; k++) {
-		uint16_t i = (uint16_t)((head + k) % d->qsize), next = (uint16_t)((i + 1) % d->qsize);
-		uint16_t flags = (segs[k].write ? VIRTQ_DESC_F_WRITE : 0) |
-				 (k + 1 < n ? VIRTQ_DESC_F_NEXT : 0);
-		set_desc(d, i, segs[k].gpa, segs[k].len, flags, next);
-	}
-	d->next_desc = (uint16_t)((head + n) % d->qsize);
-	put16(d, d->avail + 4 + 2ull * (d->avail_idx % d->qsize), head);
-	__atomic_store_n((uint16_t *)host(d, d->avail + 2), htole16(++d->avail_idx), __ATOMIC_RELEASE);
-	return head;
-}
-
-static uint16_t used_idx(struct drv *d)
-{
-	return le16toh(__atomic_load_n((uint16_t *)host(d, d->used + 2), __ATOMIC_ACQUIRE));
-}
+/* --- the fake driver (fake_virtq.h): one per queue, each with its own part of RAM --- */
 
 static void used_elem(struct drv *d, uint16_t k, uint32_t *id, uint32_t *len)
 {
