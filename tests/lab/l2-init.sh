@@ -43,6 +43,13 @@ print_checks() {
 	# virtio-rng over virtio-pci: the driver bound, and 64 bytes of entropy read.
 	echo "LAB-RESULT rng=$(cat /sys/class/misc/hw_random/rng_current 2>/dev/null)"
 	echo "LAB-RESULT rng_bytes=$(head -c 64 /dev/hwrng 2>/dev/null | wc -c)"
+	# What pciutils sees: IDs per slot, then the disk's BAR and MSI-X state.
+	if [ -x /usr/bin/lspci ]; then
+		ids=$(/usr/bin/lspci -n | awk '{ printf "%s=%s,", $1, $3 }')
+		bar=$(/usr/bin/lspci -v -s 00:02.0 | grep -c 'Memory at .* (32-bit, non-prefetchable) \[size=32K\]')
+		msix=$(/usr/bin/lspci -vv -s 00:02.0 | grep -c 'MSI-X: Enable+')
+		echo "LAB-RESULT lspci=${ids}bar=$bar,msix=$msix"
+	fi
 	disk_checks
 	# Last, so that the VMM exits as soon as possible after it: the host
 	# compares it with L1's clock read right after the VMM exited.

@@ -23,9 +23,10 @@ LAB_REPO_DIR=$(cd "$LAB_SRC_DIR/../.." && pwd)
 
 # Packages the lab needs on the host (Debian 12).  binutils gives readelf and
 # strings; libc6-dev the static libc for the helpers; xz-utils unpacks .ko.xz;
-# e2fsprogs: mke2fs for L2, e2fsck and debugfs for L1 (run.sh's ext4 checks).
+# e2fsprogs: mke2fs for L2, e2fsck and debugfs for L1 (run.sh's ext4 checks);
+# pciutils: lspci for L2 (run.sh's PCI check).
 LAB_HOST_PACKAGES=(qemu-system-x86 busybox-static cpio lz4 xz-utils gcc
-	libc6-dev binutils e2fsprogs)
+	libc6-dev binutils e2fsprogs pciutils)
 
 # L1 machine: QEMU/TCG emulating an AMD-V CPU.  One vCPU: with -smp 2 the lab
 # hung in 2 of 3 runs, with -smp 1 it has not.

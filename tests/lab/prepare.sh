@@ -154,6 +154,15 @@ l2_add_mkfs() {
 	install -D -m 644 /etc/mke2fs.conf "$1/etc/mke2fs.conf"
 }
 
+# l2_add_lspci ROOT: pciutils' lspci (busybox has none), with its libraries
+# and the PCI ID database, for run.sh's check of what the guest enumerates.
+l2_add_lspci() {
+	lab_add_dynamic "$1" /usr/bin/lspci /usr/bin/lspci
+	if [[ -e /usr/share/misc/pci.ids ]]; then
+		install -D -m 644 "$(readlink -f /usr/share/misc/pci.ids)" "$1/usr/share/misc/pci.ids"
+	fi
+}
+
 # build_l2_initramfs OUT [ADD...]: busybox, marker-init as /init,
 # l2-init.sh as /init.sh, the virtio modules, and whatever each function
 # ADD puts into the tree (called with its root); unless OUT is up to date.
@@ -161,7 +170,7 @@ build_l2_initramfs() {
 	local out=$1 src root add
 	shift
 	for src in "$LAB_BIN/marker-init" "$LAB_SRC_DIR/l2-init.sh" "$LAB_SRC_DIR/lib.sh" \
-		"$LAB_SRC_DIR/prepare.sh" "$LAB_L2_MODULES/load-order" /sbin/mke2fs; do
+		"$LAB_SRC_DIR/prepare.sh" "$LAB_L2_MODULES/load-order" /sbin/mke2fs /usr/bin/lspci; do
 		[[ $src -nt $out ]] && break
 		src=
 	done
@@ -191,7 +200,7 @@ main() {
 	lab_build_static "$LAB_BIN/marker-init" "$LAB_SRC_DIR/marker-init.c"
 	lab_build_static "$LAB_BIN/boottime" "$LAB_REPO_DIR/bench/boottime.c"
 	build_l2_initramfs "$LAB_L2_CPIO"
-	build_l2_initramfs "$LAB_L2_TEST_CPIO" l2_add_mkfs
+	build_l2_initramfs "$LAB_L2_TEST_CPIO" l2_add_mkfs l2_add_lspci
 	lab_log "prepared $LAB_OUT (kernel $(cat "$LAB_KVER_FILE"))"
 }
 

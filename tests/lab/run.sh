@@ -209,6 +209,7 @@ check_case() {
 	if [[ ${LAB_L2_VMM:-vmon} == qemu ]]; then
 		tap_skip "$name: guest enumerates the PCI host bridge 00:00.0" "microvm has no PCI"
 		tap_skip "$name: virtio-rng over virtio-pci" "microvm has no PCI"
+		tap_skip "$name: lspci" "microvm has no PCI"
 		for _ in $(seq "$DISK_CHECKS"); do
 			tap_skip "$name: virtio-blk" "the QEMU peer runs without disks here"
 		done
@@ -217,6 +218,10 @@ check_case() {
 			test "$bridge" = "0x1b36:0x0008:"
 		tap "$name: virtio-rng over virtio-pci: driver ${rng:-none}, read ${rng_bytes:-no} bytes of 64" \
 			test "${rng%%.*}/$rng_bytes" = "virtio_rng/64"
+		local lspci
+		lspci=$(l2_result "$log" "$name" lspci)
+		tap "$name: lspci: bridge, virtio-rng and virtio-blk with their IDs, a 32 KiB BAR and MSI-X enabled (saw ${lspci:-none})" \
+			test "$lspci" = "00:00.0=1b36:0008,00:01.0=1af4:1044,00:02.0=1af4:1042,bar=1,msix=1"
 		check_disks "$log" "$name"
 	fi
 
@@ -255,7 +260,7 @@ main() {
 	lab_build_l1_initramfs "$tmp/l1.cpio" test "$LAB_SRC_DIR/l1-job-test.sh" "$vmon" \
 		/sbin/e2fsck /sbin/debugfs
 
-	echo "1..$((2 + (6 + DISK_CHECKS) * ${#CASES[@]} + KILL_CHECKS))"
+	echo "1..$((2 + (7 + DISK_CHECKS) * ${#CASES[@]} + KILL_CHECKS))"
 	local l1_rc=0 start=$SECONDS failed_before_l1
 	lab_run_l1 "$tmp/l1.cpio" "$l1_timeout" "$log" "lab.job=test lab.vmm=$vmm" || l1_rc=$?
 	lab_log "L1 exited with status $l1_rc after $((SECONDS - start))s"
