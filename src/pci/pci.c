@@ -192,6 +192,8 @@ uint32_t pci_config_read(struct pci_device *dev, unsigned offset, unsigned len)
 {
 	if (!valid_access(offset, len))
 		return 0xffffffffu;
+	if (offset >= PCI_HEADER_END && dev->ops && dev->ops->config_read)
+		dev->ops->config_read(dev, offset, len);
 	pthread_mutex_lock(&dev->lock);
 	uint32_t v = pci_cfg_get(dev, offset, len);
 	pthread_mutex_unlock(&dev->lock);

@@ -63,6 +63,8 @@ struct pci_device;
 struct pci_device_ops {
 	/* After the guest wrote [offset, offset + len); cfg[] already updated. */
 	void (*config_written)(struct pci_device *dev, unsigned offset, unsigned len);
+	/* Before the guest reads [offset, offset + len) of a capability: refresh cfg[] (no lock held). */
+	void (*config_read)(struct pci_device *dev, unsigned offset, unsigned len);
 	/* BAR `index` started or stopped decoding at `addr` (called with dev->lock held). */
 	void (*bar_mapped)(struct pci_device *dev, unsigned index, uint64_t addr, bool mapped);
 };

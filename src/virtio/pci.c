@@ -24,6 +24,13 @@
 #define VIRTIO_PCI_CAP_NOTIFY_CFG 2
 #define VIRTIO_PCI_CAP_ISR_CFG    3
 #define VIRTIO_PCI_CAP_DEVICE_CFG 4
+#define VIRTIO_PCI_CAP_PCI_CFG    5
+/* struct virtio_pci_cfg_cap: the cap's bar, offset, length, then pci_cfg_data. */
+#define CFG_CAP_BAR    4
+#define CFG_CAP_OFFSET 8
+#define CFG_CAP_LENGTH 12
+#define CFG_CAP_DATA   16
+#define CFG_CAP_SIZE   20
 #define PCI_CAP_ID_VENDOR         0x09
 
 #define VIRTIO_PCI_VENDOR      0x1af4
@@ -325,9 +332,49 @@ static void bar0_write(void *opaque, uint64_t offset, const void *data, uint32_t
 
 static const struct bus_ops bar0_ops = { .read = bar0_read, .write = bar0_write };
 
+/*
+ * §4.1.4.9: the PCI configuration access capability, a window into BAR 0
+ * through config space (for drivers that cannot map BARs yet). The access
+ * it describes, if it is a valid one into BAR 0; false otherwise.
+ */
+static bool cfg_window(struct virtio_pci *vp, unsigned offset, unsigned len,
+		       uint32_t *bar_offset, uint32_t *length)
+{
+	unsigned data = vp->cfg_cap + CFG_CAP_DATA;
+	if (offset + len <= data || offset >= data + 4)
+		return false;
+	pthread_mutex_lock(&vp->pci.lock);
+	uint8_t bar = (uint8_t)pci_cfg_get(&vp->pci, vp->cfg_cap + CFG_CAP_BAR, 1);
+	*bar_offset = pci_cfg_get(&vp->pci, vp->cfg_cap + CFG_CAP_OFFSET, 4);
+	*length = pci_cfg_get(&vp->pci, vp->cfg_cap + CFG_CAP_LENGTH, 4);
+	pthread_mutex_unlock(&vp->pci.lock);
+	return bar == 0 && (*length == 1 || *length == 2 || *length == 4) &&
+	       *bar_offset % *length == 0 && *bar_offset < BAR0_SIZE && *length <= BAR0_SIZE - *bar_offset;
+}
+
+static void config_read(struct pci_device *dev, unsigned offset, unsigned len)
+{
+	struct virtio_pci *vp = dev->opaque;
+	uint32_t at, length, value = 0;
+	if (!cfg_window(vp, offset, len, &at, &length))
+		return;
+	bar0_read(vp, at, &value, length);
+	pthread_mutex_lock(&dev->lock);
+	pci_cfg_set(dev, vp->cfg_cap + CFG_CAP_DATA, 4, value);
+	pthread_mutex_unlock(&dev->lock);
+}
+
 static void config_written(struct pci_device *dev, unsigned offset, unsigned len)
 {
 	struct virtio_pci *vp = dev->opaque;
+	uint32_t at, length;
+	if (cfg_window(vp, offset, len, &at, &length)) {
+		pthread_mutex_lock(&dev->lock);
+		uint32_t value = pci_cfg_get(dev, vp->cfg_cap + CFG_CAP_DATA, 4);
+		pthread_mutex_unlock(&dev->lock);
+		bar0_write(vp, at, &value, length);
+		return;
+	}
 	msix_config_written(&vp->msix, offset, len);
 }
 
@@ -357,6 +404,7 @@ static void bar_mapped(struct pci_device *dev, unsigned index, uint64_t addr, bo
 
 static const struct pci_device_ops virtio_pci_device_ops = {
 	.config_written = config_written,
+	.config_read = config_read,
 	.bar_mapped = bar_mapped,
 };
 
@@ -377,6 +425,20 @@ static int add_virtio_cap(struct pci_device *dev, uint8_t type, uint32_t offset,
 	return pci_device_add_capability(dev, PCI_CAP_ID_VENDOR, cap, len, NULL);
 }
 
+/* §4.1.4.9: bar, offset, length and pci_cfg_data are the driver's to write. */
+static int add_cfg_access_cap(struct virtio_pci *vp)
+{
+	uint8_t cap[CFG_CAP_SIZE] = { 0 }, writable[CFG_CAP_SIZE] = { 0 };
+	cap[2] = CFG_CAP_SIZE;
+	cap[3] = VIRTIO_PCI_CAP_PCI_CFG;
+	writable[CFG_CAP_BAR] = 0xff;
+	memset(&writable[CFG_CAP_OFFSET], 0xff, 12);
+	int ret = pci_device_add_capability(&vp->pci, PCI_CAP_ID_VENDOR, cap, CFG_CAP_SIZE, writable);
+	if (ret >= 0)
+		vp->cfg_cap = (unsigned)ret;
+	return ret;
+}
+
 static int add_capabilities(struct virtio_pci *vp)
 {
 	struct virtio_device *vd = vp->vd;
@@ -389,6 +451,8 @@ static int add_capabilities(struct virtio_pci *vp)
 	if (ret >= 0)
 		ret = add_virtio_cap(&vp->pci, VIRTIO_PCI_CAP_NOTIFY_CFG, NOTIFY_OFFSET,
 				     NOTIFY_MULTIPLIER * vd->nr_queues, NOTIFY_MULTIPLIER);
+	if (ret >= 0)
+		ret = add_cfg_access_cap(vp);
 	return ret < 0 ? ret : 0;
 }
 

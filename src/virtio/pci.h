@@ -19,6 +19,7 @@ struct virtio_pci {
 	struct msix msix;
 	struct virtio_device *vd;
 	const struct vm_control *vm;
+	unsigned cfg_cap;               /* offset of the VIRTIO_PCI_CAP_PCI_CFG capability */
 
 	/* Protects the selectors, the ISR and the MSI-X messages. */
 	pthread_mutex_t lock;

@@ -113,7 +113,7 @@ static void test_identity(struct rig *r)
 	     cap = pci_config_read(&r->vp.pci, cap + 1, 1))
 		if (pci_config_read(&r->vp.pci, cap, 1) == 0x09)
 			types |= 1u << pci_config_read(&r->vp.pci, cap + 3, 1);
-	CHECK(types == 0x1e, "common, notify, ISR and device capabilities");
+	CHECK(types == 0x3e, "common, notify, ISR, device and PCI configuration access capabilities");
 	CHECK(r->machine.ioeventfds == 2 && r->machine.ioeventfd_addr[1] == r->bar + 0x3004,
 	      "one notify ioeventfd per queue where BAR 0 decodes");
 }
@@ -201,6 +201,31 @@ static void test_queues_and_interrupts(struct rig *r)
 	CHECK(r8(r, 0x2000 + 3) == 0x33, "device config space at 0x2000");
 }
 
+/* §4.1.4.9: the PCI configuration access capability reaches BAR 0 through config space. */
+static void test_cfg_access(struct rig *r)
+{
+	unsigned cap = r->vp.cfg_cap;
+	struct pci_device *dev = &r->vp.pci;
+	pci_config_write(dev, cap + 4, 1, 0);       /* bar 0 */
+	pci_config_write(dev, cap + 8, 4, 0x12);    /* num_queues */
+	pci_config_write(dev, cap + 12, 4, 2);
+	CHECK(pci_config_read(dev, cap + 16, 4) == 2, "pci_cfg_data reads num_queues through the window");
+	pci_config_write(dev, cap + 8, 4, 0x16);    /* queue_select */
+	pci_config_write(dev, cap + 16, 4, 1);
+	CHECK(r16(r, 0x16) == 1, "pci_cfg_data writes queue_select through the window");
+	pci_config_write(dev, cap + 12, 4, 3);      /* not 1, 2 or 4 */
+	pci_config_write(dev, cap + 16, 4, 0);
+	CHECK(r16(r, 0x16) == 1, "a window of length 3 is ignored");
+	pci_config_write(dev, cap + 4, 1, 2);       /* bar 2 does not exist */
+	pci_config_write(dev, cap + 12, 4, 2);
+	pci_config_write(dev, cap + 16, 4, 0);
+	CHECK(r16(r, 0x16) == 1, "a window into another BAR is ignored");
+	pci_config_write(dev, cap + 4, 1, 0);
+	uint32_t before = pci_config_read(dev, cap + 16, 4);
+	pci_config_write(dev, cap + 8, 4, 0x8000);  /* past BAR 0 */
+	CHECK(pci_config_read(dev, cap + 16, 4) == before, "a window past BAR 0 reads nothing new");
+}
+
 static void test_bar_move(struct rig *r)
 {
 	uint32_t moved = (uint32_t)r->bar + 0x100000;
@@ -219,6 +244,7 @@ int main(void)
 	test_identity(r);
 	test_negotiation(r);
 	test_queues_and_interrupts(r);
+	test_cfg_access(r);
 	test_bar_move(r);
 	virtio_set_status(&r->vd, 0);
 	virtio_pci_destroy(&r->vp);
