@@ -124,9 +124,43 @@ run_kill_case() {
 	report_raw "$_name" "$RAW_KILL_BLOCKS"
 }
 
+# run_hvc_case NAME KERNEL: the terminal on a virtio-console (hvc0) instead
+# of COM1. The guest writes to /dev/hvc0 and echoes back the line L1 sends
+# on vmon's standard input, which only hvc0 can carry to it. Debian builds
+# virtio_console as a module, so hvc0 exists only once init loads it:
+# console=ttyS0 gives /dev/console something to open at boot (COM1 has no
+# backend with --console virtio, so whatever goes there is dropped).
+run_hvc_case() {
+	_name=$1 _kernel=$2 _scenario=hvc
+	case_begin "$_name" "$_kernel" "$_scenario"
+	rm -f /tmp/hvc.in /tmp/hvc.out
+	mkfifo /tmp/hvc.in /tmp/hvc.out
+	run_vmm "timeout -s KILL $L2_TIMEOUT" vmon "$_kernel" 1 \
+		"console=ttyS0 console=hvc0 lab.scenario=$_scenario" --console virtio \
+		</tmp/hvc.in >/tmp/hvc.out 2>&1 &
+	_pid=$!
+	exec 4>/tmp/hvc.in # the VMM's terminal input, held open until we typed
+	# Type only once the guest holds /dev/hvc0 open, as a person would.
+	while IFS= read -r _line; do
+		echo "L2:$_name| $_line"
+		case $_line in
+		"LAB-HVC out=ok"*)
+			echo "ping-from-l1" >&4
+			exec 4>&-
+			;;
+		esac
+	done </tmp/hvc.out
+	exec 4>&- 2>/dev/null
+	wait "$_pid"
+	_rc=$?
+	_epoch=$(date +%s)
+	echo "LAB-CASE-END name=$_name rc=$_rc l1_epoch=$_epoch uptime=$(uptime_s)"
+}
+
 run_case bzimage /lab/bzImage checks-poweroff
 run_case pvh /lab/vmlinux checks-reboot
 # QEMU runs without disks here: nothing to kill it over.
 if [ "$(cmdline_value lab.vmm vmon)" = vmon ]; then
 	run_kill_case kill /lab/bzImage
+	run_hvc_case hvc /lab/bzImage
 fi

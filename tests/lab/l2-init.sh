@@ -190,6 +190,25 @@ checks-reboot)
 	reboot -f
 	hang "reboot -f returned"
 	;;
+hvc)
+	# --console virtio: the terminal is /dev/hvc0 (virtio_console is loaded).
+	i=0
+	while [ ! -c /dev/hvc0 ] && [ $i -lt 50 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	# Hold the tty open before announcing it: input to a closed tty is dropped.
+	exec 3<>/dev/hvc0
+	echo "LAB-HVC out=ok" >&3
+	if read -t 20 -r line <&3; then
+		echo "LAB-HVC in=$line" >&3
+	else
+		echo "LAB-HVC in=none" >&3
+	fi
+	exec 3>&-
+	poweroff -f
+	hang "poweroff -f returned"
+	;;
 fsync-then-wait)
 	# The host kills the VMM with SIGKILL as soon as it reads LAB-FSYNCED,
 	# then checks that what fsync acknowledged is in the image file.

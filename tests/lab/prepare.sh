@@ -139,7 +139,7 @@ install_kernel() {
 	collect_modules "$root/lib/modules/$kver" "$LAB_MODULES" kvm-amd
 	# L2's drivers for vmon's devices: Debian builds virtio as modules.
 	collect_modules "$root/lib/modules/$kver" "$LAB_L2_MODULES" virtio_pci virtio_rng virtio_blk \
-		virtio_mmio
+		virtio_mmio virtio_console
 	echo "$kver" >"$LAB_KVER_FILE"
 	lab_log "kernel $kver: L1 modules $(tr '\n' ' ' <"$LAB_MODULES/load-order")"
 	lab_log "kernel $kver: L2 modules $(tr '\n' ' ' <"$LAB_L2_MODULES/load-order")"

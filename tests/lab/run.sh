@@ -111,6 +111,25 @@ fsynced_ok() {
 	[[ -n $3 ]] && l2_lines "$1" "$2" | grep '^LAB-FSYNCED' >/dev/null
 }
 
+# check_hvc LOG CASE: the terminal on virtio-console (HVC_CHECKS test points).
+HVC_CHECKS=3
+check_hvc() {
+	local log=$1 name=$2 rc
+	if [[ ${LAB_L2_VMM:-vmon} == qemu ]]; then
+		for _ in $(seq "$HVC_CHECKS"); do
+			tap_skip "$name: virtio-console" "a vmon option"
+		done
+		return
+	fi
+	echo "# case $name: $(case_summary "$log" "$name")"
+	rc=$(lab_field "$log" "LAB-CASE-END name=$name " rc)
+	tap "$name: the guest's output on /dev/hvc0 reaches vmon's terminal" \
+		sh -c "grep -q '^L2:$name| LAB-HVC out=ok' '$log'"
+	tap "$name: a line on vmon's standard input reaches the guest's /dev/hvc0" \
+		sh -c "grep -q '^L2:$name| LAB-HVC in=ping-from-l1' '$log'"
+	tap "$name: power-off ends vmon with status 0 (got ${rc:-none})" test "$rc" = 0
+}
+
 # check_kill LOG CASE: durability across SIGKILL (KILL_CHECKS test points).
 KILL_CHECKS=3
 KILL_BYTES="4 MiB" # RAW_KILL_BLOCKS in l2-init.sh
@@ -260,7 +279,7 @@ main() {
 	lab_build_l1_initramfs "$tmp/l1.cpio" test "$LAB_SRC_DIR/l1-job-test.sh" "$vmon" \
 		/sbin/e2fsck /sbin/debugfs
 
-	echo "1..$((2 + (7 + DISK_CHECKS) * ${#CASES[@]} + KILL_CHECKS))"
+	echo "1..$((2 + (7 + DISK_CHECKS) * ${#CASES[@]} + KILL_CHECKS + HVC_CHECKS))"
 	local l1_rc=0 start=$SECONDS failed_before_l1
 	lab_run_l1 "$tmp/l1.cpio" "$l1_timeout" "$log" "lab.job=test lab.vmm=$vmm" || l1_rc=$?
 	lab_log "L1 exited with status $l1_rc after $((SECONDS - start))s"
@@ -276,6 +295,7 @@ main() {
 		check_case "$log" "$name" "$want_rc" "$event"
 	done
 	check_kill "$log" kill
+	check_hvc "$log" hvc
 
 	failed_before_l1=$TAP_FAILED
 	tap "L1: job finished and L1 powered off within ${l1_timeout}s (status $l1_rc)" \
