@@ -76,6 +76,7 @@ build_l2_fio_initramfs() {
 	lab_add_base "$root"
 	install -m 755 "$LAB_BIN/marker-init" "$root/init"
 	install -m 755 "$LAB_REPO_DIR/bench/l2-disk-init.sh" "$root/init.sh"
+	install -m 644 "$LAB_SRC_DIR/guest-lib.sh" "$root/guest-lib.sh"
 	install -m 644 "$jobfile" "$root/disk.fio"
 	cp -r "$LAB_L2_MODULES" "$root/modules"
 	lab_add_dynamic "$root" /usr/bin/fio /usr/bin/fio

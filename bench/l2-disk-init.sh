@@ -21,16 +21,7 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mkdir -p /tmp
 
-cmdline_value() {
-	_v=$2
-	# shellcheck disable=SC2013 # the command line is split into words
-	for _arg in $(cat /proc/cmdline); do
-		case "$_arg" in
-		"$1"=*) _v=${_arg#*=} ;;
-		esac
-	done
-	echo "$_v"
-}
+. /guest-lib.sh
 
 while read -r m; do
 	insmod "/modules/$m.ko" || echo "DISK-ERROR insmod $m failed"

@@ -16,17 +16,7 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mkdir -p /tmp
 mount -t tmpfs tmpfs /tmp
 
-# cmdline_value KEY DEFAULT: value of KEY=... on the kernel command line.
-cmdline_value() {
-	_v=$2
-	# shellcheck disable=SC2013 # the command line is split into words
-	for _arg in $(cat /proc/cmdline); do
-		case "$_arg" in
-		"$1"=*) _v=${_arg#*=} ;;
-		esac
-	done
-	echo "$_v"
-}
+. /guest-lib.sh
 
 L2_MEMORY=$(cmdline_value lab.l2_memory 512M)
 # shellcheck disable=SC2034 # used by the jobs

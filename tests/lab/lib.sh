@@ -189,6 +189,7 @@ lab_build_l1_initramfs() {
 	lab_add_base "$root"
 	mkdir -p "$root"/{lab/bin,lab/jobs,lib64}
 	install -m 755 "$LAB_SRC_DIR/l1-init.sh" "$root/init"
+	install -m 644 "$LAB_SRC_DIR/guest-lib.sh" "$root/guest-lib.sh"
 	install -m 644 "$job_script" "$root/lab/jobs/$job.sh"
 	cp -r "$LAB_MODULES" "$root/lab/modules"
 	cp "$LAB_BZIMAGE" "$LAB_VMLINUX" "$root/lab/"

@@ -169,7 +169,8 @@ l2_add_lspci() {
 build_l2_initramfs() {
 	local out=$1 src root add
 	shift
-	for src in "$LAB_BIN/marker-init" "$LAB_SRC_DIR/l2-init.sh" "$LAB_SRC_DIR/lib.sh" \
+	for src in "$LAB_BIN/marker-init" "$LAB_SRC_DIR/l2-init.sh" "$LAB_SRC_DIR/guest-lib.sh" \
+		"$LAB_SRC_DIR/lib.sh" \
 		"$LAB_SRC_DIR/prepare.sh" "$LAB_L2_MODULES/load-order" /sbin/mke2fs /usr/bin/lspci; do
 		[[ $src -nt $out ]] && break
 		src=
@@ -179,6 +180,7 @@ build_l2_initramfs() {
 	lab_add_base "$root"
 	install -m 755 "$LAB_BIN/marker-init" "$root/init"
 	install -m 755 "$LAB_SRC_DIR/l2-init.sh" "$root/init.sh"
+	install -m 644 "$LAB_SRC_DIR/guest-lib.sh" "$root/guest-lib.sh"
 	cp -r "$LAB_L2_MODULES" "$root/modules"
 	for add in "$@"; do
 		"$add" "$root"
