@@ -22,14 +22,12 @@ mount -t sysfs sysfs /sys
 # The kernel may already have /dev populated (fds 0-2 came from our node).
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 
-cmdline_value() {
-	# shellcheck disable=SC2013 # the command line is split into words
-	for arg in $(cat /proc/cmdline); do
-		case "$arg" in
-		"$1"=*) echo "${arg#*=}" ;;
-		esac
-	done
-}
+. /guest-lib.sh
+
+# Informational kernel messages (e.g. "drop_caches: 3") are printed on the
+# console asynchronously and can land inside a LAB-RESULT line: keep only
+# warnings and worse on the console while this script reports (dmesg keeps all).
+echo 4 >/proc/sys/kernel/printk
 
 # Each line is parsed by tests/lab/run.sh; keep the format stable.
 print_checks() {
