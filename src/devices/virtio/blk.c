@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "backends/block_file.h"
+#include "virtio/chain.h"
 #include "virtio/virtio.h"
 
 #define VIRTIO_ID_BLOCK 2
@@ -92,94 +93,6 @@ static void put_le64(uint8_t *p, uint64_t v) { v = htole64(v); memcpy(p, &v, 8);
 static uint32_t get_le32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return le32toh(v); }
 static uint64_t get_le64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return le64toh(v); }
 
-/* --- chains --- */
-
-/*
- * Where the readable bytes (`writable` false) or the writable ones start
- * in the chain, and how many bufs there are of that kind.
- */
-static unsigned kind_first(const struct virtq_chain *c, bool writable)
-{
-	unsigned i = 0;
-	while (i < c->count && !c->bufs[i].device_writable)
-		i++;
-	return writable ? i : 0;
-}
-
-static unsigned kind_end(const struct virtq_chain *c, bool writable)
-{
-	return writable ? c->count : kind_first(c, true);
-}
-
-/*
- * Copies up to len bytes from offset `off` of the chain's readable bytes;
- * returns how many it copied.
- */
-static uint32_t chain_copy_out(const struct virtq_chain *c, uint64_t off, void *dst, uint32_t len)
-{
-	uint8_t *out = dst;
-	uint32_t done = 0;
-	for (unsigned i = 0, end = kind_end(c, false); i < end && done < len; i++) {
-		const struct virtq_buf *b = &c->bufs[i];
-		if (off >= b->len) {
-			off -= b->len;
-			continue;
-		}
-		uint32_t n = b->len - (uint32_t)off;
-		if (n > len - done)
-			n = len - done;
-		memcpy(out + done, b->host + off, n);
-		done += n;
-		off = 0;
-	}
-	return done;
-}
-
-/*
- * Describes bytes [off, off + len) of the chain's readable or writable
- * bytes as iovecs. Returns how many, or -1 when more than max are needed.
- */
-static int chain_slice(const struct virtq_chain *c, bool writable, uint64_t off, uint64_t len,
-		       struct iovec *iov, unsigned max)
-{
-	unsigned n = 0;
-	for (unsigned i = kind_first(c, writable), end = kind_end(c, writable); i < end && len; i++) {
-		const struct virtq_buf *b = &c->bufs[i];
-		if (off >= b->len) {
-			off -= b->len;
-			continue;
-		}
-		uint64_t take = b->len - off;
-		if (take > len)
-			take = len;
-		if (n == max)
-			return -1;
-		iov[n++] = (struct iovec){ .iov_base = b->host + off, .iov_len = (size_t)take };
-		len -= take;
-		off = 0;
-	}
-	return (int)n;
-}
-
-/* Copies len bytes into iovecs (whose total is at least len). */
-static void iov_fill(const struct iovec *iov, unsigned n, const uint8_t *src, uint64_t len)
-{
-	for (unsigned i = 0; i < n && len; i++) {
-		size_t k = iov[i].iov_len < len ? iov[i].iov_len : (size_t)len;
-		memcpy(iov[i].iov_base, src, k);
-		src += k;
-		len -= k;
-	}
-}
-
-static void iov_gather(const struct iovec *iov, unsigned n, uint8_t *dst)
-{
-	for (unsigned i = 0; i < n; i++) {
-		memcpy(dst, iov[i].iov_base, iov[i].iov_len);
-		dst += iov[i].iov_len;
-	}
-}
-
 /* --- answering --- */
 
 static void req_free(struct virtio_blk_queue *q, struct blk_req *req)
@@ -232,7 +145,7 @@ static void req_done(struct block_request *br, int result)
 	}
 	if (br->op == BLOCK_OP_READ) {
 		if (req->bounce)
-			iov_fill(req->iov, req->niov, req->bounce, br->len);
+			iov_scatter(req->iov, req->niov, req->bounce, br->len);
 		blk->bytes_read += br->len;
 	} else if (br->op == BLOCK_OP_WRITE) {
 		blk->bytes_written += br->len;
@@ -262,7 +175,7 @@ static uint8_t setup_rw(struct virtio_blk *blk, struct blk_req *req, const struc
 						      : "request outside the disk or misaligned", sector);
 		return VIRTIO_BLK_S_IOERR;
 	}
-	int n = chain_slice(c, in, off, len, req->iov, VIRTIO_BLK_SEG_MAX);
+	int n = virtq_chain_slice(c, in, off, len, req->iov, VIRTIO_BLK_SEG_MAX);
 	if (n < 0) {
 		complain(blk, "more data segments than seg_max", sector);
 		return VIRTIO_BLK_S_IOERR;
@@ -311,7 +224,7 @@ static uint8_t setup_zero(struct virtio_blk *blk, struct blk_req *req, const str
 		return data_len > SEGMENT_SIZE && data_len % SEGMENT_SIZE == 0 ? VIRTIO_BLK_S_UNSUPP
 									       : VIRTIO_BLK_S_IOERR;
 	}
-	chain_copy_out(c, HEADER_SIZE, seg, SEGMENT_SIZE);
+	virtq_chain_read(c, HEADER_SIZE, seg, SEGMENT_SIZE);
 	uint64_t sector = get_le64(seg);
 	uint32_t num = get_le32(seg + 8), flags = get_le32(seg + 12);
 	/* Unknown flags, and unmap on a discard, are not supported. */
@@ -338,8 +251,8 @@ static void get_id(struct virtio_blk *blk, struct blk_req *req, const struct vir
 {
 	uint64_t n = data_len < VIRTIO_BLK_SERIAL_LEN ? data_len : VIRTIO_BLK_SERIAL_LEN;
 	struct iovec iov[VIRTIO_BLK_SERIAL_LEN]; /* each at least one byte */
-	int k = chain_slice(c, true, 0, n, iov, VIRTIO_BLK_SERIAL_LEN);
-	iov_fill(iov, (unsigned)k, (const uint8_t *)blk->serial, n);
+	int k = virtq_chain_slice(c, true, 0, n, iov, VIRTIO_BLK_SERIAL_LEN);
+	iov_scatter(iov, (unsigned)k, (const uint8_t *)blk->serial, n);
 	req->data_written = (uint32_t)n;
 }
 
@@ -351,7 +264,7 @@ static void get_id(struct virtio_blk *blk, struct blk_req *req, const struct vir
 static uint8_t parse(struct virtio_blk *blk, struct blk_req *req, const struct virtq_chain *c)
 {
 	uint8_t hdr[HEADER_SIZE];
-	if (chain_copy_out(c, 0, hdr, HEADER_SIZE) < HEADER_SIZE) {
+	if (virtq_chain_read(c, 0, hdr, HEADER_SIZE) < HEADER_SIZE) {
 		complain(blk, "request header shorter than 16 bytes", 0);
 		return VIRTIO_BLK_S_IOERR;
 	}
