@@ -274,20 +274,36 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *chain)
 	return 1;
 }
 
-int virtq_push(struct virtq *vq, uint16_t head, uint32_t written)
+int virtq_push_many(struct virtq *vq, const struct virtq_used *elems, unsigned n)
 {
 	struct rings r;
-	if (!map_rings(vq, &r) || head >= r.size)
+	if (!map_rings(vq, &r) || n > r.size)
 		return -EINVAL;
+	for (unsigned i = 0; i < n; i++)
+		if (elems[i].head >= r.size)
+			return -EINVAL;
 
-	struct used_elem *e = &r.used->ring[vq->used_idx & (r.size - 1)];
-	store32(&e->id, head);
-	store32(&e->len, written);
-	vq->used_idx++;
-	/* The element, len included, before the idx that publishes it (§2.7.8.2). */
+	for (unsigned i = 0; i < n; i++) {
+		struct used_elem *e = &r.used->ring[(uint16_t)(vq->used_idx + i) & (r.size - 1)];
+		store32(&e->id, elems[i].head);
+		store32(&e->len, elems[i].len);
+	}
+	vq->used_idx += (uint16_t)n;
+	/* The elements, len included, before the idx that publishes them (§2.7.8.2). */
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	store16(&r.used->idx, vq->used_idx);
 	return 0;
+}
+
+int virtq_push(struct virtq *vq, uint16_t head, uint32_t written)
+{
+	struct virtq_used e = { .head = head, .len = written };
+	return virtq_push_many(vq, &e, 1);
+}
+
+void virtq_unpop(struct virtq *vq, uint16_t n)
+{
+	vq->last_avail -= n;
 }
 
 /*

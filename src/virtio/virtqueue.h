@@ -86,6 +86,26 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *chain);
 /* Returns chain `head` to the driver with `written` bytes written. 0 or -EINVAL. */
 int virtq_push(struct virtq *vq, uint16_t head, uint32_t written);
 
+/* One used ring entry: a chain's head and the bytes written into it. */
+struct virtq_used {
+	uint16_t head;
+	uint32_t len;
+};
+
+/*
+ * Returns n chains at once: all their used entries become visible to the
+ * driver together, with one used idx update (what a driver needs for a
+ * packet spread over several chains, virtio 1.2 §5.1.6.4). 0 or -EINVAL
+ * (nothing returned).
+ */
+int virtq_push_many(struct virtq *vq, const struct virtq_used *elems, unsigned n);
+
+/*
+ * Puts back the last n chains popped and not pushed: the next pops take
+ * them again. The driver never saw them go, so this is invisible to it.
+ */
+void virtq_unpop(struct virtq *vq, uint16_t n);
+
 /*
  * Whether the driver wants an interrupt for what was pushed since the last
  * one (VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX, §2.7.7.2,

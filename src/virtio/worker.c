@@ -65,31 +65,36 @@ static void close_fds(struct virtio_worker *w)
 int virtio_worker_start(struct virtio_worker *w, struct virtio_device *vd,
 			void (*serve)(struct virtio_device *vd, unsigned queue))
 {
-	return virtio_worker_start_with(w, vd, serve, NULL, 0, NULL);
+	struct virtio_worker_config cfg = { .serve = serve };
+	return virtio_worker_start_with(w, vd, &cfg);
+}
+
+static bool queue_watched(const struct virtio_worker_config *cfg, unsigned q)
+{
+	return cfg->queue_mask == 0 || (q < 64 && (cfg->queue_mask >> q) & 1);
 }
 
 int virtio_worker_start_with(struct virtio_worker *w, struct virtio_device *vd,
-			     void (*serve)(struct virtio_device *vd, unsigned queue),
-			     const struct virtio_worker_fd *extra, unsigned nr_extra,
-			     void (*stopping)(struct virtio_device *vd))
+			     const struct virtio_worker_config *cfg)
 {
-	*w = (struct virtio_worker){ .vd = vd, .serve = serve, .stopping = stopping,
+	*w = (struct virtio_worker){ .vd = vd, .serve = cfg->serve, .stopping = cfg->stopping,
 				     .epoll_fd = -1, .stop_fd = -1 };
-	if (nr_extra > VIRTIO_WORKER_MAX_FDS || (nr_extra && !extra))
+	if (cfg->nr_extra > VIRTIO_WORKER_MAX_FDS || (cfg->nr_extra && !cfg->extra))
 		return -EINVAL;
-	for (unsigned i = 0; i < nr_extra; i++) {
-		if (extra[i].fd < 0 || !extra[i].ready)
+	for (unsigned i = 0; i < cfg->nr_extra; i++) {
+		if (cfg->extra[i].fd < 0 || !cfg->extra[i].ready)
 			return -EINVAL;
-		w->extra[i] = extra[i];
+		w->extra[i] = cfg->extra[i];
 	}
-	w->nr_extra = nr_extra;
+	w->nr_extra = cfg->nr_extra;
 	w->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	w->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	int ret = w->epoll_fd < 0 || w->stop_fd < 0 ? -errno : watch(w->epoll_fd, w->stop_fd, STOP_TOKEN);
 	for (unsigned q = 0; ret == 0 && q < vd->nr_queues; q++)
-		ret = watch(w->epoll_fd, vd->queues[q].kick_fd, q);
-	for (unsigned i = 0; ret == 0 && i < nr_extra; i++)
-		ret = watch(w->epoll_fd, extra[i].fd, EXTRA_TOKEN + i);
+		if (queue_watched(cfg, q))
+			ret = watch(w->epoll_fd, vd->queues[q].kick_fd, q);
+	for (unsigned i = 0; ret == 0 && i < w->nr_extra; i++)
+		ret = watch(w->epoll_fd, w->extra[i].fd, EXTRA_TOKEN + i);
 	if (ret == 0)
 		ret = thread_start_io(&w->thread, worker_thread, w);
 	if (ret < 0) {
@@ -98,6 +103,16 @@ int virtio_worker_start_with(struct virtio_worker *w, struct virtio_device *vd,
 	}
 	w->running = true;
 	return 0;
+}
+
+int virtio_worker_pause_fd(struct virtio_worker *w, unsigned index, bool paused)
+{
+	if (index >= w->nr_extra || w->epoll_fd < 0)
+		return -EINVAL;
+	/* Out of the set, not just without EPOLLIN: a hung-up fd would still report EPOLLHUP. */
+	int ret = paused ? (epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, w->extra[index].fd, NULL) == 0 ? 0 : -errno)
+			 : watch(w->epoll_fd, w->extra[index].fd, EXTRA_TOKEN + index);
+	return ret == -ENOENT || ret == -EEXIST ? 0 : ret; /* already as asked */
 }
 
 void virtio_worker_stop(struct virtio_worker *w)

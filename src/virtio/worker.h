@@ -39,17 +39,38 @@ struct virtio_worker {
 /* Starts serving vd's queues; `serve` runs on the worker thread. 0 or -errno. */
 int virtio_worker_start(struct virtio_worker *w, struct virtio_device *vd,
 			void (*serve)(struct virtio_device *vd, unsigned queue));
-/*
- * Like virtio_worker_start, and also waits on the nr_extra (at most
- * VIRTIO_WORKER_MAX_FDS) fds of `extra` (copied). `stopping`, if not NULL,
- * runs on the worker thread when virtio_worker_stop asks it to end, before
- * it does: the place to wait for I/O that the thread submitted (the kernel
- * cancels a thread's io_uring requests when the thread exits). 0 or -errno.
- */
+/* What a worker waits on besides the kick eventfds, and how it ends. */
+struct virtio_worker_config {
+	void (*serve)(struct virtio_device *vd, unsigned queue);
+	/*
+	 * If not NULL, runs on the worker thread when virtio_worker_stop asks
+	 * it to end, before it does: the place to wait for I/O that the thread
+	 * submitted (the kernel cancels a thread's io_uring requests when the
+	 * thread exits).
+	 */
+	void (*stopping)(struct virtio_device *vd);
+	const struct virtio_worker_fd *extra; /* copied; at most VIRTIO_WORKER_MAX_FDS */
+	unsigned nr_extra;
+	/*
+	 * Bit q set: wait on queue q's kick eventfd. 0 means every queue. A
+	 * queue served elsewhere (e.g. by vhost in the host kernel) must be
+	 * left out, or the worker would steal its kicks.
+	 */
+	uint64_t queue_mask;
+};
+
+/* Like virtio_worker_start, with the choices of `cfg`. 0 or -errno. */
 int virtio_worker_start_with(struct virtio_worker *w, struct virtio_device *vd,
-			     void (*serve)(struct virtio_device *vd, unsigned queue),
-			     const struct virtio_worker_fd *extra, unsigned nr_extra,
-			     void (*stopping)(struct virtio_device *vd));
+			     const struct virtio_worker_config *cfg);
+
+/*
+ * Stops (paused) or resumes waiting on extra fd `index`: a device pauses a
+ * backend it has no room to read from (flow control), or one that hung up.
+ * Pausing a paused fd, or resuming a watched one, does nothing. Any thread.
+ * 0 or -errno.
+ */
+int virtio_worker_pause_fd(struct virtio_worker *w, unsigned index, bool paused);
+
 /* Stops and joins the thread; harmless when not running. */
 void virtio_worker_stop(struct virtio_worker *w);
 

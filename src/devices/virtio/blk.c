@@ -465,8 +465,9 @@ static int blk_activate(struct virtio_device *vd)
 	for (unsigned i = 0; i < blk->nr_queues; i++)
 		fds[i] = (struct virtio_worker_fd){ .fd = block_queue_fd(blk->queues[i].bq),
 						    .ready = queue_ready, .arg = &blk->queues[i] };
-	return virtio_worker_start_with(&blk->worker, vd, virtio_blk_serve, fds, blk->nr_queues,
-					blk_stopping);
+	struct virtio_worker_config cfg = { .serve = virtio_blk_serve, .stopping = blk_stopping,
+					    .extra = fds, .nr_extra = blk->nr_queues };
+	return virtio_worker_start_with(&blk->worker, vd, &cfg);
 }
 
 static void blk_reset(struct virtio_device *vd)
