@@ -14,6 +14,7 @@
 static const char usage[] =
 	"usage: vmon run --kernel PATH [--initrd PATH] [--cmdline STR]\n"
 	"                [--cpus N] [--memory SIZE] [--disk path=FILE[,...]]...\n"
+	"                [--net tap=NAME[,...]]...\n"
 	"                [--stats] [--verbose]\n"
 	"       vmon --help | --version\n"
 	"\n"
@@ -33,7 +34,13 @@ static const char usage[] =
 	"  --disk path=FILE[,readonly=on][,serial=STR][,direct=on][,queues=N]\n"
 	"         [,transport=pci|mmio]\n"
 	"                  a raw disk image as a virtio-blk device (repeatable, up to 8)\n"
-	"  --stats         print exit counters and memory use when the VM ends\n"
+	"  --net tap=NAME[,mac=MAC][,queues=N|auto][,vhost=on|off|auto]\n"
+	"        [,transport=pci|mmio]\n"
+	"                  a virtio-net device on an existing TAP interface (repeatable,\n"
+	"                  up to 8); queues=auto gives one queue pair per vCPU (needs a\n"
+	"                  multi_queue TAP); vhost=auto (default) uses /dev/vhost-net\n"
+	"                  when the host has it\n"
+	"  --stats         print exit and device counters and memory use when the VM ends\n"
 	"  --verbose       also log debug messages (e.g. unclaimed I/O addresses)\n"
 	"\n"
 	"Exit status: 0 guest powered off (or Ctrl-A x), 1 vmon error,\n"
@@ -135,10 +142,18 @@ static int parse_disk_queues(const char *v, unsigned *queues)
 	return 0;
 }
 
-/* Applies one key=value of --disk. */
-static int apply_disk_key(struct disk_config *disk, const char *key, const char *value,
-			  const char **why)
+static int parse_transport(const char *v, enum virtio_transport_kind *t)
 {
+	if (strcmp(v, "pci") != 0 && strcmp(v, "mmio") != 0)
+		return -1;
+	*t = strcmp(v, "pci") == 0 ? TRANSPORT_PCI : TRANSPORT_MMIO;
+	return 0;
+}
+
+/* Applies one key=value of --disk. */
+static int apply_disk_item(void *target, const char *key, const char *value, const char **why)
+{
+	struct disk_config *disk = target;
 	if (strcmp(key, "path") == 0) {
 		free(disk->path);
 		disk->path = strdup(value);
@@ -155,22 +170,21 @@ static int apply_disk_key(struct disk_config *disk, const char *key, const char 
 		return parse_switch(value, &disk->readonly) == 0 ? 0 : invalid(why, "readonly= takes on or off");
 	if (strcmp(key, "direct") == 0)
 		return parse_switch(value, &disk->direct) == 0 ? 0 : invalid(why, "direct= takes on or off");
-	if (strcmp(key, "transport") == 0) {
-		if (strcmp(value, "pci") == 0 || strcmp(value, "mmio") == 0) {
-			disk->transport = strcmp(value, "pci") == 0 ? TRANSPORT_PCI : TRANSPORT_MMIO;
-			return 0;
-		}
-		return invalid(why, "transport= takes pci or mmio");
-	}
+	if (strcmp(key, "transport") == 0)
+		return parse_transport(value, &disk->transport) == 0 ? 0 :
+			invalid(why, "transport= takes pci or mmio");
 	if (strcmp(key, "queues") == 0)
 		return parse_disk_queues(value, &disk->queues) == 0 ? 0 :
 			invalid(why, "queues= takes a number from 1 to 16");
 	return invalid(why, "has an unknown key (known: path, readonly, serial, direct, queues, transport)");
 }
 
-int cli_parse_disk(const char *s, struct disk_config *disk, const char **why)
+/* Calls apply(target, key, value, why) for each comma-separated key=value of s. */
+static int parse_key_values(const char *s, void *target,
+			    int (*apply)(void *target, const char *key, const char *value,
+					 const char **why),
+			    const char **why)
 {
-	*disk = (struct disk_config){ .queues = 1 };
 	char *copy = strdup(s), *save = NULL;
 	int ret = copy ? 0 : invalid(why, "is out of memory");
 	for (char *item = copy ? strtok_r(copy, ",", &save) : NULL; item && ret == 0;
@@ -181,16 +195,109 @@ int cli_parse_disk(const char *s, struct disk_config *disk, const char **why)
 			break;
 		}
 		*eq = '\0';
-		ret = apply_disk_key(disk, item, eq + 1, why);
+		ret = apply(target, item, eq + 1, why);
 	}
+	free(copy);
+	return ret;
+}
+
+int cli_parse_disk(const char *s, struct disk_config *disk, const char **why)
+{
+	*disk = (struct disk_config){ .queues = 1 };
+	int ret = parse_key_values(s, disk, apply_disk_item, why);
 	if (ret == 0 && !disk->path)
 		ret = invalid(why, "needs path=FILE");
-	free(copy);
 	if (ret < 0) {
 		free(disk->path);
 		free(disk->serial);
 		*disk = (struct disk_config){ 0 };
 	}
+	return ret;
+}
+
+static int hex_digit(char c)
+{
+	return isdigit((unsigned char)c) ? c - '0' :
+	       isxdigit((unsigned char)c) ? tolower((unsigned char)c) - 'a' + 10 : -1;
+}
+
+int cli_parse_mac(const char *s, uint8_t mac[6], const char **why)
+{
+	for (unsigned i = 0; i < 6; i++, s += 3) {
+		int hi = hex_digit(s[0]), lo = hi < 0 ? -1 : hex_digit(s[1]);
+		char sep = lo < 0 ? 'x' : s[2];
+		if (lo < 0 || sep != (i < 5 ? ':' : '\0'))
+			return invalid(why, "mac= takes six hex bytes like 52:54:00:12:34:56");
+		mac[i] = (uint8_t)(hi << 4 | lo);
+	}
+	if (mac[0] & 1)
+		return invalid(why, "mac= must be a unicast address (first byte even)");
+	static const uint8_t zero[6];
+	if (memcmp(mac, zero, 6) == 0)
+		return invalid(why, "mac= must not be all zeros");
+	return 0;
+}
+
+static int parse_nic_queues(const char *v, unsigned *queues)
+{
+	if (strcmp(v, "auto") == 0) {
+		*queues = 0; /* one per vCPU, once --cpus is known */
+		return 0;
+	}
+	char *end;
+	errno = 0;
+	unsigned long n = isdigit((unsigned char)v[0]) ? strtoul(v, &end, 10) : 0;
+	if (n == 0 || n > NIC_MAX_QUEUES || errno || *end)
+		return -1;
+	*queues = (unsigned)n;
+	return 0;
+}
+
+static int parse_vhost(const char *v, enum vhost_choice *vhost)
+{
+	bool on;
+	if (strcmp(v, "auto") == 0) {
+		*vhost = VHOST_AUTO;
+		return 0;
+	}
+	if (parse_switch(v, &on) < 0)
+		return -1;
+	*vhost = on ? VHOST_ON : VHOST_OFF;
+	return 0;
+}
+
+static int apply_nic_item(void *target, const char *key, const char *value, const char **why)
+{
+	struct nic_config *nic = target;
+	if (strcmp(key, "tap") == 0) {
+		if (!*value || strlen(value) > NIC_NAME_MAX || strchr(value, '/'))
+			return invalid(why, "tap= takes an interface name of 1 to 15 characters");
+		strcpy(nic->tap, value);
+		return 0;
+	}
+	if (strcmp(key, "mac") == 0) {
+		nic->mac_set = true;
+		return cli_parse_mac(value, nic->mac, why);
+	}
+	if (strcmp(key, "queues") == 0)
+		return parse_nic_queues(value, &nic->queues) == 0 ? 0 :
+			invalid(why, "queues= takes a number from 1 to 8, or auto (one per vCPU)");
+	if (strcmp(key, "vhost") == 0)
+		return parse_vhost(value, &nic->vhost) == 0 ? 0 : invalid(why, "vhost= takes on, off or auto");
+	if (strcmp(key, "transport") == 0)
+		return parse_transport(value, &nic->transport) == 0 ? 0 :
+			invalid(why, "transport= takes pci or mmio");
+	return invalid(why, "has an unknown key (known: tap, mac, queues, vhost, transport)");
+}
+
+int cli_parse_net(const char *s, struct nic_config *nic, const char **why)
+{
+	*nic = (struct nic_config){ .queues = 1 };
+	int ret = parse_key_values(s, nic, apply_nic_item, why);
+	if (ret == 0 && !nic->tap[0])
+		ret = invalid(why, "needs tap=NAME");
+	if (ret < 0)
+		*nic = (struct nic_config){ 0 };
 	return ret;
 }
 
@@ -201,6 +308,28 @@ void cli_free_config(struct vm_config *cfg)
 		free(cfg->disks[i].serial);
 	}
 	cfg->nr_disks = 0;
+}
+
+static int add_nic(struct vm_config *cfg, const char *arg)
+{
+	const char *why = NULL;
+	if (cfg->nr_nics == VM_MAX_NICS)
+		return error_line("%s%s", "at most 8 --net options", "");
+	if (cli_parse_net(arg, &cfg->nics[cfg->nr_nics], &why) < 0)
+		return error_line("--net '%s' %s", arg, why);
+	for (unsigned i = 0; i < cfg->nr_nics; i++)
+		if (strcmp(cfg->nics[i].tap, cfg->nics[cfg->nr_nics].tap) == 0)
+			return error_line("--net '%s' %s", arg, "names a TAP interface already in use");
+	cfg->nr_nics++;
+	return 0;
+}
+
+/* queues=auto: one queue pair per vCPU, as far as a device has them. */
+static void resolve_nic_queues(struct vm_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->nr_nics; i++)
+		if (cfg->nics[i].queues == 0)
+			cfg->nics[i].queues = cfg->nr_cpus < NIC_MAX_QUEUES ? cfg->nr_cpus : NIC_MAX_QUEUES;
 }
 
 static int add_disk(struct vm_config *cfg, const char *arg)
@@ -215,7 +344,7 @@ static int add_disk(struct vm_config *cfg, const char *arg)
 }
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_STATS, OPT_VERBOSE,
-       OPT_DISK, OPT_CONSOLE };
+       OPT_DISK, OPT_CONSOLE, OPT_NET };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -227,6 +356,7 @@ static const struct option run_options[] = {
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "console", required_argument, NULL, OPT_CONSOLE },
+	{ "net", required_argument, NULL, OPT_NET },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -260,6 +390,8 @@ static int apply_option(int opt, const char *arg, enum cli_command *cmd,
 		return 0;
 	case OPT_DISK:
 		return add_disk(cfg, arg);
+	case OPT_NET:
+		return add_nic(cfg, arg);
 	case OPT_CONSOLE:
 		if (strcmp(arg, "serial") == 0 || strcmp(arg, "virtio") == 0) {
 			cfg->console = strcmp(arg, "serial") == 0 ? CONSOLE_SERIAL : CONSOLE_VIRTIO;
@@ -294,6 +426,7 @@ static int parse_run(int argc, char **argv, enum cli_command *cmd,
 		return error_line("unexpected argument '%s'%s", argv[optind], "");
 	if (!cfg->kernel_path)
 		return error_line("%s%s", "run needs --kernel PATH", "");
+	resolve_nic_queues(cfg);
 	if (!cfg->cmdline)
 		cfg->cmdline = cfg->console == CONSOLE_VIRTIO ? VM_DEFAULT_CMDLINE_HVC : VM_DEFAULT_CMDLINE;
 	return 0;

@@ -29,4 +29,9 @@ int cli_parse_cpus(const char *s, unsigned *cpus, const char **why);
 int cli_parse_disk(const char *s, struct disk_config *disk, const char **why);
 void cli_free_config(struct vm_config *cfg);
 
+/* One --net: "tap=NAME[,mac=..][,queues=N|auto][,vhost=..][,transport=..]". 0 or -1 with *why. */
+int cli_parse_net(const char *s, struct nic_config *nic, const char **why);
+/* "52:54:00:12:34:56": a unicast, non-zero MAC. 0 or -1 with *why. */
+int cli_parse_mac(const char *s, uint8_t mac[6], const char **why);
+
 #endif

@@ -187,11 +187,28 @@ void virtio_device_needs_reset(struct virtio_device *vd)
 		log_warn("virtio device %u: the driver broke the protocol (queue setup or a malformed "
 			 "request); the device needs a reset", vd->device_id);
 	vd->status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+	pthread_mutex_unlock(&vd->lock);
+	/* §2.1.2: the device SHOULD send a configuration change notification. */
+	virtio_config_changed(vd);
+}
+
+void virtio_config_changed(struct virtio_device *vd)
+{
+	pthread_mutex_lock(&vd->lock);
 	vd->config_generation++;
 	uint16_t vector = vd->config_vector;
 	pthread_mutex_unlock(&vd->lock);
-	/* §2.1.2: the device SHOULD send a configuration change notification. */
 	vd->transport.notify_config(vd->transport.ctx, vector);
+}
+
+int virtio_queue_irqfd(struct virtio_device *vd, unsigned q)
+{
+	if (q >= vd->nr_queues || !vd->transport.queue_irqfd)
+		return -1;
+	pthread_mutex_lock(&vd->lock);
+	uint16_t vector = vd->queues[q].vector;
+	pthread_mutex_unlock(&vd->lock);
+	return vd->transport.queue_irqfd(vd->transport.ctx, vector);
 }
 
 void virtio_notify_queue(struct virtio_device *vd, unsigned q)

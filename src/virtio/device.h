@@ -33,6 +33,11 @@ struct virtio_device_ops {
 struct virtio_transport {
 	void (*notify_queue)(void *ctx, unsigned queue, uint16_t vector);
 	void (*notify_config)(void *ctx, uint16_t vector);
+	/*
+	 * An eventfd whose every write raises `vector` with no help from vmon
+	 * (a KVM irqfd), or -1. May be NULL: the transport has none.
+	 */
+	int (*queue_irqfd)(void *ctx, uint16_t vector);
 	void *ctx;
 };
 
@@ -97,6 +102,17 @@ void virtio_device_needs_reset(struct virtio_device *vd);
 
 /* The driver notified queue q: wakes whoever serves it. */
 void virtio_kick_queue(struct virtio_device *vd, unsigned q);
+
+/* The device configuration changed: a new generation and a notification (§2.5.1, §4.1.4.5). */
+void virtio_config_changed(struct virtio_device *vd);
+
+/*
+ * An eventfd that raises queue q's interrupt when written, for a data path
+ * outside vmon (vhost): the transport's irqfd for the queue's vector, or
+ * -1 when interrupts need vmon (no vector, no irqfd, or virtio-mmio's
+ * interrupt status register).
+ */
+int virtio_queue_irqfd(struct virtio_device *vd, unsigned q);
 
 /* Raises a used-buffer interrupt for queue q (through the transport). */
 void virtio_notify_queue(struct virtio_device *vd, unsigned q);

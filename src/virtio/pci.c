@@ -76,6 +76,17 @@ static void notify_config(void *ctx, uint16_t vector)
 	deliver_vector(vp, vector);
 }
 
+static int queue_irqfd(void *ctx, uint16_t vector)
+{
+	struct virtio_pci *vp = ctx;
+	if (vector == VIRTIO_NO_VECTOR || vector > VIRTIO_MAX_QUEUES)
+		return -1;
+	pthread_mutex_lock(&vp->lock);
+	int irqfd = vp->vectors[vector].irqfd;
+	pthread_mutex_unlock(&vp->lock);
+	return irqfd;
+}
+
 /* The message of each vector; with an irqfd, its KVM route follows it. */
 static void msix_vector_changed(void *ctx, unsigned vector, bool usable, uint64_t address, uint32_t data)
 {
@@ -475,7 +486,8 @@ int virtio_pci_init(struct virtio_pci *vp, struct virtio_device *vd, uint32_t pc
 	vp->pci.ops = &virtio_pci_device_ops;
 	vp->pci.opaque = vp;
 	vd->transport = (struct virtio_transport){
-		.notify_queue = notify_queue, .notify_config = notify_config, .ctx = vp,
+		.notify_queue = notify_queue, .notify_config = notify_config,
+		.queue_irqfd = queue_irqfd, .ctx = vp,
 	};
 	struct msix_sink sink = { .vector_changed = msix_vector_changed, .deliver = msix_deliver, .ctx = vp };
 	int ret = create_irqfds(vp, vd->nr_queues + 1);

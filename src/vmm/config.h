@@ -31,6 +31,23 @@ struct disk_config {
 	enum virtio_transport_kind transport;
 };
 
+#define VM_MAX_NICS        8
+#define NIC_MAX_QUEUES     8  /* queue pairs of one virtio-net */
+#define NIC_NAME_MAX       15 /* IFNAMSIZ less the NUL */
+
+/* Whether a virtio-net's frames go through vhost-net in the host kernel. */
+enum vhost_choice { VHOST_AUTO, VHOST_ON, VHOST_OFF };
+
+/* One --net: a TAP interface, served by a virtio-net device. */
+struct nic_config {
+	char tap[NIC_NAME_MAX + 1];
+	uint8_t mac[6];
+	bool mac_set;          /* false: a stable one derived from the TAP's name */
+	unsigned queues;       /* queue pairs, 1..NIC_MAX_QUEUES; 0 until "auto" is resolved */
+	enum vhost_choice vhost;
+	enum virtio_transport_kind transport;
+};
+
 struct vm_config {
 	const char *kernel_path;
 	const char *initrd_path; /* NULL: none */
@@ -41,6 +58,8 @@ struct vm_config {
 	enum console_kind console;
 	struct disk_config disks[VM_MAX_DISKS];
 	unsigned nr_disks;
+	struct nic_config nics[VM_MAX_NICS];
+	unsigned nr_nics;
 };
 
 /* vmon's exit statuses. */

@@ -292,7 +292,7 @@ static const char *const exit_kind_names[HV_EXIT_KIND_COUNT] = {
 	[HV_EXIT_INTERRUPTED] = "interrupted", [HV_EXIT_UNKNOWN] = "unknown",
 };
 
-/* --stats: exits by reason, unclaimed accesses, and vmon's memory beside guest RAM. */
+/* --stats: exits by reason, unclaimed accesses, vmon's memory beside guest RAM, NIC counters. */
 static void print_stats(const struct machine *m)
 {
 	uint64_t totals[HV_EXIT_KIND_COUNT] = { 0 };
@@ -315,6 +315,7 @@ static void print_stats(const struct machine *m)
 	fprintf(stderr, "vmon-stats: rss_kib=%ld guest_resident_kib=%llu overhead_kib=%lld\n",
 		ru.ru_maxrss, (unsigned long long)guest_kib,
 		(long long)ru.ru_maxrss - (long long)guest_kib);
+	platform_print_nic_stats(&m->platform);
 }
 
 static enum vmon_exit_status exit_status_of(enum vm_stop_reason why)
@@ -365,6 +366,8 @@ static int prepare_guest_memory(struct machine *m, struct kernel_entry *entry)
 	ret = load_kernel(m, entry);
 	if (ret == 0)
 		ret = platform_open_disks(&m->platform, m->cfg->disks, m->cfg->nr_disks, &m->mem);
+	if (ret == 0)
+		ret = platform_open_nics(&m->platform, m->cfg->nics, m->cfg->nr_nics, &m->mem);
 	return ret;
 }
 
@@ -397,6 +400,8 @@ static int build(struct machine *m, struct kernel_entry *entry)
 				      m->cfg->console);
 	if (ret == 0)
 		ret = platform_attach_disks(&m->platform, m->mmio, &m->control);
+	if (ret == 0)
+		ret = platform_attach_nics(&m->platform, m->mmio, &m->control);
 	if (ret == 0)
 		ret = setup_acpi(m);
 	if (ret == 0)

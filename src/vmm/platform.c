@@ -1,6 +1,7 @@
 #include "vmm/platform.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -138,19 +139,33 @@ static int attach_mmio(struct platform *p, struct virtio_mmio *t, struct virtio_
 	return ret;
 }
 
-static int attach_disk(struct platform *p, struct platform_disk *d, struct bus *mmio,
-		       const struct vm_control *vm)
+#define PCI_CLASS_NETWORK 0x020000
+
+static int attach_slot(struct platform *p, struct platform_slot *slot, struct virtio_device *vd,
+		       uint32_t pci_class, struct bus *mmio, const struct vm_control *vm)
 {
-	if (d->transport == TRANSPORT_MMIO)
-		return attach_mmio(p, &d->mmio, &d->blk.vd, mmio, vm);
-	int ret = virtio_pci_init(&d->pci, &d->blk.vd, PCI_CLASS_BLOCK, vm);
-	if (ret < 0)
-		return ret;
-	if (pci_host_add_device(p->pci, &d->pci.pci) < 0) {
-		virtio_pci_destroy(&d->pci);
-		return -ENOSPC;
+	int ret;
+	if (slot->transport == TRANSPORT_MMIO) {
+		ret = attach_mmio(p, &slot->mmio, vd, mmio, vm);
+	} else {
+		ret = virtio_pci_init(&slot->pci, vd, pci_class, vm);
+		if (ret == 0 && pci_host_add_device(p->pci, &slot->pci.pci) < 0) {
+			virtio_pci_destroy(&slot->pci);
+			ret = -ENOSPC;
+		}
 	}
-	return 0;
+	slot->attached = ret == 0;
+	return ret;
+}
+
+/* Resets the device first: that stops its worker, then nothing uses the transport. */
+static void detach_slot(struct platform_slot *slot, struct virtio_device *vd)
+{
+	virtio_set_status(vd, 0);
+	if (slot->attached && slot->transport == TRANSPORT_MMIO)
+		virtio_mmio_destroy(&slot->mmio);
+	else if (slot->attached)
+		virtio_pci_destroy(&slot->pci);
 }
 
 static int open_disk(struct platform *p, const struct disk_config *cfg,
@@ -167,7 +182,7 @@ static int open_disk(struct platform *p, const struct disk_config *cfg,
 		log_error("--disk path=%s: %s", cfg->path, why);
 		return ret;
 	}
-	d->transport = cfg->transport;
+	d->slot.transport = cfg->transport;
 	p->nr_disks++;
 	return 0;
 }
@@ -190,25 +205,82 @@ int platform_attach_disks(struct platform *p, struct bus *mmio, const struct vm_
 {
 	for (unsigned i = 0; i < p->nr_disks; i++) {
 		struct platform_disk *d = &p->disks[i];
-		int ret = attach_disk(p, d, mmio, vm);
+		int ret = attach_slot(p, &d->slot, &d->blk.vd, PCI_CLASS_BLOCK, mmio, vm);
 		if (ret < 0) {
 			log_error("--disk %u: no room for another device (%s)", i + 1, strerror(-ret));
 			return ret;
 		}
-		d->attached = true;
 	}
 	return 0;
 }
 
-/* Reset stops a device's worker; then nothing uses its transport any more. */
-static void destroy_disk(struct platform_disk *d)
+static enum net_vhost_mode vhost_mode(enum vhost_choice c)
 {
-	virtio_set_status(&d->blk.vd, 0);
-	if (d->attached && d->transport == TRANSPORT_MMIO)
-		virtio_mmio_destroy(&d->mmio);
-	else if (d->attached)
-		virtio_pci_destroy(&d->pci);
-	virtio_blk_destroy(&d->blk);
+	return c == VHOST_ON ? NET_VHOST_ON : c == VHOST_OFF ? NET_VHOST_OFF : NET_VHOST_AUTO;
+}
+
+static int open_nic(struct platform *p, const struct nic_config *cfg, const struct guest_mem *mem)
+{
+	struct platform_nic *n = &p->nics[p->nr_nics];
+	struct virtio_net_config net = {
+		.tap = cfg->tap, .queue_pairs = cfg->queues, .vhost = vhost_mode(cfg->vhost),
+	};
+	if (cfg->mac_set)
+		memcpy(net.mac, cfg->mac, sizeof(net.mac));
+	else
+		virtio_net_stable_mac(cfg->tap, net.mac);
+	const char *why = "";
+	int ret = virtio_net_init(&n->net, &net, mem, &why);
+	if (ret < 0) {
+		log_error("--net tap=%s: %s", cfg->tap, why);
+		return ret;
+	}
+	n->slot.transport = cfg->transport;
+	p->nr_nics++;
+	return 0;
+}
+
+int platform_open_nics(struct platform *p, const struct nic_config *nics, unsigned n,
+		       const struct guest_mem *mem)
+{
+	p->nics = n ? calloc(n, sizeof(*p->nics)) : NULL;
+	if (n && !p->nics)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++) {
+		int ret = open_nic(p, &nics[i], mem);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+int platform_attach_nics(struct platform *p, struct bus *mmio, const struct vm_control *vm)
+{
+	for (unsigned i = 0; i < p->nr_nics; i++) {
+		struct platform_nic *n = &p->nics[i];
+		int ret = attach_slot(p, &n->slot, &n->net.vd, PCI_CLASS_NETWORK, mmio, vm);
+		if (ret < 0) {
+			log_error("--net tap=%s: no room for another device (%s)", n->net.tap.name,
+				  strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+void platform_print_nic_stats(const struct platform *p)
+{
+	for (unsigned i = 0; i < p->nr_nics; i++) {
+		const struct virtio_net *net = &p->nics[i].net;
+		struct net_counters c;
+		virtio_net_counters(net, &c);
+		fprintf(stderr, "vmon-stats: net%u: tap=%s vhost=%s rx_packets=%llu rx_bytes=%llu "
+			"rx_drops=%llu tx_packets=%llu tx_bytes=%llu tx_drops=%llu\n",
+			i, net->tap.name, net->vhost ? "on" : "off",
+			(unsigned long long)c.rx_packets, (unsigned long long)c.rx_bytes,
+			(unsigned long long)c.rx_drops, (unsigned long long)c.tx_packets,
+			(unsigned long long)c.tx_bytes, (unsigned long long)c.tx_drops);
+	}
 }
 
 void platform_quiesce(struct platform *p)
@@ -230,8 +302,14 @@ void platform_destroy(struct platform *p)
 		uart16550_destroy(p->com1);
 	if (p->console)
 		stdio_console_destroy(p->console);
-	for (unsigned i = 0; i < p->nr_disks; i++)
-		destroy_disk(&p->disks[i]);
+	for (unsigned i = 0; i < p->nr_disks; i++) {
+		detach_slot(&p->disks[i].slot, &p->disks[i].blk.vd);
+		virtio_blk_destroy(&p->disks[i].blk);
+	}
+	for (unsigned i = 0; i < p->nr_nics; i++) {
+		detach_slot(&p->nics[i].slot, &p->nics[i].net.vd);
+		virtio_net_destroy(&p->nics[i].net);
+	}
 	if (p->hvc) {
 		virtio_set_status(&p->hvc->vd, 0);
 		virtio_pci_destroy(&p->hvc_pci);
@@ -239,6 +317,7 @@ void platform_destroy(struct platform *p)
 		free(p->hvc);
 	}
 	free(p->disks);
+	free(p->nics);
 	if (p->rng_ready) {
 		/* Reset stops the device's worker; then nothing uses the transport. */
 		virtio_set_status(&p->rng.vd, 0);

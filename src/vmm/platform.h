@@ -12,19 +12,31 @@
 #include "arch/x86/layout.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/console.h"
+#include "devices/virtio/net.h"
 #include "devices/virtio/rng.h"
 #include "virtio/mmio.h"
 #include "virtio/pci.h"
 #include "vmm/config.h"
 #include "vmm/guest_mem.h"
 
-/* A --disk: a virtio-blk device on one transport. */
-struct platform_disk {
-	struct virtio_blk blk;
+/* A virtio device's place on the machine: PCI or MMIO. */
+struct platform_slot {
 	bool attached;
 	enum virtio_transport_kind transport;
 	struct virtio_pci pci;
 	struct virtio_mmio mmio;
+};
+
+/* A --disk: a virtio-blk device on one transport. */
+struct platform_disk {
+	struct virtio_blk blk;
+	struct platform_slot slot;
+};
+
+/* A --net: a virtio-net device on one transport. */
+struct platform_nic {
+	struct virtio_net net;
+	struct platform_slot slot;
 };
 
 struct platform {
@@ -36,6 +48,8 @@ struct platform {
 	struct virtio_pci hvc_pci;
 	struct platform_disk *disks;  /* nr_disks of them, all ready */
 	unsigned nr_disks;
+	struct platform_nic *nics;    /* nr_nics of them, all ready */
+	unsigned nr_nics;
 	/* The virtio-mmio windows, for the ACPI tables. */
 	struct acpi_mmio_device mmio_devices[LAYOUT_VIRTIO_MMIO_MAX];
 	unsigned nr_mmio_devices;
@@ -62,6 +76,18 @@ int platform_open_disks(struct platform *p, const struct disk_config *disks, uns
 			const struct guest_mem *mem);
 /* Puts each opened disk on its transport. 0, or -errno after one clear line. */
 int platform_attach_disks(struct platform *p, struct bus *mmio, const struct vm_control *vm);
+
+/*
+ * Opens every TAP interface (and vhost-net) before the VM exists, like the
+ * disks. 0, or -errno after one clear line.
+ */
+int platform_open_nics(struct platform *p, const struct nic_config *nics, unsigned n,
+		       const struct guest_mem *mem);
+/* Puts each opened NIC on its transport. 0, or -errno after one clear line. */
+int platform_attach_nics(struct platform *p, struct bus *mmio, const struct vm_control *vm);
+
+/* --stats: one line per NIC with its counters. */
+void platform_print_nic_stats(const struct platform *p);
 
 /* After the vCPUs stopped: writes out the console's pending output. */
 void platform_quiesce(struct platform *p);

@@ -83,6 +83,45 @@ tap_check "disk: size not a multiple of 512" rejects "multiple of 512" \
 	run --kernel "$k" --disk path="$work/odd.img"
 tap_check "disk: a directory" rejects "--disk path=$work" run --kernel "$k" --disk path="$work"
 
+tap_check "net: no tap" rejects "needs tap=NAME" run --kernel "$k" --net mac=52:54:00:00:00:01
+tap_check "net: unknown key" rejects "unknown key" run --kernel "$k" --net tap=t0,speed=10G
+tap_check "net: item without =" rejects "without key=value" run --kernel "$k" --net tap=t0,vhost
+tap_check "net: name too long" rejects "1 to 15 characters" run --kernel "$k" --net tap=abcdefghijklmnop
+tap_check "net: bad mac" rejects "six hex bytes" run --kernel "$k" --net tap=t0,mac=52:54:00:12:34
+tap_check "net: mac with junk" rejects "six hex bytes" run --kernel "$k" --net tap=t0,mac=52:54:00:12:34:5g
+tap_check "net: multicast mac" rejects "unicast" run --kernel "$k" --net tap=t0,mac=01:00:5e:00:00:01
+tap_check "net: zero mac" rejects "all zeros" run --kernel "$k" --net tap=t0,mac=00:00:00:00:00:00
+tap_check "net: bad queues" rejects "queues=" run --kernel "$k" --net tap=t0,queues=9
+tap_check "net: bad vhost" rejects "vhost=" run --kernel "$k" --net tap=t0,vhost=maybe
+tap_check "net: bad transport" rejects "transport=" run --kernel "$k" --net tap=t0,transport=usb
+tap_check "net: the same TAP twice" rejects "already in use" run --kernel "$k" --net tap=t0 --net tap=t0
+nine=()
+for i in 1 2 3 4 5 6 7 8 9; do nine+=(--net "tap=t$i"); done
+tap_check "net: more than 8" rejects "at most 8" run --kernel "$k" "${nine[@]}"
+tap_check "net: no such interface" rejects "--net tap=vmonnope0: no such network interface" \
+	run --kernel "$k" --net tap=vmonnope0
+if [ -w /dev/net/tun ]; then
+	tap_check "net: not a TAP (lo)" rejects "--net tap=lo: is not a TAP" run --kernel "$k" --net tap=lo
+else
+	tap_skip "net: not a TAP (lo)" "no access to /dev/net/tun"
+fi
+# A real TAP of our own, when this host lets us make one.
+tap_name=vmonbi$$
+if [ -w /dev/net/tun ] && ip tuntap add dev "$tap_name" mode tap 2>/dev/null; then
+	trap 'ip tuntap del dev "$tap_name" mode tap 2>/dev/null; rm -rf "$work"' EXIT
+	tap_check "net: two queues on a single-queue TAP" rejects "multi_queue" \
+		run --kernel "$k" --net tap="$tap_name",queues=2
+	if [ -e /dev/vhost-net ]; then
+		tap_skip "net: vhost=on without /dev/vhost-net" "this host has vhost-net"
+	else
+		tap_check "net: vhost=on without /dev/vhost-net" rejects "no /dev/vhost-net" \
+			run --kernel "$k" --net tap="$tap_name",vhost=on
+	fi
+else
+	tap_skip "net: two queues on a single-queue TAP" "cannot create a TAP here"
+	tap_skip "net: vhost=on without /dev/vhost-net" "cannot create a TAP here"
+fi
+
 tap_check "console: unknown kind" rejects "must be serial or virtio" run --kernel "$k" --console vga
 
 help_works() { "$vmon" --help | grep -q "usage: vmon run"; }

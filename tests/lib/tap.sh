@@ -14,6 +14,11 @@ tap_check() { # tap_check NAME COMMAND...
 	fi
 }
 
+tap_skip() { # tap_skip NAME REASON
+	tap_n=$((tap_n + 1))
+	echo "ok $tap_n - $1 # SKIP $2"
+}
+
 # tap_workdir: a scratch directory in $work, removed when the script exits.
 tap_workdir() {
 	work=$(mktemp -d)

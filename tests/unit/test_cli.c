@@ -86,6 +86,34 @@ int main(void)
 	CHECK(parse(8, hvc_cmdline, &cmd, &cfg) == 0 && strcmp(cfg.cmdline, "x") == 0,
 	      "--cmdline still wins over the console's default");
 
+	struct nic_config nic;
+	CHECK(cli_parse_net("tap=tap0", &nic, &why) == 0 && strcmp(nic.tap, "tap0") == 0 && nic.queues == 1 &&
+	      !nic.mac_set && nic.vhost == VHOST_AUTO && nic.transport == TRANSPORT_PCI, "--net tap only: defaults");
+	CHECK(cli_parse_net("tap=t1,mac=52:54:0A:bc:DE:f0,queues=4,vhost=off,transport=mmio", &nic, &why) == 0 &&
+	      nic.mac_set && nic.mac[0] == 0x52 && nic.mac[3] == 0xbc && nic.mac[5] == 0xf0 && nic.queues == 4 &&
+	      nic.vhost == VHOST_OFF && nic.transport == TRANSPORT_MMIO, "--net every key, hex in either case");
+	CHECK(cli_parse_net("tap=t1,vhost=on", &nic, &why) == 0 && nic.vhost == VHOST_ON, "--net vhost=on");
+	CHECK(cli_parse_net("mac=52:54:00:00:00:01", &nic, &why) < 0 && strstr(why, "tap="), "--net without tap");
+	CHECK(cli_parse_net("tap=", &nic, &why) < 0, "--net with an empty name");
+	CHECK(cli_parse_net("tap=0123456789abcdef", &nic, &why) < 0, "--net name of 16 characters");
+	CHECK(cli_parse_net("tap=0123456789abcde", &nic, &why) == 0, "--net name of 15 characters");
+	CHECK(cli_parse_net("tap=a/b", &nic, &why) < 0, "--net name with a slash");
+	CHECK(cli_parse_net("tap=t,mac=52:54:00:00:00", &nic, &why) < 0, "--net mac of 5 bytes");
+	CHECK(cli_parse_net("tap=t,mac=52:54:00:00:00:01:02", &nic, &why) < 0, "--net mac of 7 bytes");
+	CHECK(cli_parse_net("tap=t,mac=52-54-00-00-00-01", &nic, &why) < 0, "--net mac with dashes");
+	CHECK(cli_parse_net("tap=t,mac=03:00:00:00:00:01", &nic, &why) < 0 && strstr(why, "unicast"),
+	      "--net multicast mac");
+	CHECK(cli_parse_net("tap=t,queues=0", &nic, &why) < 0, "--net queues=0");
+	CHECK(cli_parse_net("tap=t,queues=9", &nic, &why) < 0, "--net queues=9");
+	CHECK(cli_parse_net("tap=t,queues=auto", &nic, &why) == 0 && nic.queues == 0, "--net queues=auto");
+	CHECK(cli_parse_net("tap=t,vhost=sometimes", &nic, &why) < 0, "--net vhost=sometimes");
+	char *nets[] = { "vmon", "run", "--kernel", "k", "--cpus", "3", "--net", "tap=a,queues=auto",
+			 "--net", "tap=b", NULL };
+	CHECK(parse(10, nets, &cmd, &cfg) == 0 && cfg.nr_nics == 2 && cfg.nics[0].queues == 3 &&
+	      cfg.nics[1].queues == 1, "--net is repeatable; queues=auto is one pair per vCPU");
+	char *twice[] = { "vmon", "run", "--kernel", "k", "--net", "tap=a", "--net", "tap=a", NULL };
+	CHECK(parse(8, twice, &cmd, &cfg) < 0, "--net with the same TAP twice");
+
 	char *version[] = { "vmon", "--version", NULL };
 	CHECK(parse(2, version, &cmd, &cfg) == 0 && cmd == CLI_VERSION, "--version");
 	char *help[] = { "vmon", "run", "--help", NULL };
