@@ -198,52 +198,60 @@ static void test_rx(void)
 {
 	uint64_t gcsum = V1 | F(VIRTIO_NET_F_GUEST_CSUM);
 	struct virtio_net_hdr h = { .flags = VIRTIO_NET_HDR_F_DATA_VALID, .num_buffers = 0xffff };
-	CHECK(net_hdr_check_rx(&h, V1, 60, 1) == NET_HDR_OK && h.flags == 0 && h.num_buffers == 1,
+	CHECK(net_hdr_check_rx(&h, V1, 60, NET_MAX_GSO_FRAME, 1) == NET_HDR_OK && h.flags == 0 && h.num_buffers == 1,
 	      "without GUEST_CSUM: DATA_VALID zeroed, num_buffers set to 1");
 	h = csum_hdr();
-	CHECK(net_hdr_check_rx(&h, V1, 60, 1) == NET_HDR_BAD_CSUM, "without GUEST_CSUM: NEEDS_CSUM refused");
+	CHECK(net_hdr_check_rx(&h, V1, 60, NET_MAX_GSO_FRAME, 1) == NET_HDR_BAD_CSUM, "without GUEST_CSUM: NEEDS_CSUM refused");
 	h = csum_hdr();
-	CHECK(net_hdr_check_rx(&h, V1 | F(VIRTIO_NET_F_CSUM), 60, 1) == NET_HDR_BAD_CSUM,
+	CHECK(net_hdr_check_rx(&h, V1 | F(VIRTIO_NET_F_CSUM), 60, NET_MAX_GSO_FRAME, 1) == NET_HDR_BAD_CSUM,
 	      "NEEDS_CSUM with only F_CSUM (the other direction): refused");
 	h = (struct virtio_net_hdr){ .flags = VIRTIO_NET_HDR_F_DATA_VALID };
-	CHECK(net_hdr_check_rx(&h, gcsum, 60, 1) == NET_HDR_OK && h.flags == VIRTIO_NET_HDR_F_DATA_VALID,
+	CHECK(net_hdr_check_rx(&h, gcsum, 60, NET_MAX_GSO_FRAME, 1) == NET_HDR_OK && h.flags == VIRTIO_NET_HDR_F_DATA_VALID,
 	      "with GUEST_CSUM: DATA_VALID kept");
 	h = csum_hdr();
-	CHECK(net_hdr_check_rx(&h, gcsum, 60, 3) == NET_HDR_OK && h.flags == VIRTIO_NET_HDR_F_NEEDS_CSUM &&
+	CHECK(net_hdr_check_rx(&h, gcsum, 60, NET_MAX_GSO_FRAME, 3) == NET_HDR_OK && h.flags == VIRTIO_NET_HDR_F_NEEDS_CSUM &&
 	      h.csum_start == 34 && h.csum_offset == 16 && h.num_buffers == 3,
 	      "with GUEST_CSUM: NEEDS_CSUM kept, num_buffers 3");
 	h = csum_hdr();
-	CHECK(net_hdr_check_rx(&h, gcsum, 52, 1) == NET_HDR_OK, "rx checksum field ending at the frame's end: OK");
+	CHECK(net_hdr_check_rx(&h, gcsum, 52, NET_MAX_GSO_FRAME, 1) == NET_HDR_OK, "rx checksum field ending at the frame's end: OK");
 	h = csum_hdr();
-	CHECK(net_hdr_check_rx(&h, gcsum, 51, 1) == NET_HDR_BAD_CSUM, "rx checksum field past the frame: BAD_CSUM");
+	CHECK(net_hdr_check_rx(&h, gcsum, 51, NET_MAX_GSO_FRAME, 1) == NET_HDR_BAD_CSUM, "rx checksum field past the frame: BAD_CSUM");
 	h = (struct virtio_net_hdr){ 0 };
-	CHECK(net_hdr_check_rx(&h, gcsum, 13, 1) == NET_HDR_BAD_LENGTH, "rx 13-byte frame: BAD_LENGTH");
+	CHECK(net_hdr_check_rx(&h, gcsum, 13, NET_MAX_GSO_FRAME, 1) == NET_HDR_BAD_LENGTH, "rx 13-byte frame: BAD_LENGTH");
 	h = (struct virtio_net_hdr){ 0 };
-	CHECK(net_hdr_check_rx(&h, V1, 14, 1) == NET_HDR_OK, "rx 14-byte frame: OK");
+	CHECK(net_hdr_check_rx(&h, V1, 14, NET_MAX_GSO_FRAME, 1) == NET_HDR_OK, "rx 14-byte frame: OK");
 
 	uint64_t gtso4 = gcsum | F(VIRTIO_NET_F_GUEST_TSO4), gtso6 = gcsum | F(VIRTIO_NET_F_GUEST_TSO6);
 	uint64_t gall = gtso4 | gtso6 | F(VIRTIO_NET_F_GUEST_ECN);
 	uint64_t hall = V1 | F(VIRTIO_NET_F_CSUM) | F(VIRTIO_NET_F_HOST_TSO4) | F(VIRTIO_NET_F_HOST_TSO6) |
 			F(VIRTIO_NET_F_HOST_ECN) | F(VIRTIO_NET_F_GUEST_CSUM);
 	h = tso_hdr(VIRTIO_NET_HDR_GSO_TCPV4);
-	CHECK(net_hdr_check_rx(&h, gcsum, 30000, 1) == NET_HDR_BAD_GSO, "rx TCPV4 without GUEST_TSO4: BAD_GSO");
+	CHECK(net_hdr_check_rx(&h, gcsum, 30000, NET_MAX_GSO_FRAME, 1) == NET_HDR_BAD_GSO, "rx TCPV4 without GUEST_TSO4: BAD_GSO");
 	h = tso_hdr(VIRTIO_NET_HDR_GSO_TCPV4);
-	CHECK(net_hdr_check_rx(&h, hall, 30000, 1) == NET_HDR_BAD_GSO, "rx TCPV4 with HOST_* offloads only: BAD_GSO");
+	CHECK(net_hdr_check_rx(&h, hall, 30000, NET_MAX_GSO_FRAME, 1) == NET_HDR_BAD_GSO, "rx TCPV4 with HOST_* offloads only: BAD_GSO");
 	h = tso_hdr(VIRTIO_NET_HDR_GSO_TCPV4);
-	CHECK(net_hdr_check_rx(&h, gtso4, 30000, 1) == NET_HDR_OK && h.gso_type == VIRTIO_NET_HDR_GSO_TCPV4 &&
+	CHECK(net_hdr_check_rx(&h, gtso4, 30000, NET_MAX_GSO_FRAME, 1) == NET_HDR_OK && h.gso_type == VIRTIO_NET_HDR_GSO_TCPV4 &&
 	      h.gso_size == 1448, "rx TCPV4 with GUEST_TSO4: OK");
 	h = tso_hdr(VIRTIO_NET_HDR_GSO_TCPV6);
-	CHECK(net_hdr_check_rx(&h, gtso4, 30000, 1) == NET_HDR_BAD_GSO, "rx TCPV6 without GUEST_TSO6: BAD_GSO");
+	CHECK(net_hdr_check_rx(&h, gtso4, 30000, NET_MAX_GSO_FRAME, 1) == NET_HDR_BAD_GSO, "rx TCPV6 without GUEST_TSO6: BAD_GSO");
 	h = tso_hdr(VIRTIO_NET_HDR_GSO_TCPV6);
-	CHECK(net_hdr_check_rx(&h, gtso6, 30000, 1) == NET_HDR_OK, "rx TCPV6 with GUEST_TSO6: OK");
+	CHECK(net_hdr_check_rx(&h, gtso6, 30000, NET_MAX_GSO_FRAME, 1) == NET_HDR_OK, "rx TCPV6 with GUEST_TSO6: OK");
 	h = tso_hdr(VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN);
-	CHECK(net_hdr_check_rx(&h, gtso4 | gtso6, 30000, 1) == NET_HDR_BAD_GSO, "rx TCPV4 | ECN without GUEST_ECN: BAD_GSO");
+	CHECK(net_hdr_check_rx(&h, gtso4 | gtso6, 30000, NET_MAX_GSO_FRAME, 1) == NET_HDR_BAD_GSO, "rx TCPV4 | ECN without GUEST_ECN: BAD_GSO");
 	h = tso_hdr(VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN);
-	CHECK(net_hdr_check_rx(&h, gall, 30000, 1) == NET_HDR_OK, "rx TCPV4 | ECN with GUEST_ECN: OK");
+	CHECK(net_hdr_check_rx(&h, gall, 30000, NET_MAX_GSO_FRAME, 1) == NET_HDR_OK, "rx TCPV4 | ECN with GUEST_ECN: OK");
 	h = tso_hdr(3);
-	CHECK(net_hdr_check_rx(&h, ~0ull, 30000, 1) == NET_HDR_BAD_GSO, "rx UDP (3), every feature: BAD_GSO");
+	CHECK(net_hdr_check_rx(&h, ~0ull, 30000, NET_MAX_GSO_FRAME, 1) == NET_HDR_BAD_GSO, "rx UDP (3), every feature: BAD_GSO");
 	h = (struct virtio_net_hdr){ .num_buffers = 9 };
-	CHECK(net_hdr_check_rx(&h, V1, 60, 0x1234) == NET_HDR_OK && h.num_buffers == 0x1234, "num_buffers set as given");
+	CHECK(net_hdr_check_rx(&h, V1, 60, NET_MAX_GSO_FRAME, 0x1234) == NET_HDR_OK && h.num_buffers == 0x1234, "num_buffers set as given");
+	memset(&h, 0, sizeof(h));
+	CHECK(net_hdr_check_rx(&h, V1, 1518, 1518, 1) == NET_HDR_OK, "rx frame of exactly max_frame: OK");
+	CHECK(net_hdr_check_rx(&h, V1, 1519, 1518, 1) == NET_HDR_BAD_LENGTH, "rx frame over max_frame: BAD_LENGTH");
+	h.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+	h.gso_size = 1448;
+	CHECK(net_hdr_check_rx(&h, gtso4, 30000, 1518, 1) == NET_HDR_OK, "rx TSO frame over max_frame: OK (segmented later)");
+	CHECK(net_hdr_check_rx(&h, gtso4, NET_MAX_GSO_FRAME + 1, 1518, 1) == NET_HDR_BAD_LENGTH,
+	      "rx TSO frame over the largest GSO frame: BAD_LENGTH");
 }
 
 static void test_tap_offloads(void)

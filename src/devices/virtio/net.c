@@ -62,6 +62,17 @@ static void ring_broken(struct virtio_net *net)
 	virtio_device_needs_reset(&net->vd);
 }
 
+/*
+ * The largest frame without segmentation either side may send: the MTU
+ * offered when the driver took it (§5.1.4.1), else what any offload carries.
+ */
+static uint64_t max_frame(const struct virtio_net *net)
+{
+	if (!virtio_has_feature(&net->vd, VIRTIO_NET_F_MTU))
+		return NET_MAX_GSO_FRAME;
+	return (uint64_t)net->mtu + ETH_HEADER_LEN + ETH_VLAN_TAG_LEN;
+}
+
 /* --- the TAP going away --- */
 
 /*
@@ -70,7 +81,7 @@ static void ring_broken(struct virtio_net *net)
  */
 static bool backend_lost(int err)
 {
-	return err == EBADFD;
+	return err == EBADFD || err == EPIPE;
 }
 
 /* The link goes down once; the guest hears of it by a configuration change (§5.1.4). */
@@ -109,7 +120,7 @@ static void transmit_chain(struct net_pair *p, const struct virtq_chain *c)
 	net_hdr_load(&in, wire);
 	uint64_t frame_len = c->readable_len - VIRTIO_NET_HDR_LEN;
 	enum net_hdr_verdict v = net_hdr_check_tx(&in, net->vd.driver_features, frame_len,
-						  (uint64_t)net->mtu + ETH_HEADER_LEN + ETH_VLAN_TAG_LEN, &out);
+						  max_frame(net), &out);
 	if (v != NET_HDR_OK) {
 		complain(net, "transmit header refused", net_hdr_verdict_str(v));
 		p->counters.tx_drops++;
@@ -233,6 +244,8 @@ static int read_frame(struct net_pair *p)
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == EAGAIN ? 0 : -errno;
+	if (n == 0)
+		return -EPIPE; /* end of file: a socket backend whose peer left */
 	p->rx_len = (size_t)n;
 	return 1;
 }
@@ -248,7 +261,7 @@ static bool frame_acceptable(struct net_pair *p)
 	struct virtio_net_hdr h;
 	net_hdr_load(&h, p->rx_frame);
 	enum net_hdr_verdict v = net_hdr_check_rx(&h, net->vd.driver_features,
-						  p->rx_len - VIRTIO_NET_HDR_LEN, 1);
+						  p->rx_len - VIRTIO_NET_HDR_LEN, max_frame(net), 1);
 	if (v != NET_HDR_OK) {
 		complain(net, "received header refused", net_hdr_verdict_str(v));
 		return false;
@@ -512,6 +525,8 @@ static unsigned worker_fds(struct virtio_net *net, struct virtio_worker_fd *fds)
 	unsigned n = 0;
 	for (unsigned i = 0; i < net->nr_pairs; i++) {
 		struct net_pair *p = &net->pairs[i];
+		if (!net->vhost && net->backend_gone)
+			continue; /* a deleted TAP's fd reports an error for ever */
 		if (!net->vhost) {
 			fds[n++] = (struct virtio_worker_fd){ .fd = p->fd, .ready = pair_ready, .arg = p };
 			continue;

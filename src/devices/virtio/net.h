@@ -111,9 +111,10 @@ int virtio_net_init(struct virtio_net *net, const struct virtio_net_config *cfg,
 		    const struct guest_mem *mem, const char **why);
 
 /*
- * Tests and fuzzers: a device on vmon's data path over caller-owned
- * packet sockets (SOCK_SEQPACKET or SOCK_DGRAM), one per pair, which carry
- * frames with their 12-byte header as a TAP queue does. MTU 1500.
+ * Tests and fuzzers: a device on vmon's data path over caller-owned,
+ * non-blocking packet sockets (SOCK_SEQPACKET or SOCK_DGRAM), one per
+ * pair, which carry frames with their 12-byte header as a TAP queue does.
+ * MTU 1500. End of file on one counts as the backend going away.
  */
 int virtio_net_init_fds(struct virtio_net *net, const struct virtio_net_config *cfg,
 			const struct guest_mem *mem, const int *fds);

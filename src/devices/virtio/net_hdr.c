@@ -72,12 +72,18 @@ static bool csum_in_frame(const struct virtio_net_hdr *h, uint64_t frame_len)
 	return (uint64_t)h->csum_start + h->csum_offset + 2 <= frame_len;
 }
 
+/* At least an Ethernet header; at most max_frame, or a segmentation offload's largest. */
+static bool length_ok(const struct virtio_net_hdr *h, uint64_t frame_len, uint64_t max_frame)
+{
+	bool gso = h->gso_type != VIRTIO_NET_HDR_GSO_NONE;
+	return frame_len >= ETH_HEADER_LEN && frame_len <= (gso ? NET_MAX_GSO_FRAME : max_frame);
+}
+
 enum net_hdr_verdict net_hdr_check_tx(const struct virtio_net_hdr *in, uint64_t features,
 				      uint64_t frame_len, uint64_t max_frame,
 				      struct virtio_net_hdr *out)
 {
-	bool gso = in->gso_type != VIRTIO_NET_HDR_GSO_NONE;
-	if (frame_len < ETH_HEADER_LEN || frame_len > (gso ? NET_MAX_GSO_FRAME : max_frame))
+	if (!length_ok(in, frame_len, max_frame))
 		return NET_HDR_BAD_LENGTH;
 	/* Only NEEDS_CSUM is the driver's to set; the device ignores the rest (§5.1.6.2.2). */
 	uint8_t flags = in->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM;
@@ -86,7 +92,7 @@ enum net_hdr_verdict net_hdr_check_tx(const struct virtio_net_hdr *in, uint64_t 
 	if (!gso_allowed(in->gso_type, features, VIRTIO_NET_F_HOST_TSO4, VIRTIO_NET_F_HOST_TSO6,
 			 VIRTIO_NET_F_HOST_ECN))
 		return NET_HDR_BAD_GSO;
-	if (gso && (in->gso_size == 0 || in->hdr_len > frame_len))
+	if (in->gso_type != VIRTIO_NET_HDR_GSO_NONE && (in->gso_size == 0 || in->hdr_len > frame_len))
 		return NET_HDR_BAD_GSO;
 	*out = *in;
 	out->flags = flags;
@@ -95,9 +101,9 @@ enum net_hdr_verdict net_hdr_check_tx(const struct virtio_net_hdr *in, uint64_t 
 }
 
 enum net_hdr_verdict net_hdr_check_rx(struct virtio_net_hdr *h, uint64_t features,
-				      uint64_t frame_len, uint16_t num_buffers)
+				      uint64_t frame_len, uint64_t max_frame, uint16_t num_buffers)
 {
-	if (frame_len < ETH_HEADER_LEN)
+	if (!length_ok(h, frame_len, max_frame))
 		return NET_HDR_BAD_LENGTH;
 	/* Without GUEST_CSUM the device MUST set flags to zero (§5.1.6.3.1). */
 	if (!has(features, VIRTIO_NET_F_GUEST_CSUM)) {

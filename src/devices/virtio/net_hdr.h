@@ -81,12 +81,15 @@ enum net_hdr_verdict net_hdr_check_tx(const struct virtio_net_hdr *in, uint64_t 
 				      struct virtio_net_hdr *out);
 
 /*
- * Checks a receive header from the TAP against the guest's offloads and
+ * Checks a receive header from the TAP, of a frame of frame_len bytes,
+ * against the guest's offloads and the largest frame without segmentation
+ * it takes, max_frame (§5.1.4.1: never more than the MTU offered), and
  * sets num_buffers. The kernel follows TUNSETOFFLOAD, so a refusal here
- * means the host and vmon disagree: the frame is dropped.
+ * means the host and vmon disagree (or the TAP's MTU grew): the frame is
+ * dropped.
  */
 enum net_hdr_verdict net_hdr_check_rx(struct virtio_net_hdr *h, uint64_t features,
-				      uint64_t frame_len, uint16_t num_buffers);
+				      uint64_t frame_len, uint64_t max_frame, uint16_t num_buffers);
 
 /* The TUN_F_* offloads (linux/if_tun.h) the guest's features let the TAP hand it. */
 unsigned net_tap_offloads(uint64_t features);
