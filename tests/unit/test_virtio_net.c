@@ -2,8 +2,8 @@
  * virtio-net on fake guest RAM, over SOCK_SEQPACKET socketpairs instead of
  * TAP queues (virtio_net_init_fds): the test holds the other end of each,
  * so what it reads is what the device transmitted and what it writes is a
- * frame for the guest, each message a 12-byte header and a frame. A fake
- * driver per queue negotiates through the device status and builds the
+ * frame for the guest, each message a 12-byte header and a frame. The fake
+ * driver of fake_net.h negotiates through the device status and builds the
  * chains; the test runs what the worker would (virtio_net_serve,
  * virtio_net_receive) and reads the answers from the rings. One test runs
  * the real worker, started by DRIVER_OK.
@@ -11,82 +11,19 @@
  * `test_virtio_net --fuzz-seeds DIR` writes the seed corpus of
  * fuzz_virtio_net_tx (its input layout is described there).
  */
-#include <endian.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/ioctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
-#include "devices/virtio/net.h"
-#include "devices/virtio/net_hdr.h"
-#include "fake_virtq.h"
+#include "fake_net.h"
 #include "tap.h"
-#include "virtio/virtio.h"
 
-#define F(bit)   (1ull << (bit))
-#define HDR      VIRTIO_NET_HDR_LEN
-#define ACK_OK   0
-#define ACK_ERR  1
-#define MAX_Q    9 /* the bench goes up to 4 pairs */
-
-#define RAM_GPA  0x100000ull
-#define RAM_SIZE (24ull << 20)
-#define RING_OFF(q) (0x4000ull * (q))
-#define BUF_OFF(q)  (0x100000ull + 0x200000ull * (q))
-
-struct bench {
-	uint8_t *ram;
-	struct guest_mem gm;
-	struct virtio_net net;
-	struct drv d[MAX_Q];
-	unsigned pairs;
-	int dev[VIRTIO_NET_MAX_PAIRS], peer[VIRTIO_NET_MAX_PAIRS];
-	atomic_int notifies, config_notifies;
-};
-
-static void fake_notify_queue(void *ctx, unsigned q, uint16_t vector)
+/* The bench: a socketpair per queue pair, the device's ends as its backend. */
+static void bench_start(struct fake_net *b, unsigned pairs)
 {
-	(void)q, (void)vector;
-	atomic_fetch_add(&((struct bench *)ctx)->notifies, 1);
-}
-
-static void fake_notify_config(void *ctx, uint16_t vector)
-{
-	(void)vector;
-	atomic_fetch_add(&((struct bench *)ctx)->config_notifies, 1);
-}
-
-static void bail(const char *what)
-{
-	printf("Bail out! %s\n", what);
-	exit(1);
-}
-
-/* A fresh fake driver for queue q: zeroed rings, buffers from its own region. */
-static void drv_reset(struct bench *b, unsigned q)
-{
-	uint64_t ring = RAM_GPA + RING_OFF(q), buf = RAM_GPA + BUF_OFF(q);
-	memset(b->ram + RING_OFF(q), 0, 0x4000);
-	b->d[q] = (struct drv){ .ram = b->ram, .ram_gpa = RAM_GPA, .desc = ring, .avail = ring + 0x1000,
-				.used = ring + 0x2000, .qsize = VIRTIO_NET_QUEUE_SIZE,
-				.buf_start = buf, .next_buf = buf, .buf_end = buf + 0x200000 };
-}
-
-static void bench_start(struct bench *b, unsigned pairs)
-{
-	memset(b, 0, sizeof(*b));
-	b->pairs = pairs;
-	if (2 * pairs + 1 > MAX_Q || !(b->ram = calloc(1, RAM_SIZE)))
-		bail("cannot set up the bench");
-	guest_mem_init_flat(&b->gm, b->ram, RAM_GPA, RAM_SIZE);
+	fake_net_ram(b, pairs);
 	for (unsigned i = 0; i < pairs; i++) {
 		int sv[2];
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
@@ -97,13 +34,10 @@ static void bench_start(struct bench *b, unsigned pairs)
 	struct virtio_net_config cfg = { .mac = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 }, .queue_pairs = pairs };
 	if (virtio_net_init_fds(&b->net, &cfg, &b->gm, b->dev) < 0)
 		bail("virtio_net_init_fds");
-	b->net.vd.transport = (struct virtio_transport){ .notify_queue = fake_notify_queue,
-							 .notify_config = fake_notify_config, .ctx = b };
-	for (unsigned q = 0; q < 2 * pairs + 1; q++)
-		drv_reset(b, q);
+	fake_net_attach(b);
 }
 
-static void bench_stop(struct bench *b)
+static void bench_stop(struct fake_net *b)
 {
 	virtio_net_destroy(&b->net);
 	for (unsigned i = 0; i < b->pairs; i++) {
@@ -111,121 +45,18 @@ static void bench_stop(struct bench *b)
 		if (b->peer[i] >= 0)
 			close(b->peer[i]);
 	}
-	free(b->ram);
-}
-
-static uint64_t offered(struct bench *b)
-{
-	return virtio_device_features(&b->net.vd, 0) | (uint64_t)virtio_device_features(&b->net.vd, 1) << 32;
-}
-
-/* Puts queue q where its fake driver has it, as the transport would (no DRIVER_OK: no worker). */
-static void enable_queue(struct bench *b, unsigned q)
-{
-	struct virtio_queue *vq = &b->net.vd.queues[q];
-	vq->vq = (struct virtq){ .mem = &b->gm, .size = b->d[q].qsize, .desc_gpa = b->d[q].desc,
-				 .avail_gpa = b->d[q].avail, .used_gpa = b->d[q].used,
-				 .event_idx = virtio_has_feature(&b->net.vd, VIRTIO_F_EVENT_IDX),
-				 .indirect = virtio_has_feature(&b->net.vd, VIRTIO_F_INDIRECT_DESC) };
-	if (virtq_init(&vq->vq) != 0)
-		bail("virtq_init refused the fake queue");
-	vq->enabled = true;
-}
-
-/* ACKNOWLEDGE, DRIVER, the features, FEATURES_OK; then every queue. True if FEATURES_OK stuck. */
-static bool negotiate(struct bench *b, uint64_t features)
-{
-	struct virtio_device *vd = &b->net.vd;
-	virtio_set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	virtio_set_driver_features(vd, 0, (uint32_t)features);
-	virtio_set_driver_features(vd, 1, (uint32_t)(features >> 32));
-	virtio_set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-	for (unsigned q = 0; q < vd->nr_queues; q++)
-		enable_queue(b, q);
-	return virtio_get_status(vd) & VIRTIO_STATUS_FEATURES_OK;
-}
-
-static void used_elem(struct drv *d, uint16_t k, uint32_t *id, uint32_t *len)
-{
-	uint64_t e = d->used + 4 + 8ull * (k % d->qsize);
-	*id = get32(d, e);
-	*len = get32(d, e + 4);
-}
-
-static void fill(uint8_t *p, size_t n, unsigned seed)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)(i * 7 + seed + (i >> 8));
-}
-
-static unsigned rxq(unsigned pair) { return 2 * pair; }
-static unsigned txq(unsigned pair) { return 2 * pair + 1; }
-
-/* Offers `len` bytes of `stream` as one chain, in pieces ending at the offsets in cuts. */
-static uint16_t offer_stream(struct drv *d, const uint8_t *stream, uint32_t len, const uint32_t *cuts,
-			     unsigned ncuts, bool write, struct seg *segs_out)
-{
-	struct seg segs[64];
-	unsigned n = 0;
-	uint32_t at = 0;
-	for (unsigned k = 0; k <= ncuts; k++) {
-		uint32_t end = k < ncuts ? cuts[k] : len;
-		if (end <= at)
-			continue;
-		uint64_t gpa = drv_alloc(d, end - at);
-		if (stream)
-			memcpy(host(d, gpa), stream + at, end - at);
-		else
-			memset(host(d, gpa), 0xee, end - at);
-		segs[n++] = (struct seg){ gpa, end - at, write };
-		at = end;
-	}
-	if (segs_out)
-		memcpy(segs_out, segs, n * sizeof(*segs));
-	return drv_offer(d, segs, n);
-}
-
-/* The wire form of h followed by a frame of len bytes with pattern `seed`. */
-static uint8_t *packet(const struct virtio_net_hdr *h, size_t len, unsigned seed)
-{
-	uint8_t *p = malloc(HDR + len);
-	if (!p)
-		bail("malloc");
-	net_hdr_store(h, p);
-	fill(p + HDR, len, seed);
-	return p;
-}
-
-/* The driver transmits h and a frame (len, seed) cut at `cuts`. */
-static uint16_t tx(struct bench *b, unsigned pair, struct virtio_net_hdr h, uint32_t len, unsigned seed,
-		   const uint32_t *cuts, unsigned ncuts)
-{
-	uint8_t *p = packet(&h, len, seed);
-	uint16_t head = offer_stream(&b->d[txq(pair)], p, HDR + len, cuts, ncuts, false, NULL);
-	free(p);
-	return head;
+	fake_net_free(b);
 }
 
 /* What the device sent to pair's backend: the message's length, or -1 when there is none. */
-static ssize_t peer_recv(struct bench *b, unsigned pair, uint8_t *buf, size_t size)
+static ssize_t peer_recv(struct fake_net *b, unsigned pair, uint8_t *buf, size_t size)
 {
 	ssize_t n = recv(b->peer[pair], buf, size, MSG_DONTWAIT);
 	return n < 0 ? -1 : n;
 }
 
-/* Whether buf (n bytes) is h on the wire and the frame (len, seed). */
-static bool is_packet(const uint8_t *buf, ssize_t n, const struct virtio_net_hdr *h, size_t len, unsigned seed)
-{
-	if (n != (ssize_t)(HDR + len))
-		return false;
-	uint8_t *p = packet(h, len, seed);
-	bool ok = memcmp(buf, p, HDR + len) == 0;
-	free(p);
-	return ok;
-}
-
 /* The backend has a frame (len, seed) for the guest. */
-static void peer_send(struct bench *b, unsigned pair, struct virtio_net_hdr h, size_t len, unsigned seed)
+static void peer_send(struct fake_net *b, unsigned pair, struct virtio_net_hdr h, size_t len, unsigned seed)
 {
 	uint8_t *p = packet(&h, len, seed);
 	if (send(b->peer[pair], p, HDR + len, 0) != (ssize_t)(HDR + len))
@@ -233,34 +64,14 @@ static void peer_send(struct bench *b, unsigned pair, struct virtio_net_hdr h, s
 	free(p);
 }
 
-static struct seg rx_buf(struct bench *b, unsigned pair, uint32_t len)
-{
-	struct seg s;
-	offer_stream(&b->d[rxq(pair)], NULL, len, NULL, 0, true, &s);
-	return s;
-}
-
-static struct net_counters counters(struct bench *b)
-{
-	struct net_counters c;
-	virtio_net_counters(&b->net, &c);
-	return c;
-}
-
-static uint16_t config16(struct bench *b, unsigned off)
-{
-	uint16_t v = 0xcccc;
-	b->net.vd.ops->config_read(&b->net.vd, off, &v, 2);
-	return le16toh(v);
-}
-
-static const struct virtio_net_hdr plain = { 0 };
+#define ACK_OK   0
+#define ACK_ERR  1
 
 /* --- tests --- */
 
 static void test_config(void)
 {
-	struct bench b;
+	struct fake_net b;
 	bench_start(&b, 1);
 	struct virtio_device *vd = &b.net.vd;
 	uint8_t cfg[VIRTIO_NET_CONFIG_LEN];
@@ -305,7 +116,7 @@ static void test_config(void)
 
 static void test_tx(void)
 {
-	struct bench b;
+	struct fake_net b;
 	bench_start(&b, 1);
 	CHECK(negotiate(&b, offered(&b)), "FEATURES_OK with every offered feature");
 	struct drv *d = &b.d[txq(0)];
@@ -431,28 +242,9 @@ static void test_tx(void)
 	bench_stop(&b);
 }
 
-/* Checks that chain s holds hdr (num_buffers nb) + frame (len, seed) and was returned as used entry k. */
-static bool rx_landed(struct bench *b, unsigned pair, uint16_t k, const struct seg *s, uint16_t head,
-		      struct virtio_net_hdr h, uint16_t nb, size_t len, unsigned seed)
-{
-	struct drv *d = &b->d[rxq(pair)];
-	uint32_t id, ulen;
-	used_elem(d, k, &id, &ulen);
-	h.num_buffers = nb;
-	uint8_t *got = host(d, s->gpa);
-	return id == head && ulen == HDR + len && is_packet(got, (ssize_t)(HDR + len), &h, len, seed) &&
-	       (s->len == HDR + len || got[HDR + len] == 0xee);
-}
-
-static uint16_t head_of(struct bench *b, unsigned pair)
-{
-	struct drv *d = &b->d[rxq(pair)];
-	return (uint16_t)((d->next_desc + d->qsize - 1) % d->qsize);
-}
-
 static void test_rx_plain(void)
 {
-	struct bench b;
+	struct fake_net b;
 	bench_start(&b, 1);
 	negotiate(&b, offered(&b) & ~F(VIRTIO_NET_F_MRG_RXBUF));
 	struct drv *d = &b.d[rxq(0)];
@@ -540,7 +332,7 @@ static void test_rx_plain(void)
 
 static void test_rx_mergeable(void)
 {
-	struct bench b;
+	struct fake_net b;
 	bench_start(&b, 1);
 	/* Jumbo frames without segmentation: the driver does not take F_MTU (§5.1.4.1). */
 	negotiate(&b, offered(&b) & ~F(VIRTIO_NET_F_MTU));
@@ -616,7 +408,7 @@ static void test_rx_mergeable(void)
 }
 
 /* One controlq command: class, command, data (own descriptor), ack. Returns the ack byte. */
-static uint8_t ctrl(struct bench *b, uint8_t class, uint8_t cmd, const void *data, uint32_t dlen, uint32_t *ulen)
+static uint8_t ctrl(struct fake_net *b, uint8_t class, uint8_t cmd, const void *data, uint32_t dlen, uint32_t *ulen)
 {
 	struct drv *d = &b->d[2 * b->pairs];
 	uint16_t before = used_idx(d);
@@ -641,7 +433,7 @@ static uint8_t ctrl(struct bench *b, uint8_t class, uint8_t cmd, const void *dat
 	return *ack;
 }
 
-static uint8_t set_pairs(struct bench *b, uint16_t n, uint32_t *ulen)
+static uint8_t set_pairs(struct fake_net *b, uint16_t n, uint32_t *ulen)
 {
 	uint16_t le = htole16(n);
 	return ctrl(b, 4, 0, &le, 2, ulen);
@@ -649,7 +441,7 @@ static uint8_t set_pairs(struct bench *b, uint16_t n, uint32_t *ulen)
 
 static void test_ctrl(void)
 {
-	struct bench b;
+	struct fake_net b;
 	bench_start(&b, 4);
 	CHECK(negotiate(&b, offered(&b)), "four pairs: FEATURES_OK with MQ");
 	uint32_t ulen;
@@ -727,7 +519,7 @@ static void test_stable_mac(void)
 
 static void test_reset(void)
 {
-	struct bench b;
+	struct fake_net b;
 	bench_start(&b, 1);
 	negotiate(&b, offered(&b) & ~F(VIRTIO_NET_F_MRG_RXBUF));
 	peer_send(&b, 0, plain, 400, 1);
@@ -753,22 +545,14 @@ static void test_reset(void)
 	bench_stop(&b);
 }
 
-static bool wait_for(struct drv *d, uint16_t n)
-{
-	for (int i = 0; i < 5000 && used_idx(d) != n; i++)
-		usleep(1000);
-	return used_idx(d) == n;
-}
-
 /* The real worker: DRIVER_OK starts it, the TAP's stand-in wakes it, a reset stops it. */
 static void test_worker(void)
 {
-	struct bench b;
+	struct fake_net b;
 	bench_start(&b, 1);
 	struct virtio_device *vd = &b.net.vd;
 	negotiate(&b, offered(&b));
-	virtio_set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
-			  VIRTIO_STATUS_DRIVER_OK);
+	driver_ok(&b);
 	CHECK(b.net.worker.running && !(virtio_get_status(vd) & VIRTIO_STATUS_DEVICE_NEEDS_RESET),
 	      "DRIVER_OK starts the worker");
 	struct seg s = rx_buf(&b, 0, 2048);
@@ -809,7 +593,7 @@ static void test_worker(void)
 /* The backend's other end goes away: frames are dropped, the device goes on. */
 static void test_backend_gone(void)
 {
-	struct bench b;
+	struct fake_net b;
 	bench_start(&b, 1);
 	negotiate(&b, offered(&b));
 	close(b.peer[0]);
@@ -835,14 +619,8 @@ static void test_backend_gone(void)
 	negotiate(&b, offered(&b));
 	b.net.backend_gone = true;
 	peer_send(&b, 0, plain, 60, 1);
-	virtio_set_status(&b.net.vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
-			  VIRTIO_STATUS_DRIVER_OK);
-	struct rusage r0, r1;
-	getrusage(RUSAGE_SELF, &r0);
-	usleep(300000);
-	getrusage(RUSAGE_SELF, &r1);
-	long ms = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec + r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) * 1000 +
-		  (r1.ru_utime.tv_usec - r0.ru_utime.tv_usec + r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1000;
+	driver_ok(&b);
+	long ms = cpu_ms_in(300);
 	CHECK(b.net.worker.running && ms < 50, "backend gone, then DRIVER_OK: the worker idles (%ld ms of CPU in 300)", ms);
 	virtio_set_status(&b.net.vd, 0);
 	bench_stop(&b);

@@ -329,8 +329,8 @@ void virtio_net_receive(struct net_pair *p)
 /* The driver added receive buffers: resume a paused TAP queue. */
 static void serve_rx(struct net_pair *p)
 {
-	if (!p->rx_paused)
-		return;
+	if (!p->rx_paused || p->net->backend_gone)
+		return; /* a lost TAP stays out of the worker's set */
 	pause_backend(p, false);
 	virtio_net_receive(p);
 }
@@ -508,11 +508,16 @@ static void attach_first_pair(struct virtio_net *net)
 		tap_set_queue_enabled(&net->tap, i, i == 0);
 }
 
+/* A TAP deleted meanwhile only takes the link down: the driver did nothing wrong. */
 static int set_offloads(struct virtio_net *net)
 {
-	if (!net->is_tap)
+	if (!net->is_tap || net->backend_gone)
 		return 0;
 	int ret = tap_set_offloads(&net->tap, net_tap_offloads(net->vd.driver_features));
+	if (ret < 0 && backend_lost(-ret)) {
+		lose_backend(net, -ret);
+		return 0;
+	}
 	if (ret < 0)
 		log_error("virtio-net %s: the TAP refuses the guest's offloads: %s", net->tap.name,
 			  strerror(-ret));
