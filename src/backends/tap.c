@@ -16,23 +16,9 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "util/sys.h"
+
 #define TUN_DEVICE "/dev/net/tun"
-
-static int fail(const char **why, const char *msg, int err)
-{
-	if (why)
-		*why = msg;
-	return err;
-}
-
-static int xioctl(int fd, unsigned long req, void *arg)
-{
-	int ret;
-	do
-		ret = ioctl(fd, req, arg);
-	while (ret < 0 && errno == EINTR);
-	return ret < 0 ? -errno : ret;
-}
 
 /*
  * The kernel's rule (dev_valid_name() in net/core/dev.c): 1 to 15 bytes,
@@ -98,23 +84,23 @@ static int open_tun_device(int *fd, const char **why)
 	case ENOENT:
 	case ENODEV:
 	case ENXIO:
-		return fail(why, "the host has no " TUN_DEVICE " (load the tun module)", -err);
+		return fail_why(why, "the host has no " TUN_DEVICE " (load the tun module)", -err);
 	case EACCES:
 	case EPERM:
-		return fail(why, "permission denied on " TUN_DEVICE, -err);
+		return fail_why(why, "permission denied on " TUN_DEVICE, -err);
 	}
-	return fail(why, "cannot open " TUN_DEVICE, -err);
+	return fail_why(why, "cannot open " TUN_DEVICE, -err);
 }
 
 /* TUNGETFEATURES: the IFF_* flags this host's tun driver accepts. */
 static int check_tun_features(int fd, bool multi_queue, const char **why)
 {
 	unsigned features = 0;
-	if (xioctl(fd, TUNGETFEATURES, &features) < 0 || !(features & IFF_VNET_HDR))
-		return fail(why, "the host's TUN/TAP driver has no virtio-net headers (IFF_VNET_HDR)",
+	if (ioctl_retry(fd, TUNGETFEATURES, &features) < 0 || !(features & IFF_VNET_HDR))
+		return fail_why(why, "the host's TUN/TAP driver has no virtio-net headers (IFF_VNET_HDR)",
 			    -EOPNOTSUPP);
 	if (multi_queue && !(features & IFF_MULTI_QUEUE))
-		return fail(why, "the host's TUN/TAP driver has no multi-queue support (IFF_MULTI_QUEUE)",
+		return fail_why(why, "the host's TUN/TAP driver has no multi-queue support (IFF_MULTI_QUEUE)",
 			    -EOPNOTSUPP);
 	return 0;
 }
@@ -138,27 +124,27 @@ static int attach_queue(int fd, const char *name, short flags, const char **why)
 {
 	struct ifreq ifr = { .ifr_flags = flags };
 	memcpy(ifr.ifr_name, name, strlen(name));
-	int ret = xioctl(fd, TUNSETIFF, &ifr);
+	int ret = ioctl_retry(fd, TUNSETIFF, &ifr);
 	switch (ret) {
 	case 0:
 		return 0;
 	case -EINVAL:
-		return fail(why, explain_invalid(name, flags & IFF_MULTI_QUEUE), ret);
+		return fail_why(why, explain_invalid(name, flags & IFF_MULTI_QUEUE), ret);
 	case -EBUSY:
-		return fail(why, "is in use by another program", ret);
+		return fail_why(why, "is in use by another program", ret);
 	case -EPERM:
 	case -EACCES:
-		return fail(why, "permission denied (needs CAP_NET_ADMIN or the interface's owner)", ret);
+		return fail_why(why, "permission denied (needs CAP_NET_ADMIN or the interface's owner)", ret);
 	}
-	return fail(why, "the kernel refused to attach a queue to it (TUNSETIFF)", ret);
+	return fail_why(why, "the kernel refused to attach a queue to it (TUNSETIFF)", ret);
 }
 
 /* The header before each frame: struct virtio_net_hdr with num_buffers. */
 static int set_vnet_hdr_len(int fd, const char **why)
 {
 	int len = TAP_VNET_HDR_LEN;
-	int ret = xioctl(fd, TUNSETVNETHDRSZ, &len);
-	return ret < 0 ? fail(why, "cannot set the virtio-net header size (TUNSETVNETHDRSZ)", ret) : 0;
+	int ret = ioctl_retry(fd, TUNSETVNETHDRSZ, &len);
+	return ret < 0 ? fail_why(why, "cannot set the virtio-net header size (TUNSETVNETHDRSZ)", ret) : 0;
 }
 
 /* One more queue: a new /dev/net/tun file attached to the interface. */
@@ -203,14 +189,14 @@ int tap_open(struct tap *t, const char *name, unsigned queues, const char **why)
 	memset(t->name, 0, sizeof(t->name));
 	tap_reset(t);
 	if (queues < 1 || queues > TAP_MAX_QUEUES)
-		return fail(why, "the number of queues must be between 1 and 16", -EINVAL);
+		return fail_why(why, "the number of queues must be between 1 and 16", -EINVAL);
 	if (strnlen(name, TAP_NAME_MAX + 1) > TAP_NAME_MAX)
-		return fail(why, "the interface name is longer than 15 bytes", -EINVAL);
+		return fail_why(why, "the interface name is longer than 15 bytes", -EINVAL);
 	if (!valid_ifname(name))
-		return fail(why, "is not a valid interface name", -EINVAL);
+		return fail_why(why, "is not a valid interface name", -EINVAL);
 	/* TUNSETIFF would create a missing interface; vmon only uses existing ones. */
 	if (if_nametoindex(name) == 0)
-		return fail(why, no_interface(queues), -ENODEV);
+		return fail_why(why, no_interface(queues), -ENODEV);
 	memcpy(t->name, name, strlen(name));
 
 	short flags = queue_flags(name, queues);
@@ -219,7 +205,7 @@ int tap_open(struct tap *t, const char *name, unsigned queues, const char **why)
 		ret = open_queue(t, flags, why);
 	/* No offloads until the driver negotiates them (tap_set_offloads). */
 	if (ret == 0 && (ret = tap_set_offloads(t, 0)) < 0)
-		fail(why, "cannot turn the interface's offloads off (TUNSETOFFLOAD)", ret);
+		fail_why(why, "cannot turn the interface's offloads off (TUNSETOFFLOAD)", ret);
 	if (ret < 0)
 		tap_close(t);
 	return ret;
@@ -236,7 +222,7 @@ void tap_close(struct tap *t)
 /* The setting belongs to the interface, not to a queue: one file suffices. */
 int tap_set_offloads(const struct tap *t, unsigned tun_flags)
 {
-	return xioctl(t->fds[0], TUNSETOFFLOAD, (void *)(uintptr_t)tun_flags);
+	return ioctl_retry(t->fds[0], TUNSETOFFLOAD, (void *)(uintptr_t)tun_flags);
 }
 
 /*
@@ -251,7 +237,7 @@ int tap_set_queue_enabled(const struct tap *t, unsigned i, bool enabled)
 	if (t->nr_queues == 1)
 		return 0;
 	struct ifreq ifr = { .ifr_flags = enabled ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE };
-	int ret = xioctl(t->fds[i], TUNSETQUEUE, &ifr);
+	int ret = ioctl_retry(t->fds[i], TUNSETQUEUE, &ifr);
 	return ret == -EINVAL ? 0 : ret;
 }
 

@@ -131,14 +131,15 @@ static int parse_switch(const char *v, bool *out)
 	return -1;
 }
 
-static int parse_disk_queues(const char *v, unsigned *queues)
+/* A decimal count from 1 to max. */
+static int parse_count(const char *v, unsigned max, unsigned *count)
 {
 	char *end;
 	errno = 0;
 	unsigned long n = isdigit((unsigned char)v[0]) ? strtoul(v, &end, 10) : 0;
-	if (n == 0 || n > DISK_MAX_QUEUES || errno || *end)
+	if (n == 0 || n > max || errno || *end)
 		return -1;
-	*queues = (unsigned)n;
+	*count = (unsigned)n;
 	return 0;
 }
 
@@ -174,7 +175,7 @@ static int apply_disk_item(void *target, const char *key, const char *value, con
 		return parse_transport(value, &disk->transport) == 0 ? 0 :
 			invalid(why, "transport= takes pci or mmio");
 	if (strcmp(key, "queues") == 0)
-		return parse_disk_queues(value, &disk->queues) == 0 ? 0 :
+		return parse_count(value, DISK_MAX_QUEUES, &disk->queues) == 0 ? 0 :
 			invalid(why, "queues= takes a number from 1 to 16");
 	return invalid(why, "has an unknown key (known: path, readonly, serial, direct, queues, transport)");
 }
@@ -244,13 +245,7 @@ static int parse_nic_queues(const char *v, unsigned *queues)
 		*queues = 0; /* one per vCPU, once --cpus is known */
 		return 0;
 	}
-	char *end;
-	errno = 0;
-	unsigned long n = isdigit((unsigned char)v[0]) ? strtoul(v, &end, 10) : 0;
-	if (n == 0 || n > NIC_MAX_QUEUES || errno || *end)
-		return -1;
-	*queues = (unsigned)n;
-	return 0;
+	return parse_count(v, NIC_MAX_QUEUES, queues);
 }
 
 static int parse_vhost(const char *v, enum vhost_choice *vhost)

@@ -11,23 +11,9 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "util/sys.h"
+
 #define VHOST_NET_DEVICE "/dev/vhost-net"
-
-static int fail(const char **why, const char *msg, int err)
-{
-	if (why)
-		*why = msg;
-	return err;
-}
-
-static int xioctl(int fd, unsigned long req, void *arg)
-{
-	int ret;
-	do
-		ret = ioctl(fd, req, arg);
-	while (ret < 0 && errno == EINTR);
-	return ret < 0 ? -errno : ret;
-}
 
 static const char *open_error(int err)
 {
@@ -49,19 +35,19 @@ int vhost_net_open(struct vhost_net *v, const char **why)
 	int fd = open(VHOST_NET_DEVICE, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		int err = errno;
-		return err == ENOENT ? -ENOENT : fail(why, open_error(err), -err);
+		return err == ENOENT ? -ENOENT : fail_why(why, open_error(err), -err);
 	}
 
 	/* The owner is this process: the kernel worker runs in its memory. */
-	int ret = xioctl(fd, VHOST_SET_OWNER, NULL);
+	int ret = ioctl_retry(fd, VHOST_SET_OWNER, NULL);
 	if (ret < 0) {
 		close(fd);
-		return fail(why, VHOST_NET_DEVICE " refused vmon as its owner (VHOST_SET_OWNER)", ret);
+		return fail_why(why, VHOST_NET_DEVICE " refused vmon as its owner (VHOST_SET_OWNER)", ret);
 	}
-	ret = xioctl(fd, VHOST_GET_FEATURES, &v->features);
+	ret = ioctl_retry(fd, VHOST_GET_FEATURES, &v->features);
 	if (ret < 0) {
 		close(fd);
-		return fail(why, "cannot read the features of " VHOST_NET_DEVICE, ret);
+		return fail_why(why, "cannot read the features of " VHOST_NET_DEVICE, ret);
 	}
 	v->fd = fd;
 	return 0;
@@ -76,7 +62,7 @@ void vhost_net_close(struct vhost_net *v)
 
 int vhost_net_set_features(struct vhost_net *v, uint64_t features)
 {
-	return xioctl(v->fd, VHOST_SET_FEATURES, &features);
+	return ioctl_retry(v->fd, VHOST_SET_FEATURES, &features);
 }
 
 int vhost_net_set_memory(struct vhost_net *v, const struct guest_mem *mem)
@@ -94,7 +80,7 @@ int vhost_net_set_memory(struct vhost_net *v, const struct guest_mem *mem)
 			.userspace_addr = (uint64_t)(uintptr_t)r->host,
 		};
 	}
-	int ret = xioctl(v->fd, VHOST_SET_MEM_TABLE, table);
+	int ret = ioctl_retry(v->fd, VHOST_SET_MEM_TABLE, table);
 	free(table);
 	return ret;
 }
@@ -102,13 +88,13 @@ int vhost_net_set_memory(struct vhost_net *v, const struct guest_mem *mem)
 static int set_vring_state(int fd, unsigned long req, unsigned index, unsigned num)
 {
 	struct vhost_vring_state s = { .index = index, .num = num };
-	return xioctl(fd, req, &s);
+	return ioctl_retry(fd, req, &s);
 }
 
 static int set_vring_file(int fd, unsigned long req, unsigned index, int file)
 {
 	struct vhost_vring_file f = { .index = index, .fd = file };
-	return xioctl(fd, req, &f);
+	return ioctl_retry(fd, req, &f);
 }
 
 static int set_vring_addr(int fd, const struct vhost_vring *r)
@@ -119,7 +105,7 @@ static int set_vring_addr(int fd, const struct vhost_vring *r)
 		.avail_user_addr = (uint64_t)(uintptr_t)r->avail,
 		.used_user_addr = (uint64_t)(uintptr_t)r->used,
 	};
-	return xioctl(fd, VHOST_SET_VRING_ADDR, &a);
+	return ioctl_retry(fd, VHOST_SET_VRING_ADDR, &a);
 }
 
 /* The size first: VHOST_SET_VRING_ADDR checks the rings' lengths against it. */
@@ -145,7 +131,7 @@ int vhost_net_set_backend(struct vhost_net *v, unsigned index, int fd)
 int vhost_net_stop_vring(struct vhost_net *v, unsigned index, uint16_t *last_avail)
 {
 	struct vhost_vring_state s = { .index = index };
-	int ret = xioctl(v->fd, VHOST_GET_VRING_BASE, &s);
+	int ret = ioctl_retry(v->fd, VHOST_GET_VRING_BASE, &s);
 	if (ret == 0)
 		*last_avail = (uint16_t)s.num;
 	return ret;
