@@ -344,7 +344,13 @@ void virtq_publish_avail_event(struct virtq *vq)
 	struct rings r;
 	if (!vq->event_idx || !map_rings(vq, &r))
 		return;
-	store16(avail_event(&r), vq->last_avail);
+	/*
+	 * The driver's avail idx, not last_avail: a device waiting for more
+	 * buffers than the ring holds has seen (or put back) chains past
+	 * last_avail, and a driver notifies only when it moves avail idx past
+	 * avail_event, so an event it has already passed would never come.
+	 */
+	store16(avail_event(&r), load16(&r.avail->idx));
 	/*
 	 * avail_event before the caller reads avail idx again: a driver that
 	 * still saw the old value and skipped its notification has then

@@ -114,9 +114,10 @@ void virtq_unpop(struct virtq *vq, uint16_t n);
 bool virtq_should_notify(struct virtq *vq);
 
 /*
- * With EVENT_IDX: publishes avail_event = last_avail, so the driver
- * notifies us when it adds past what we have seen (§2.7.10). Call before
- * checking for more work a last time.
+ * With EVENT_IDX: publishes avail_event = the driver's avail idx, so the
+ * driver notifies us when it adds past what it has made available so far
+ * (§2.7.10), whether or not we took all of that. Call before checking for
+ * more work a last time.
  */
 void virtq_publish_avail_event(struct virtq *vq);
 

@@ -422,6 +422,20 @@ static void test_avail_event(void)
 	CHECK(get16(&d, avail_event_gpa(&d)) == 2, "avail_event = last_avail after two chains");
 	driver_stop(&d);
 
+	/* A device waiting for more room than the ring has: the next addition must notify. */
+	driver_start(&d, 8, F_EVENT_IDX);
+	put_chain(&d, desc_gpa(&d), 0, one, 1);
+	offer(&d, 0);
+	offer(&d, 0);
+	offer(&d, 0);
+	virtq_pop(&d.vq, chain);
+	virtq_pop(&d.vq, chain);
+	virtq_unpop(&d.vq, 2);
+	virtq_publish_avail_event(&d.vq);
+	CHECK(get16(&d, avail_event_gpa(&d)) == 3,
+	      "chains seen and put back: avail_event = the driver's avail idx, not last_avail");
+	driver_stop(&d);
+
 	driver_start(&d, 8, 0);
 	put16(&d, avail_event_gpa(&d), 0xabcd);
 	put_chain(&d, desc_gpa(&d), 0, one, 1);
