@@ -14,3 +14,44 @@ cmdline_value() {
 	done
 	echo "$_v"
 }
+
+# net_if MAC: the name of the network interface with address MAC, once its
+# driver has it (waits up to 10 s).  Fails if there is none.
+net_if() {
+	_w=0
+	while [ $_w -lt 100 ]; do
+		for _d in /sys/class/net/*; do
+			if [ "$(cat "$_d/address" 2>/dev/null)" = "$1" ]; then
+				echo "${_d##*/}"
+				return 0
+			fi
+		done
+		sleep 0.1
+		_w=$((_w + 1))
+	done
+	return 1
+}
+
+# net_ping ADDR [CPU_MASK]: 3 pings to ADDR (bounded by 10 s), from the CPUs
+# of CPU_MASK if given (taskset); prints RECEIVED/SENT.
+net_ping() {
+	if [ -n "${2:-}" ]; then
+		_out=$(taskset "$2" ping -c 3 -i 0.2 -w 10 "$1" 2>&1)
+	else
+		_out=$(ping -c 3 -i 0.2 -w 10 "$1" 2>&1)
+	fi
+	_got=$(echo "$_out" | sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) packets received.*/\2\/\1/p')
+	echo "${_got:-0/0}"
+}
+
+# net_wait_reachable ADDR TRIES: until ADDR answers a ping (each try waits
+# up to 1 s for the answer, then 0.5 s more); fails after TRIES tries.
+net_wait_reachable() {
+	_w=0
+	while [ $_w -lt "$2" ]; do
+		ping -c 1 -W 1 "$1" >/dev/null 2>&1 && return 0
+		sleep 0.5
+		_w=$((_w + 1))
+	done
+	return 1
+}

@@ -17,18 +17,24 @@ mkdir -p /tmp
 mount -t tmpfs tmpfs /tmp
 
 . /guest-lib.sh
+# shellcheck source=tests/lab/l1-net.sh
+. /lab/net.sh
 
 L2_MEMORY=$(cmdline_value lab.l2_memory 512M)
 # shellcheck disable=SC2034 # used by the jobs
 L2_TIMEOUT=$(cmdline_value lab.l2_timeout 90)
 
-# Load irqbypass, kvm, kvm-amd in the order prepare.sh resolved, with the
-# modules' default parameters (kvm-amd: nested=1, npt=1).
-load_kvm() {
+# Load irqbypass, kvm, kvm-amd, and tun, tap, vhost_iotlb, vhost, vhost_net
+# (the TAP interfaces and vhost-net of the network cases), in the order
+# prepare.sh resolved, with the modules' default parameters (kvm-amd:
+# nested=1, npt=1).  devtmpfs then has /dev/kvm, /dev/net/tun and
+# /dev/vhost-net.
+load_modules() {
+	_failed=
 	while read -r _mod; do
-		insmod "/lab/modules/$_mod.ko" || return 1
+		insmod "/lab/modules/$_mod.ko" || _failed="$_failed $_mod"
 	done </lab/modules/load-order
-	[ -c /dev/kvm ]
+	[ -z "$_failed" ] || echo "LAB-ERROR insmod failed:$_failed"
 }
 
 # run_vmm PREFIX VMM KERNEL CPUS APPEND [EXTRA_ARGS...]
@@ -80,7 +86,8 @@ describe_l1() {
 main() {
 	job=$(cmdline_value lab.job "")
 	echo "LAB-L1 up job=$job uptime=$(cut -d' ' -f1 /proc/uptime)"
-	if load_kvm; then
+	load_modules
+	if [ -c /dev/kvm ]; then
 		echo "LAB-L1 kvm=ok"
 	else
 		echo "LAB-L1 kvm=failed"
@@ -88,9 +95,13 @@ main() {
 		return
 	fi
 	describe_l1
+	net_describe_l1
 	if [ -f "/lab/jobs/$job.sh" ]; then
+		# In a subshell, not in PID 1: orphans go to PID 1, and the
+		# jobs keep their background processes off the shell that
+		# relays consoles (see l1-net.sh).
 		# shellcheck disable=SC1090 # tests/lab/l1-job-*.sh, bench/l1-job-*.sh
-		. "/lab/jobs/$job.sh"
+		(. "/lab/jobs/$job.sh")
 	else
 		echo "LAB-ERROR no job '$job'"
 	fi

@@ -10,9 +10,17 @@
 #   LAB-CASE-DISK name=NAME vda_file_md5=MD5
 #   LAB-CASE-EXT4 name=NAME e2fsck_rc=N e2fsck_notes=N files=NAME:MD5,...
 #   L1:e2fsck:NAME| <each line of e2fsck's output>   (these two: checks cases)
+#   LAB-CASE-NET name=NAME recv_sha=SHA recv_bytes=N recv_end=exited|killed
+#       send_end=exited|killed sent_sha=SHA host_pingN=RECEIVED/SENT
+#       tapN_rx_packets=N tapN_tx_packets=N  (net cases)
 # where l1_epoch is L1's `date +%s` taken right after the VMM exited, uptime
 # L1's /proc/uptime (for how long the case took), and the disk lines what
 # /tmp/vda.img holds once the VMM is gone (see l2-init.sh for its layout).
+# In the net cases, recv is what L1 received from the guest and send what
+# it sent to it (l1-net.sh).
+#
+# lab.cases=LIST picks the groups of cases: base (bzimage, pvh, kill, hvc)
+# and net (net-vhost, net-novhost, net-mq); default both.
 
 # The raw region of /dev/vda, as in l2-init.sh: 4 KiB blocks from 24 MiB on.
 RAW_BLOCK=6144
@@ -157,10 +165,85 @@ run_hvc_case() {
 	echo "LAB-CASE-END name=$_name rc=$_rc l1_epoch=$_epoch uptime=$(uptime_s)"
 }
 
-run_case bzimage /lab/bzImage checks-poweroff
-run_case pvh /lab/vmlinux checks-reboot
-# QEMU runs without disks here: nothing to kill it over.
-if [ "$(cmdline_value lab.vmm vmon)" = vmon ]; then
-	run_kill_case kill /lab/bzImage
-	run_hvc_case hvc /lab/bzImage
-fi
+# run_net_case NAME CPUS NIC...: virtio-net (l2-init.sh's net scenario).
+# Each NIC is N:QUEUES:VHOST:TRANSPORT (see net_nic_args in l1-net.sh) and
+# gets a fresh tapN (see net_tap).  L1 listens for NIC 0's two transfers
+# before the VMM starts, and pings every NIC when the guest prints
+# "LAB-NET ready".
+run_net_case() {
+	_name=$1 _cpus=$2
+	shift 2
+	_vmm=$(cmdline_value lab.vmm vmon)
+	echo "LAB-CASE-BEGIN name=$_name vmm=$_vmm kernel=/lab/bzImage scenario=net uptime=$(uptime_s)"
+	_args='' _nics='' _queues=1
+	_append="console=ttyS0 lab.scenario=net"
+	for _nic in "$@"; do
+		_n=${_nic%%:*} _r=${_nic#*:}
+		_q=${_r%%:*} _r=${_r#*:}
+		_vhost=${_r%%:*} _transport=${_r#*:}
+		# multi_queue TAPs as the issue has them, also for one queue
+		# (vmon follows the TAP); QEMU needs them to match its queues.
+		_mq=yes
+		[ "$_vmm" = qemu ] && [ "$_q" = 1 ] && _mq=no
+		net_tap "$_n" "$_mq" || echo "LAB-ERROR could not make tap$_n"
+		_args="$_args $(net_nic_args "$_vmm" "$_n" "$_q" "$_vhost" "$_transport")"
+		_append="$_append lab.nic$_n=$(net_mac "$_n"),$(net_guest_addr "$_n")/24,$(net_host_addr "$_n")"
+		_nics="$_nics $_n"
+		[ "$_n" = 0 ] && _queues=$_q
+	done
+	_append="$_append lab.net_queues=$_queues lab.net_echoes=$((3 * $(echo "$_nics" | wc -w)))"
+	[ "$_vmm" = vmon ] && _args="$_args --stats"
+	echo "LAB-CASE-ARGS name=$_name$_args"
+	net_listen "$L2_TIMEOUT"
+	rm -f /tmp/net.fifo /tmp/net.pings
+	mkfifo /tmp/net.fifo
+	# shellcheck disable=SC2086 # the options are split on purpose
+	run_vmm "exec timeout -s KILL $L2_TIMEOUT" "$_vmm" /lab/bzImage "$_cpus" \
+		"$_append" $_args </dev/null >/tmp/net.fifo 2>&1 &
+	_pid=$!
+	# The VMM is this shell's only child while it relays (see l1-net.sh).
+	while IFS= read -r _line; do
+		echo "L2:$_name| $_line"
+		case $_line in
+		"LAB-NET ready"*)
+			# shellcheck disable=SC2086 # a list of NIC numbers
+			net_ping_guests $_nics
+			;;
+		esac
+	done </tmp/net.fifo
+	wait "$_pid"
+	_rc=$?
+	echo "LAB-CASE-END name=$_name rc=$_rc l1_epoch=$(date +%s) uptime=$(uptime_s)"
+	_pings=$(net_pings)
+	_recv_end=$(net_stop /tmp/net.rx.pid)
+	_send_end=$(net_stop /tmp/net.tx.pid)
+	_stats=
+	for _n in $_nics; do
+		_stats="$_stats $(net_tap_stats "$_n")"
+	done
+	echo "LAB-CASE-NET name=$_name recv_sha=$(sha256sum </tmp/net.rx | cut -d' ' -f1) recv_bytes=$(wc -c </tmp/net.rx) recv_end=$_recv_end send_end=$_send_end sent_sha=$NET_TX_SHA $_pings$_stats"
+}
+
+_cases=$(cmdline_value lab.cases base,net)
+case ,$_cases, in
+*,base,*)
+	run_case bzimage /lab/bzImage checks-poweroff
+	run_case pvh /lab/vmlinux checks-reboot
+	# QEMU runs without disks here: nothing to kill it over.
+	if [ "$(cmdline_value lab.vmm vmon)" = vmon ]; then
+		run_kill_case kill /lab/bzImage
+		run_hvc_case hvc /lab/bzImage
+	fi
+	;;
+esac
+case ,$_cases, in
+*,net,*)
+	net_make_payload
+	# vhost-net and vmon's own data path, each on PCI (NIC 0: pings both
+	# ways and the transfers) and on virtio-mmio (NIC 1: pings).
+	run_net_case net-vhost 1 0:1:on:pci 1:1:off:mmio
+	run_net_case net-novhost 1 0:1:off:pci 1:1:on:mmio
+	# Two queue pairs on 2 vCPUs, with the default vhost setting.
+	run_net_case net-mq 2 0:2:auto:pci
+	;;
+esac

@@ -8,6 +8,8 @@
 #   checks-reboot    print checks, then reboot -f
 #   fsync-then-wait  write raw data to /dev/vda with fsync, print LAB-FSYNCED,
 #                    then wait for the host to kill the VMM (SIGKILL test)
+#   net              the network checks on virtio-net (see net_checks), then
+#                    poweroff -f
 #   dmesg            print the kernel log, then poweroff -f (to read a quiet
 #                    boot's full log without paying for it on the UART)
 #   demo             show the machine (scripts/demo.sh), then poweroff -f
@@ -126,6 +128,107 @@ disk_checks() {
 	fi
 }
 
+# The network checks (tests/lab/l1-job-test.sh's run_net_case, whose
+# tests/lab/l1-net.sh is L1's side). Kernel parameters:
+#   lab.nicN=MAC,ADDR/PREFIX,PEER  (N = 0, 1) the NIC with address MAC gets
+#                   ADDR; PEER is L1's end of it (its TAP's address)
+#   lab.net_queues=Q   NIC 0's queue pairs (Q > 1: the multi-queue checks)
+#   lab.net_echoes=N   how many pings L1 sends the guest in all
+# Every NIC pings L1 once L1 answers, then the guest prints "LAB-NET ready",
+# on which L1 pings each NIC in turn. NIC 0 also carries two TCP transfers
+# of 4 MiB with busybox nc: random data to L1's port 5001, and L1's data
+# from its port 5002; the host compares the SHA-256 of both ends. The guest
+# powers off once it has answered L1's pings (Icmp InEchos), or after 30 s.
+NET_XFER_BYTES=4194304 # NET_XFER_BYTES in l1-net.sh
+
+icmp_in_echos() {
+	awk '$1 == "Icmp:" { if (!c) { for (i = 2; i <= NF; i++) if ($i == "InEchos") c = i }
+		else { print $c; exit } }' /proc/net/snmp
+}
+
+# net_irqs IFACE: interrupts per receive queue of IFACE's virtio device, as
+# input.0=N,input.1=N (summed over the CPUs; empty if the driver shares one
+# vector among its queues).
+net_irqs() {
+	_vdev=$(basename "$(readlink "/sys/class/net/$1/device")")
+	awk -v p="$_vdev-input." 'index($NF, p) == 1 { s = 0
+		for (i = 2; i < NF; i++) if ($i ~ /^[0-9]+$/) s += $i
+		printf "%s%s=%d", n++ ? "," : "", substr($NF, length(p) - 5), s }' /proc/interrupts
+}
+
+# net_transfers PEER: the two TCP transfers of NIC 0 (L1 listens on both ports).
+net_transfers() {
+	head -c "$NET_XFER_BYTES" /dev/urandom >/tmp/net.tx
+	echo "LAB-RESULT net_sent_sha=$(sha256sum </tmp/net.tx | cut -d' ' -f1)"
+	timeout 60 nc "$1" 5001 </tmp/net.tx >/dev/null
+	echo "LAB-RESULT net_send_rc=$?"
+	# A receiving busybox nc must not see the end of its standard input
+	# (it would close the connection): fd 3 is a FIFO open both ways.
+	mkfifo /tmp/net.hold
+	exec 3<>/tmp/net.hold
+	timeout 60 nc "$1" 5002 <&3 >/tmp/net.rx
+	echo "LAB-RESULT net_recv_rc=$?"
+	echo "LAB-RESULT net_recv_bytes=$(wc -c </tmp/net.rx)"
+	echo "LAB-RESULT net_recv_sha=$(sha256sum </tmp/net.rx | cut -d' ' -f1)"
+	exec 3>&-
+	rm -f /tmp/net.tx /tmp/net.rx
+}
+
+net_checks() {
+	ip link set lo up
+	_nics=
+	for _i in 0 1; do
+		_spec=$(cmdline_value "lab.nic$_i")
+		[ -n "$_spec" ] || continue
+		_mac=${_spec%%,*} _rest=${_spec#*,}
+		_addr=${_rest%%,*} _peer=${_rest#*,}
+		if ! _if=$(net_if "$_mac"); then
+			echo "LAB-RESULT nic$_i=none"
+			continue
+		fi
+		# The NIC, its driver and the transport under it (the driver of
+		# the virtio device's parent: virtio-pci or virtio-mmio).
+		_dev=$(readlink -f "/sys/class/net/$_if/device")
+		echo "LAB-RESULT nic$_i=$_if:$(basename "$(readlink "$_dev/driver")"):$(basename "$(readlink "$_dev/../driver")")"
+		ip addr add "$_addr" dev "$_if"
+		ip link set "$_if" up
+		if net_wait_reachable "$_peer" 20; then
+			echo "LAB-RESULT nic${_i}_reach=ok"
+		else
+			echo "LAB-RESULT nic${_i}_reach=no"
+		fi
+		_nics="$_nics $_i:$_if:$_peer"
+	done
+	echo "LAB-NET ready"
+	for _nic in $_nics; do
+		_i=${_nic%%:*} _peer=${_nic##*:}
+		echo "LAB-RESULT nic${_i}_ping=$(net_ping "$_peer")"
+	done
+	for _nic in $_nics; do
+		[ "${_nic%%:*}" = 0 ] || continue
+		_if=${_nic#*:} _if=${_if%%:*} _peer=${_nic##*:}
+		net_transfers "$_peer"
+		if [ "$(cmdline_value lab.net_queues 1)" -gt 1 ]; then
+			# One ping from each CPU: the driver transmits on the
+			# CPU's own queue (XPS), and the TAP answers a flow on
+			# the queue it came from.
+			echo "LAB-RESULT nic0_ping_cpu0=$(net_ping "$_peer" 1)"
+			echo "LAB-RESULT nic0_ping_cpu1=$(net_ping "$_peer" 2)"
+			echo "LAB-RESULT nic0_queues=$(ls "/sys/class/net/$_if/queues" | paste -sd, -)"
+			echo "LAB-RESULT nic0_queue_errors=$(dmesg | grep -c 'Fail to set num of queue pairs')"
+			echo "LAB-RESULT nic0_irqs=$(net_irqs "$_if")"
+		fi
+	done
+	# Stay up until L1 has pinged us (then 1 s, for the last replies).
+	_want=$(cmdline_value lab.net_echoes 0) _w=0
+	while [ "$(icmp_in_echos)" -lt "$_want" ] && [ $_w -lt 300 ]; do
+		sleep 0.1
+		_w=$((_w + 1))
+	done
+	echo "LAB-RESULT net_echoes=$(icmp_in_echos)"
+	sleep 1
+}
+
 # Stop here forever; the caller's timeout reports the failure.
 hang() {
 	echo "LAB-ERROR $*"
@@ -215,6 +318,11 @@ fsync-then-wait)
 		while :; do sleep 1; done
 	fi
 	echo "LAB-ERROR no /dev/vda, or writing it failed"
+	poweroff -f
+	hang "poweroff -f returned"
+	;;
+net)
+	net_checks
 	poweroff -f
 	hang "poweroff -f returned"
 	;;

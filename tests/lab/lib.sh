@@ -9,7 +9,10 @@
 #   kernel/           the .deb extracted (dpkg-deb -x)
 #   bzImage vmlinux   the Debian cloud kernel, and its ELF (for PVH boot)
 #   kernel.version    e.g. 6.1.0-56-cloud-amd64
-#   modules/          irqbypass/kvm/kvm-amd .ko (decompressed), load-order
+#   modules/          L1's modules: irqbypass/kvm/kvm-amd, tun/tap/vhost_net
+#                     and their dependencies (decompressed), load-order
+#   l2-modules/       L2's: the virtio drivers (pci, mmio, rng, blk, console,
+#                     net), load-order
 #   bin/              marker-init, boottime (static helpers built here)
 #   l2.cpio           the L2 guest initramfs (bench/boot.sh, scripts/demo.sh)
 #   l2-test.cpio      the same plus Debian's mke2fs, for run.sh's ext4 checks
@@ -24,9 +27,10 @@ LAB_REPO_DIR=$(cd "$LAB_SRC_DIR/../.." && pwd)
 # Packages the lab needs on the host (Debian 12).  binutils gives readelf and
 # strings; libc6-dev the static libc for the helpers; xz-utils unpacks .ko.xz;
 # e2fsprogs: mke2fs for L2, e2fsck and debugfs for L1 (run.sh's ext4 checks);
-# pciutils: lspci for L2 (run.sh's PCI check).
+# pciutils: lspci for L2 (run.sh's PCI check); iproute2: `ip tuntap` in L1,
+# which creates the TAP interfaces of the network cases (busybox has none).
 LAB_HOST_PACKAGES=(qemu-system-x86 busybox-static cpio lz4 xz-utils gcc
-	libc6-dev binutils e2fsprogs pciutils)
+	libc6-dev binutils e2fsprogs pciutils iproute2)
 
 # L1 machine: QEMU/TCG emulating an AMD-V CPU.  One vCPU: with -smp 2 the lab
 # hung in 2 of 3 runs, with -smp 1 it has not.
@@ -177,7 +181,9 @@ lab_add_qemu() {
 }
 
 # lab_build_l1_initramfs OUT JOB_NAME JOB_SCRIPT VMON_BINARY [FILE...]
-# Build L1's initramfs: busybox, the kvm modules, QEMU, the L2 kernel and
+# Build L1's initramfs: busybox, the kvm and TAP/vhost-net modules, QEMU,
+# iproute2's ip (as /usr/sbin/ip: busybox sh runs its own ip applet for a
+# plain `ip`), the network helpers (l1-net.sh), the L2 kernel and
 # initramfs ($LAB_L1_L2_CPIO as /lab/l2.cpio), vmon (skipped if
 # VMON_BINARY is empty) and its libraries, and the job script as
 # /lab/jobs/JOB_NAME.sh.  Each extra FILE goes to /lab/bin/ with the shared
@@ -190,11 +196,13 @@ lab_build_l1_initramfs() {
 	mkdir -p "$root"/{lab/bin,lab/jobs,lib64}
 	install -m 755 "$LAB_SRC_DIR/l1-init.sh" "$root/init"
 	install -m 644 "$LAB_SRC_DIR/guest-lib.sh" "$root/guest-lib.sh"
+	install -m 644 "$LAB_SRC_DIR/l1-net.sh" "$root/lab/net.sh"
 	install -m 644 "$job_script" "$root/lab/jobs/$job.sh"
 	cp -r "$LAB_MODULES" "$root/lab/modules"
 	cp "$LAB_BZIMAGE" "$LAB_VMLINUX" "$root/lab/"
 	cp "$LAB_L1_L2_CPIO" "$root/lab/l2.cpio"
 	lab_add_qemu "$root"
+	lab_add_dynamic "$root" /usr/sbin/ip /usr/sbin/ip
 	if [[ -n $vmon ]]; then
 		lab_add_dynamic "$root" "$vmon" /lab/bin/vmon
 	fi

@@ -7,7 +7,9 @@
 #   - fetches Debian's cloud kernel package with `apt-get download` (never
 #     installed into the host's /boot) and extracts it;
 #   - bzImage, and the ELF vmlinux extracted from it for PVH boot;
-#   - irqbypass.ko, kvm.ko, kvm-amd.ko (decompressed) and their load order;
+#   - L1's modules (decompressed) and their load order: irqbypass, kvm,
+#     kvm-amd; tun, tap, vhost_iotlb, vhost, vhost_net (the network cases);
+#   - L2's: the virtio drivers, virtio_net with net_failover and failover;
 #   - the static helpers and the L2 guest initramfs: l2.cpio, and
 #     l2-test.cpio, which adds Debian's mke2fs for run.sh's ext4 checks.
 # Environment: LAB_KERNEL_PKG=linux-image-... overrides the kernel package
@@ -136,10 +138,12 @@ install_kernel() {
 	fi
 	cp "$root/boot/vmlinuz-$kver" "$LAB_BZIMAGE"
 	extract_vmlinux "$LAB_BZIMAGE" "$LAB_VMLINUX"
-	collect_modules "$root/lib/modules/$kver" "$LAB_MODULES" kvm-amd
+	# L1: KVM, and the TAP interfaces (tun, tap) and vhost-net that the
+	# L2 guests' NICs use.  Dependencies come from each module's .modinfo.
+	collect_modules "$root/lib/modules/$kver" "$LAB_MODULES" kvm-amd tun tap vhost_net
 	# L2's drivers for vmon's devices: Debian builds virtio as modules.
 	collect_modules "$root/lib/modules/$kver" "$LAB_L2_MODULES" virtio_pci virtio_rng virtio_blk \
-		virtio_mmio virtio_console
+		virtio_mmio virtio_console virtio_net
 	echo "$kver" >"$LAB_KVER_FILE"
 	lab_log "kernel $kver: L1 modules $(tr '\n' ' ' <"$LAB_MODULES/load-order")"
 	lab_log "kernel $kver: L2 modules $(tr '\n' ' ' <"$LAB_L2_MODULES/load-order")"

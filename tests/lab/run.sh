@@ -3,17 +3,28 @@
 #
 # End-to-end test of vmon booting an unmodified Debian cloud kernel, nested:
 # QEMU/TCG (AMD-V emulated) boots L1 Linux with kvm-amd, and inside L1 the
-# VMM under test boots the L2 guest.  One L1 boot runs three cases:
+# VMM under test boots the L2 guest.  One L1 boot runs all the cases:
 #   bzimage  --kernel bzImage, guest prints its checks and powers off
 #   pvh      --kernel vmlinux (ELF, PVH entry), guest checks and reboots
 #   kill     bzImage; the guest writes to its disk with fsync and L1 kills
 #            the VMM with SIGKILL right after (vmon only)
+#   hvc      the terminal on a virtio-console (vmon only)
+#   net-*    virtio-net, below
 # bzimage and pvh assert: the guest reached userspace (marker), it sees 2
 # CPUs, its clock is within 5 s of L1's, PCI and virtio-rng, the disks (raw
 # writes; an ext4 made, filled and unmounted by the guest, which e2fsck
 # finds clean and debugfs reads back in L1; a read-only disk), and the VMM's
 # exit status (0 = power-off, 2 = reboot).  kill asserts that the data fsync
-# acknowledged is in the image file after SIGKILL.  Output is TAP on stdout;
+# acknowledged is in the image file after SIGKILL.  hvc checks both ways
+# through hvc0.  Three more boots test virtio-net on TAP interfaces that L1
+# makes (l1-net.sh):
+#   net-vhost    NIC 0 on PCI with vhost-net, NIC 1 on virtio-mmio without
+#   net-novhost  the same with vhost the other way round
+#   net-mq       2 vCPUs, NIC 0 with 2 queue pairs, vhost left to vmon
+# asserting the NICs' driver and transport, pings both ways on every NIC,
+# 4 MiB over TCP each way on NIC 0 (SHA-256 of both ends), the queues and
+# per-queue interrupts of the multi-queue NIC, and vmon's --stats counters.
+# Output is TAP on stdout;
 # progress and a final "lab: N passed, N failed" line on stderr.  Exits 1 if
 # anything failed.
 #
@@ -23,8 +34,12 @@
 #                         proves the harness, and its reboot case must fail
 #                         (QEMU -no-reboot exits 0 when the guest reboots).
 #   LAB_L2_TIMEOUT=S      bound of each L2 run inside L1 (default 90)
-#   LAB_L1_TIMEOUT=S      bound of the whole L1 run (default 3*L2 + 60)
+#   LAB_L1_TIMEOUT=S      bound of the whole L1 run (default 5*L2 + 60)
 #   LAB_VERBOSE=1         mirror L1's console to stderr while it runs
+#   LAB_CASES=base,net    the groups of cases to run (default both): base is
+#                         bzimage, pvh, kill and hvc; net the virtio-net
+#                         cases, which are skipped (as TAP SKIPs) if vmon has
+#                         no --net option
 # The L1 console, with each L2 line prefixed "L2:<case>| ", is kept in
 # BUILD_DIR/lab/test.log.
 set -euo pipefail
@@ -161,6 +176,154 @@ check_kill() {
 	fi
 }
 
+# The two-NIC virtio-net cases, then net-mq (their NICs: l1-job-test.sh).
+NET_CASES=(net-vhost net-novhost)
+NET_NIC_CHECKS=4   # per NIC: driver and transport, pings both ways, --stats
+NET_XFER_CHECKS=2  # per case, on NIC 0
+NET_CHECKS=$((2 * NET_NIC_CHECKS + NET_XFER_CHECKS + 1))
+NET_MQ_CHECKS=9
+NET_XFER="4 MiB" # NET_XFER_BYTES in l1-net.sh
+
+# net_field LOG CASE KEY: KEY=... of L1's LAB-CASE-NET line of CASE.
+net_field() { lab_field "$1" "LAB-CASE-NET name=$2 " "$3"; }
+
+# all_pings REPLIES...: each is 3/3.
+all_pings() {
+	local r
+	(($#)) || return 1
+	for r in "$@"; do [[ $r == 3/3 ]] || return 1; done
+}
+
+# stats_nic LOG CASE N: vmon's --stats line of netN ("netN: tap=... ").
+stats_nic() {
+	l2_lines "$1" "$2" | grep -o "net$3: tap=.*" | tail -n 1 || true
+}
+
+# stats_ok LINE TAP VHOST: the line names TAP and VHOST (on/off), and has
+# rx_packets and tx_packets above 0.
+stats_ok() {
+	local line=" $1 " rx tx
+	[[ $line == *" tap=$2 "* && $line == *" vhost=$3 "* ]] || return 1
+	rx=$(grep -o ' rx_packets=[0-9]*' <<<"$line" | cut -d= -f2)
+	tx=$(grep -o ' tx_packets=[0-9]*' <<<"$line" | cut -d= -f2)
+	[[ -n $rx && -n $tx ]] && ((rx > 0 && tx > 0))
+}
+
+# check_stats LOG CASE N TAP VHOST: one test point on vmon's --stats for netN.
+check_stats() {
+	local log=$1 name=$2 n=$3 tap=$4 vhost=$5 line
+	if [[ ${LAB_L2_VMM:-vmon} == qemu ]]; then
+		tap_skip "$name: vmon --stats counts net$n's packets" "a vmon option"
+		return
+	fi
+	line=$(stats_nic "$log" "$name" "$n")
+	tap "$name: vmon --stats lists net$n on $tap with vhost=$vhost and RX/TX packets above 0 (saw ${line:-no net$n line})" \
+		stats_ok "$line" "$tap" "$vhost"
+}
+
+# check_nic LOG CASE N TRANSPORT: NIC N found by its MAC with the virtio_net
+# driver on TRANSPORT, and pings both ways (3 test points).
+check_nic() {
+	local log=$1 name=$2 n=$3 transport=$4 nic reach ping host_ping
+	nic=$(l2_result "$log" "$name" "nic$n")
+	reach=$(l2_result "$log" "$name" "nic${n}_reach")
+	ping=$(l2_result "$log" "$name" "nic${n}_ping")
+	host_ping=$(net_field "$log" "$name" "host_ping$n")
+	tap "$name: NIC $n (MAC 52:54:00:4c:00:0$((n + 1))) is a virtio_net interface on $transport (saw ${nic:-none})" \
+		test "${nic#*:}" = "virtio_net:$transport"
+	tap "$name: the guest pings L1 over NIC $n (L1 reachable: ${reach:-?}; replies ${ping:-none})" \
+		all_pings "$ping"
+	tap "$name: L1 pings the guest over NIC $n (replies ${host_ping:-none})" \
+		all_pings "$host_ping"
+}
+
+# check_transfers LOG CASE: NIC 0's TCP transfers (NET_XFER_CHECKS points).
+check_transfers() {
+	local log=$1 name=$2 g_sent g_recv l1_sent l1_recv
+	g_sent=$(l2_result "$log" "$name" net_sent_sha)
+	g_recv=$(l2_result "$log" "$name" net_recv_sha)
+	l1_sent=$(net_field "$log" "$name" sent_sha)
+	l1_recv=$(net_field "$log" "$name" recv_sha)
+	tap "$name: $NET_XFER over TCP from the guest to L1 (busybox nc) arrive unchanged (SHA-256 guest ${g_sent:0:12}, L1 ${l1_recv:0:12}, $(net_field "$log" "$name" recv_bytes) bytes)" \
+		test -n "$g_sent" -a "$g_sent" = "$l1_recv"
+	tap "$name: $NET_XFER over TCP from L1 to the guest arrive unchanged (SHA-256 L1 ${l1_sent:0:12}, guest ${g_recv:0:12}, $(l2_result "$log" "$name" net_recv_bytes) bytes)" \
+		test -n "$l1_sent" -a "$l1_sent" = "$g_recv"
+}
+
+# net_skip NAME COUNT REASON: COUNT skipped test points.
+net_skip() {
+	local i
+	for ((i = 0; i < $2; i++)); do tap_skip "$1" "$3"; done
+}
+
+# check_net LOG CASE VHOST0 VHOST1: a two-NIC case (NET_CHECKS points):
+# NIC 0 on PCI with vhost VHOST0, NIC 1 on virtio-mmio with VHOST1.
+check_net() {
+	local log=$1 name=$2 rc failed_before=$TAP_FAILED
+	echo "# case $name: $(case_summary "$log" "$name"); $(grep -m 1 "^LAB-CASE-ARGS name=$name " "$log" | cut -d' ' -f3-)"
+	check_nic "$log" "$name" 0 virtio-pci
+	check_transfers "$log" "$name"
+	check_stats "$log" "$name" 0 tap0 "$3"
+	check_nic "$log" "$name" 1 virtio-mmio
+	check_stats "$log" "$name" 1 tap1 "$4"
+	rc=$(lab_field "$log" "LAB-CASE-END name=$name " rc)
+	tap "$name: power-off ends the VMM with status 0 (got ${rc:-none})" test "$rc" = 0
+	show_case_tail "$log" "$name" "$failed_before"
+}
+
+# mq_ok QUEUES ERRORS: the guest's queues are rx-0,rx-1,tx-0,tx-1 and the
+# driver logged no failed VQ_PAIRS_SET.
+mq_ok() { [[ $1 == rx-0,rx-1,tx-0,tx-1 && $2 == 0 ]]; }
+
+# irqs_ok input.0=N,input.1=N: both receive queues interrupted.
+irqs_ok() { [[ $1 =~ ^input\.0=([0-9]+),input\.1=([0-9]+)$ ]] && ((BASH_REMATCH[1] > 0 && BASH_REMATCH[2] > 0)); }
+
+# check_net_mq LOG CASE: the multi-queue case (NET_MQ_CHECKS points).
+check_net_mq() {
+	local log=$1 name=$2 rc nic queues errors cpu0 cpu1 host_ping irqs failed_before=$TAP_FAILED
+	echo "# case $name: $(case_summary "$log" "$name"); $(grep -m 1 "^LAB-CASE-ARGS name=$name " "$log" | cut -d' ' -f3-)"
+	nic=$(l2_result "$log" "$name" nic0)
+	queues=$(l2_result "$log" "$name" nic0_queues)
+	errors=$(l2_result "$log" "$name" nic0_queue_errors)
+	cpu0=$(l2_result "$log" "$name" nic0_ping_cpu0)
+	cpu1=$(l2_result "$log" "$name" nic0_ping_cpu1)
+	host_ping=$(net_field "$log" "$name" host_ping0)
+	irqs=$(l2_result "$log" "$name" nic0_irqs)
+	tap "$name: NIC 0 is a virtio_net interface on virtio-pci (saw ${nic:-none})" \
+		test "${nic#*:}" = "virtio_net:virtio-pci"
+	tap "$name: the driver runs 2 queue pairs: rx-0, rx-1, tx-0, tx-1, and no failed VQ_PAIRS_SET (saw ${queues:-none}; ${errors:-?} failures)" \
+		mq_ok "$queues" "$errors"
+	tap "$name: the guest pings L1 from CPU 0 and from CPU 1 (replies ${cpu0:-none}, ${cpu1:-none})" \
+		all_pings "$cpu0" "$cpu1"
+	tap "$name: L1 pings the guest (replies ${host_ping:-none})" all_pings "$host_ping"
+	check_transfers "$log" "$name"
+	tap "$name: both receive queues interrupted the guest (${irqs:-no per-queue interrupts in /proc/interrupts})" \
+		irqs_ok "$irqs"
+	check_stats "$log" "$name" 0 tap0 on
+	rc=$(lab_field "$log" "LAB-CASE-END name=$name " rc)
+	tap "$name: power-off ends the VMM with status 0 (got ${rc:-none})" test "$rc" = 0
+	show_case_tail "$log" "$name" "$failed_before"
+}
+
+# show_case_tail LOG CASE FAILED_BEFORE: the case's last L2 lines, if a
+# check failed since FAILED_BEFORE.
+show_case_tail() {
+	if ((TAP_FAILED > $3)); then
+		echo "# last L2 lines of case $2:"
+		l2_lines "$1" "$2" | tail -n 25 | sed 's/^/#   /' | grep . ||
+			echo "#   (none)"
+	fi
+}
+
+# check_net_l1 LOG: L1 has TAP, vhost-net and iproute2 (1 test point).
+check_net_l1() {
+	local line seen
+	line=$(grep -m 1 '^LAB-L1 net ' "$1" || true)
+	seen=${line#LAB-L1 net }
+	tap "L1: tun, tap and vhost_net loaded, iproute2's ip present (${seen:-not reported})" \
+		test "$line" = "LAB-L1 net tun=ok vhost_net=ok iproute2=ok"
+}
+
 # tap_skip NAME REASON: a test point that does not apply to this VMM.
 tap_skip() {
 	TAP_COUNT=$((TAP_COUNT + 1))
@@ -267,11 +430,23 @@ main() {
 	*) lab_die "LAB_L2_VMM must be vmon or qemu, not '$vmm'" ;;
 	esac
 
+	local cases=${LAB_CASES:-base,net} base=no net=no net_skip=
+	[[ ,$cases, == *,base,* ]] && base=yes
+	[[ ,$cases, == *,net,* ]] && net=yes
+	[[ $base == yes || $net == yes ]] || lab_die "LAB_CASES must name base and/or net, not '$cases'"
+	if [[ $net == yes && $vmm == vmon ]] && ! "$vmon" --help 2>&1 | grep -q -- '--net'; then
+		net_skip="$vmon has no --net option"
+		lab_log "skipping the virtio-net cases: $net_skip"
+		cases=${cases//net/}
+	fi
+
 	"$LAB_SRC_DIR/prepare.sh" "$1"
 	lab_init "$1"
 	lab_lock l1
 	local tmp log=$LAB_OUT/test.log
-	local l1_timeout=${LAB_L1_TIMEOUT:-$((3 * LAB_L2_TIMEOUT + 60))}
+	# 4 base cases and 3 net cases take 2-3 min in all; the bound is
+	# for a hang.
+	local l1_timeout=${LAB_L1_TIMEOUT:-$((5 * LAB_L2_TIMEOUT + 60))}
 	lab_tmpdir tmp
 	# The guest's mkfs.ext4 is in the test's L2 initramfs; L1 checks the
 	# image with e2fsck and debugfs.
@@ -279,9 +454,12 @@ main() {
 	lab_build_l1_initramfs "$tmp/l1.cpio" test "$LAB_SRC_DIR/l1-job-test.sh" "$vmon" \
 		/sbin/e2fsck /sbin/debugfs
 
-	echo "1..$((2 + (7 + DISK_CHECKS) * ${#CASES[@]} + KILL_CHECKS + HVC_CHECKS))"
+	local plan=2
+	[[ $base == yes ]] && plan=$((plan + (7 + DISK_CHECKS) * ${#CASES[@]} + KILL_CHECKS + HVC_CHECKS))
+	[[ $net == yes ]] && plan=$((plan + 1 + NET_CHECKS * ${#NET_CASES[@]} + NET_MQ_CHECKS))
+	echo "1..$plan"
 	local l1_rc=0 start=$SECONDS failed_before_l1
-	lab_run_l1 "$tmp/l1.cpio" "$l1_timeout" "$log" "lab.job=test lab.vmm=$vmm" || l1_rc=$?
+	lab_run_l1 "$tmp/l1.cpio" "$l1_timeout" "$log" "lab.job=test lab.vmm=$vmm lab.cases=${cases:-none}" || l1_rc=$?
 	lab_log "L1 exited with status $l1_rc after $((SECONDS - start))s"
 
 	tap "L1: kvm-amd loaded and /dev/kvm present" \
@@ -289,13 +467,23 @@ main() {
 	local l1_failed=$TAP_FAILED
 
 	local spec name want_rc event
-	for spec in "${CASES[@]}"; do
-		IFS=: read -r name want_rc event <<<"$spec"
-		echo "# case $name: $(case_summary "$log" "$name")"
-		check_case "$log" "$name" "$want_rc" "$event"
-	done
-	check_kill "$log" kill
-	check_hvc "$log" hvc
+	if [[ $base == yes ]]; then
+		for spec in "${CASES[@]}"; do
+			IFS=: read -r name want_rc event <<<"$spec"
+			echo "# case $name: $(case_summary "$log" "$name")"
+			check_case "$log" "$name" "$want_rc" "$event"
+		done
+		check_kill "$log" kill
+		check_hvc "$log" hvc
+	fi
+	if [[ $net == yes && -n $net_skip ]]; then
+		net_skip "virtio-net" $((1 + NET_CHECKS * ${#NET_CASES[@]} + NET_MQ_CHECKS)) "$net_skip"
+	elif [[ $net == yes ]]; then
+		check_net_l1 "$log"
+		check_net "$log" net-vhost on off
+		check_net "$log" net-novhost off on
+		check_net_mq "$log" net-mq
+	fi
 
 	failed_before_l1=$TAP_FAILED
 	tap "L1: job finished and L1 powered off within ${l1_timeout}s (status $l1_rc)" \
