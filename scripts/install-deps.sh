@@ -12,6 +12,7 @@ packages=(
 	qemu-system-x86 busybox-static cpio lz4 xz-utils  # the nested lab
 	e2fsprogs
 	liburing-dev                                # io_uring for the disk backend
+	iproute2                                    # the demo's TAP interface (ip tuntap)
 )
 
 missing=()

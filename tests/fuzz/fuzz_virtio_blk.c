@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz_ram.h"
 #include "backends/block_file.h"
 #include "devices/virtio/blk.h"
 
@@ -62,17 +63,8 @@ static int setup(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static int ready;
-	if (!ready)
-		ready = setup() == 0 ? 1 : -1;
-	if (ready < 0)
-		abort();
-	if (size < HEADER_SIZE)
+	if (!fuzz_load_ram(setup, ram, FUZZ_RAM_SIZE, data, size, HEADER_SIZE))
 		return 0;
-
-	size_t n = size < FUZZ_RAM_SIZE ? size : FUZZ_RAM_SIZE;
-	memcpy(ram, data, n);
-	memset(ram + n, 0, FUZZ_RAM_SIZE - n);
 	/* A fresh image: all zeros (a hole). */
 	if (ftruncate(image_fd, 0) < 0 || ftruncate(image_fd, IMAGE_SIZE) < 0)
 		abort();

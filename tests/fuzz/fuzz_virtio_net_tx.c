@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fuzz_ram.h"
 #include "devices/virtio/net.h"
 #include "devices/virtio/net_hdr.h"
 #include "virtio/virtio.h"
@@ -131,17 +132,8 @@ static int set_queue(unsigned q, const uint8_t *addr, uint16_t qsize, uint16_t s
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static int ready;
-	if (!ready)
-		ready = setup() == 0 ? 1 : -1;
-	if (ready < 0)
-		abort();
-	if (size < HEADER_SIZE)
+	if (!fuzz_load_ram(setup, ram, FUZZ_RAM_SIZE, data, size, HEADER_SIZE))
 		return 0;
-
-	size_t n = size < FUZZ_RAM_SIZE ? size : FUZZ_RAM_SIZE;
-	memcpy(ram, data, n);
-	memset(ram + n, 0, FUZZ_RAM_SIZE - n);
 
 	net.vd.ops->reset(&net.vd); /* forgets the last input's waiting frame */
 	net.vd.status = 0;

@@ -174,24 +174,32 @@ net_transfers() {
 	rm -f /tmp/net.tx /tmp/net.rx
 }
 
+# nic_up MAC,ADDR/PREFIX,PEER: gives the NIC with address MAC its address
+# and brings it up; prints IF:DRIVER:TRANSPORT (the driver of the virtio
+# device's parent: virtio-pci or virtio-mmio). Fails if there is no such NIC.
+nic_up() {
+	_mac=${1%%,*} _rest=${1#*,}
+	_addr=${_rest%%,*}
+	_if=$(net_if "$_mac") || return 1
+	_dev=$(readlink -f "/sys/class/net/$_if/device")
+	ip addr add "$_addr" dev "$_if"
+	ip link set "$_if" up
+	echo "$_if:$(basename "$(readlink "$_dev/driver")"):$(basename "$(readlink "$_dev/../driver")")"
+}
+
 net_checks() {
 	ip link set lo up
 	_nics=
 	for _i in 0 1; do
 		_spec=$(cmdline_value "lab.nic$_i")
 		[ -n "$_spec" ] || continue
-		_mac=${_spec%%,*} _rest=${_spec#*,}
-		_addr=${_rest%%,*} _peer=${_rest#*,}
-		if ! _if=$(net_if "$_mac"); then
+		_peer=${_spec##*,}
+		if ! _desc=$(nic_up "$_spec"); then
 			echo "LAB-RESULT nic$_i=none"
 			continue
 		fi
-		# The NIC, its driver and the transport under it (the driver of
-		# the virtio device's parent: virtio-pci or virtio-mmio).
-		_dev=$(readlink -f "/sys/class/net/$_if/device")
-		echo "LAB-RESULT nic$_i=$_if:$(basename "$(readlink "$_dev/driver")"):$(basename "$(readlink "$_dev/../driver")")"
-		ip addr add "$_addr" dev "$_if"
-		ip link set "$_if" up
+		echo "LAB-RESULT nic$_i=$_desc"
+		_if=${_desc%%:*}
 		if net_wait_reachable "$_peer" 20; then
 			echo "LAB-RESULT nic${_i}_reach=ok"
 		else
@@ -235,6 +243,24 @@ hang() {
 	while :; do sleep 3600; done
 }
 
+# The demo's NIC (lab.nic0, as in net_checks): its address, a ping to L1 and
+# a page from L1's web server (scripts/demo.sh starts it).
+show_network() {
+	_spec=$(cmdline_value lab.nic0)
+	[ -n "$_spec" ] || return 0
+	_peer=${_spec##*,} _addr=${_spec#*,} _addr=${_addr%%,*}
+	ip link set lo up
+	if ! _desc=$(nic_up "$_spec"); then
+		echo "net:     no NIC with address ${_spec%%,*}"
+		return 0
+	fi
+	_if=${_desc%%:*} _drv=${_desc#*:}
+	echo "net:     $_if $(cat "/sys/class/net/$_if/address") $_addr, driver ${_drv%%:*} on ${_drv#*:}, mtu $(cat "/sys/class/net/$_if/mtu")"
+	net_wait_reachable "$_peer" 20
+	echo "net:     ping $_peer: $(net_ping "$_peer") answered"
+	echo "net:     http://$_peer/ says: $(wget -q -T 10 -O - "http://$_peer/" 2>&1)"
+}
+
 # What scripts/demo.sh shows of the guest.
 show_machine() {
 	echo "== a Linux guest under vmon =="
@@ -253,6 +279,7 @@ show_machine() {
 		[ -e "$b" ] || continue
 		echo "disk:    /dev/${b##*/} $(($(cat "$b/size") / 2048)) MiB, serial $(cat "$b/serial" 2>/dev/null), read-only $(cat "$b/ro")"
 	done
+	show_network
 	if [ -b /dev/vda ]; then
 		dd if=/dev/urandom of=/tmp/demo bs=64k count=16 2>/dev/null
 		dd if=/tmp/demo of=/dev/vda bs=64k conv=fsync 2>/dev/null
