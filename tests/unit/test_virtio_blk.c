@@ -22,6 +22,7 @@
 #include "backends/block_file.h"
 #include "devices/virtio/blk.h"
 #include "fake_virtq.h"
+#include "fuzz_seed.h"
 #include "tap.h"
 #include "virtio/virtio.h"
 
@@ -651,17 +652,7 @@ static void test_direct(void)
 
 static int write_seed(const char *dir, const char *name, const uint8_t *ram)
 {
-	char path[512];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "wb");
-	if (!f)
-		return -1;
-	/* Trailing zeros are implied. */
-	size_t n = FUZZ_SIZE;
-	while (n > 16 && ram[n - 1] == 0)
-		n--;
-	size_t w = fwrite(ram, 1, n, f);
-	return fclose(f) == 0 && w == n ? 0 : -1;
+	return write_fuzz_seed(dir, name, ram, FUZZ_SIZE, 16);
 }
 
 /* The fuzz input layout: see tests/fuzz/fuzz_virtio_blk.c. */

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include "fake_net.h"
+#include "fuzz_seed.h"
 #include "tap.h"
 
 /* The bench: a socketpair per queue pair, the device's ends as its backend. */
@@ -633,14 +634,7 @@ static void test_backend_gone(void)
 
 static int write_seed(const char *dir, const char *name, const uint8_t *ram)
 {
-	char path[512];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "wb");
-	size_t n = FUZZ_SIZE;
-	while (n > 32 && ram[n - 1] == 0)
-		n--;
-	size_t w = f ? fwrite(ram, 1, n, f) : 0;
-	return f && fclose(f) == 0 && w == n ? 0 : -1;
+	return write_fuzz_seed(dir, name, ram, FUZZ_SIZE, 32);
 }
 
 /*

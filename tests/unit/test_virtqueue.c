@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_seed.h"
 #include "tap.h"
 #include "virtio/virtio.h"
 #include "virtio/virtqueue.h"
@@ -771,20 +772,9 @@ static int write_seed(const char *dir, const char *name, struct driver *d)
 		d->ram[2 + 2 * i] = words[i] & 0xff;
 		d->ram[3 + 2 * i] = words[i] >> 8;
 	}
-	size_t len = d->ram_size;
-	while (len > 0 && d->ram[len - 1] == 0)
-		len--;
-
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "wb");
-	bool ok = f && fwrite(d->ram, 1, len, f) == len;
-	if (f && fclose(f) != 0)
-		ok = false;
+	int ret = write_fuzz_seed(dir, name, d->ram, d->ram_size, 0);
 	driver_stop(d);
-	if (!ok)
-		fprintf(stderr, "cannot write %s\n", path);
-	return ok ? 0 : -1;
+	return ret;
 }
 
 /* A queue of 2^size_log2 entries as the fuzz target's input lays it out. */
