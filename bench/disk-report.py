@@ -14,6 +14,8 @@ import json
 import re
 import sys
 
+from report_common import ratio, table
+
 NAMES = {"vmon": "vmon", "qemu": "QEMU", "host": "L1 host"}
 
 
@@ -84,19 +86,6 @@ def fmt(v, kind):
     if kind == "mibs":
         return f"{v:.1f}" if v < 100 else f"{v:.0f}"
     return f"{v:.0f}" if v >= 100 else f"{v:.1f}"  # microseconds
-
-
-def ratio(a, b):
-    if a is None or b is None or b == 0:
-        return "n/a"
-    return f"{a / b:.2f}"
-
-
-def table(head, rows):
-    print("| " + " | ".join(head) + " |")
-    print("|" + "---|" * len(head))
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
 
 
 def main():

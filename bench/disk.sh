@@ -140,9 +140,7 @@ main() {
 	[[ $# == 1 || $# == 2 ]] || lab_die "usage: $0 BUILD_DIR VMON_BINARY"
 	local vmon=${2:-}
 	if [[ ,$BENCH_DISK_TARGETS, == *,vmon,* ]]; then
-		[[ -x $vmon ]] || lab_die "VMON_BINARY '$vmon' is not an executable"
-		vmon=$(readlink -f "$vmon")
-		"$vmon" --help 2>&1 | grep -q -- '--disk' || lab_die "$vmon has no --disk option"
+		vmon=$(lab_bench_vmon "$vmon" --disk) || exit 1
 	else
 		vmon=
 	fi
@@ -170,23 +168,10 @@ main() {
 		"lab.job=disk lab.disk_runs=$BENCH_DISK_RUNS lab.disk_targets=$BENCH_DISK_TARGETS lab.disk_mb=$BENCH_DISK_MB lab.disk_fio_timeout=$fio_timeout" ||
 		l1_rc=$?
 
-	local table_rc=0
-	{
-		echo "## Disk: fio in the L2 guest, vmon vs QEMU (nested lab)"
-		echo
-		python3 "$LAB_REPO_DIR/bench/disk-report.py" "$log" "$BENCH_DISK_JOBS" \
-			"$BENCH_DISK_TARGETS" || table_rc=$?
-		echo
-		conditions "$log"
-	} >"$report"
-	cat "$report"
-	if [[ $l1_rc != 0 || $table_rc != 0 ]]; then
-		lab_log "results missing (L1 status $l1_rc); errors and the last lines of $log:"
-		grep -E 'DISK-(ERROR|STDERR|RC)|LAB-ERROR|LAB-DISK-END|vmon:|qemu-system' "$log" | head -n 40 >&2 || true
-		tail -n 30 "$log" >&2
-		return 1
-	fi
-	lab_log "report saved as $report"
+	lab_bench_report "$report" "$log" "$l1_rc" \
+		'DISK-(ERROR|STDERR|RC)|LAB-ERROR|LAB-DISK-END|vmon:|qemu-system' \
+		"Disk: fio in the L2 guest, vmon vs QEMU (nested lab)" \
+		python3 "$LAB_REPO_DIR/bench/disk-report.py" "$log" "$BENCH_DISK_JOBS" "$BENCH_DISK_TARGETS"
 }
 
 main "$@"

@@ -16,12 +16,8 @@
 # Never returns: PID 1 exiting would panic the kernel.
 export PATH=/bin:/usr/bin
 
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-mkdir -p /tmp
-
 . /guest-lib.sh
+guest_mounts
 
 while read -r m; do
 	insmod "/modules/$m.ko" || echo "DISK-ERROR insmod $m failed"

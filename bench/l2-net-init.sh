@@ -23,12 +23,8 @@
 # then powers off.  Never returns: PID 1 exiting would panic the kernel.
 export PATH=/bin:/usr/bin
 
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-mkdir -p /tmp
-
 . /guest-lib.sh
+guest_mounts
 
 # Warnings and worse only on the console, so that nothing splits a line.
 echo 4 >/proc/sys/kernel/printk

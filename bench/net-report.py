@@ -16,6 +16,8 @@ import json
 import re
 import sys
 
+from report_common import ratio, table
+
 NAMES = {
     "vmon-vhost": "vmon, vhost-net",
     "vmon-novhost": "vmon, own data path",
@@ -94,19 +96,6 @@ def fmt(v):
     if isinstance(v, int) or float(v).is_integer():
         return f"{v:,.0f}"
     return f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
-
-
-def ratio(a, b):
-    if a is None or b is None or b == 0:
-        return "n/a"
-    return f"{a / b:.2f}"
-
-
-def table(head, rows):
-    print("| " + " | ".join(head) + " |")
-    print("|" + "---|" * len(head))
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
 
 
 def main():

@@ -94,9 +94,7 @@ main() {
 			lab_die "bad target '$t' (vmon-vhost, vmon-novhost, qemu-vhost, qemu-novhost)"
 	done
 	if [[ ,$BENCH_NET_TARGETS, == *,vmon-* ]]; then
-		[[ -x $vmon ]] || lab_die "VMON_BINARY '$vmon' is not an executable"
-		vmon=$(readlink -f "$vmon")
-		"$vmon" --help 2>&1 | grep -q -- '--net' || lab_die "$vmon has no --net option"
+		vmon=$(lab_bench_vmon "$vmon" --net) || exit 1
 	else
 		vmon=
 	fi
@@ -126,22 +124,10 @@ main() {
 		"lab.job=net lab.net_runs=$BENCH_NET_RUNS lab.net_targets=$BENCH_NET_TARGETS lab.net_seconds=$BENCH_NET_SECONDS" ||
 		l1_rc=$?
 
-	local table_rc=0
-	{
-		echo "## Network: iperf3 and TCP request/response in the L2 guest, vmon vs QEMU (nested lab)"
-		echo
-		python3 "$LAB_REPO_DIR/bench/net-report.py" "$log" "$BENCH_NET_TARGETS" || table_rc=$?
-		echo
-		conditions "$log"
-	} >"$report"
-	cat "$report"
-	if [[ $l1_rc != 0 || $table_rc != 0 ]]; then
-		lab_log "results missing (L1 status $l1_rc); errors and the last lines of $log:"
-		grep -E 'NET-(ERROR|STDERR|RC)|LAB-ERROR|LAB-NET-END|vmon:|qemu-system' "$log" | head -n 40 >&2 || true
-		tail -n 30 "$log" >&2
-		return 1
-	fi
-	lab_log "report saved as $report"
+	lab_bench_report "$report" "$log" "$l1_rc" \
+		'NET-(ERROR|STDERR|RC)|LAB-ERROR|LAB-NET-END|vmon:|qemu-system' \
+		"Network: iperf3 and TCP request/response in the L2 guest, vmon vs QEMU (nested lab)" \
+		python3 "$LAB_REPO_DIR/bench/net-report.py" "$log" "$BENCH_NET_TARGETS"
 }
 
 main "$@"

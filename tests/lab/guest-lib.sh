@@ -3,6 +3,15 @@
 # L2's /init.sh, the disk benchmark's guest). Every initramfs carries this
 # file as /guest-lib.sh; busybox sh sources it.
 
+# guest_mounts: /proc, /sys, /dev (the kernel may have populated it
+# already: the console came from a node there) and a /tmp directory.
+guest_mounts() {
+	mount -t proc proc /proc
+	mount -t sysfs sysfs /sys
+	mount -t devtmpfs devtmpfs /dev 2>/dev/null
+	mkdir -p /tmp
+}
+
 # cmdline_value KEY [DEFAULT]: value of KEY=... on the kernel command line.
 cmdline_value() {
 	_v=${2:-}

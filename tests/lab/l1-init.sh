@@ -10,13 +10,9 @@
 export PATH=/bin:/usr/bin:/lab/bin
 export HOME=/tmp
 
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-mkdir -p /tmp
-mount -t tmpfs tmpfs /tmp
-
 . /guest-lib.sh
+guest_mounts
+mount -t tmpfs tmpfs /tmp
 # shellcheck source=tests/lab/l1-net.sh
 . /lab/net.sh
 

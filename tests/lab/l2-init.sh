@@ -19,12 +19,8 @@
 # host would see as a hang or crash rather than as a clear failure.
 export PATH=/bin
 
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-# The kernel may already have /dev populated (fds 0-2 came from our node).
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-
 . /guest-lib.sh
+guest_mounts
 
 # Informational kernel messages (e.g. "drop_caches: 3") are printed on the
 # console asynchronously and can land inside a LAB-RESULT line: keep only

@@ -41,6 +41,40 @@ LAB_L2_MEMORY=${LAB_L2_MEMORY:-512M}
 LAB_L2_TIMEOUT=${LAB_L2_TIMEOUT:-90}
 
 lab_log() { printf 'lab: %s\n' "$*" >&2; }
+
+# lab_bench_vmon VMON OPTION: the absolute path of VMON, an executable
+# whose --help has OPTION; prints nothing and fails otherwise (with why).
+lab_bench_vmon() {
+	[[ -x $1 ]] || { lab_log "error: VMON_BINARY '$1' is not an executable"; return 1; }
+	local vmon
+	vmon=$(readlink -f "$1")
+	"$vmon" --help 2>&1 | grep -q -- "$2" || { lab_log "error: $vmon has no $2 option"; return 1; }
+	echo "$vmon"
+}
+
+# lab_bench_report REPORT LOG L1_STATUS PATTERN TITLE COMMAND...: writes
+# REPORT (TITLE, the table COMMAND prints, then the caller's `conditions
+# LOG`) and shows it; when L1 or COMMAND failed, also LOG's lines matching
+# PATTERN (its errors) and its last lines, and fails.
+lab_bench_report() {
+	local report=$1 log=$2 l1_rc=$3 pattern=$4 title=$5 table_rc=0
+	shift 5
+	{
+		echo "## $title"
+		echo
+		"$@" || table_rc=$?
+		echo
+		conditions "$log"
+	} >"$report"
+	cat "$report"
+	if [[ $l1_rc != 0 || $table_rc != 0 ]]; then
+		lab_log "results missing (L1 status $l1_rc); errors and the last lines of $log:"
+		grep -E "$pattern" "$log" | head -n 40 >&2 || true
+		tail -n 30 "$log" >&2
+		return 1
+	fi
+	lab_log "report saved as $report"
+}
 lab_die() {
 	lab_log "error: $*"
 	exit 1
