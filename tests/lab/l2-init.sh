@@ -254,7 +254,8 @@ show_network() {
 	echo "net:     $_if $(cat "/sys/class/net/$_if/address") $_addr, driver ${_drv%%:*} on ${_drv#*:}, mtu $(cat "/sys/class/net/$_if/mtu")"
 	net_wait_reachable "$_peer" 20
 	echo "net:     ping $_peer: $(net_ping "$_peer") answered"
-	echo "net:     http://$_peer/ says: $(wget -q -T 10 -O - "http://$_peer/" 2>&1)"
+	# (busybox-static 1.35 wget crashes with -T: bound it with timeout instead)
+	echo "net:     http://$_peer/ says: $(timeout 10 wget -q -O - "http://$_peer/" 2>&1)"
 }
 
 # What scripts/demo.sh shows of the guest.
