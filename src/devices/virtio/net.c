@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "devices/virtio/net_hdr.h"
+#include "util/log.h"
 #include "virtio/chain.h"
 #include "virtio/virtio.h"
 
@@ -43,11 +44,16 @@ static unsigned rx_queue(const struct net_pair *p) { return 2 * p->index; }
 static unsigned tx_queue(const struct net_pair *p) { return 2 * p->index + 1; }
 static struct virtq *queue_of(struct net_pair *p, unsigned q) { return &p->net->vd.queues[q].vq; }
 
+/* A frame dropped for `what` (one of a few fixed sentences): logged the first time only. */
 static void complain(struct virtio_net *net, const char *what, const char *detail)
 {
-	if (log_limit_allow(&net->log_limit))
-		log_warn("virtio-net %s: %s%s%s; dropped", net->is_tap ? net->tap.name : "(test)",
-			 what, detail ? ": " : "", detail ? detail : "");
+	for (unsigned i = 0; i < net->nr_complaints; i++)
+		if (net->complaints[i] == what)
+			return;
+	if (net->nr_complaints < VIRTIO_NET_COMPLAINTS)
+		net->complaints[net->nr_complaints++] = what;
+	log_warn("virtio-net %s: %s%s%s; dropped (counted; said once)",
+		 net->is_tap ? net->tap.name : "(test)", what, detail ? ": " : "", detail ? detail : "");
 }
 
 static void notify_if_wanted(struct net_pair *p, unsigned q)
@@ -671,7 +677,6 @@ static int init_device(struct virtio_net *net, const struct virtio_net_config *c
 {
 	memcpy(net->mac, cfg->mac, 6);
 	net->link_up = true;
-	net->log_limit = (struct log_limit)LOG_LIMIT_INIT(8);
 	for (unsigned i = 0; i < net->nr_pairs; i++)
 		net->pairs[i].fd = fds[i];
 	int ret = virtio_device_init(&net->vd, VIRTIO_ID_NET, offered_features(net),

@@ -38,13 +38,13 @@
 
 #include "backends/tap.h"
 #include "hv/vhost.h"
-#include "util/log.h"
 #include "virtio/device.h"
 #include "virtio/worker.h"
 
 #define VIRTIO_NET_MAX_PAIRS  8
 #define VIRTIO_NET_QUEUE_SIZE 256
 #define VIRTIO_NET_CONFIG_LEN 12 /* mac, status, max_virtqueue_pairs, mtu (§5.1.4) */
+#define VIRTIO_NET_COMPLAINTS 8  /* kinds of dropped frames (net.c's complain) */
 
 enum net_vhost_mode {
 	NET_VHOST_AUTO, /* vhost-net when the host has it, else vmon's data path */
@@ -98,7 +98,9 @@ struct virtio_net {
 	unsigned nr_pairs;
 	struct net_pair pairs[VIRTIO_NET_MAX_PAIRS];
 	struct tap_stats tap_baseline; /* the TAP's counters when vmon opened it */
-	struct log_limit log_limit;
+	/* Why frames were dropped so far, each logged once; worker thread only. */
+	const char *complaints[VIRTIO_NET_COMPLAINTS];
+	unsigned nr_complaints;
 	uint8_t mac[6];
 	uint64_t ctrl_errors;     /* controlq commands answered VIRTIO_NET_ERR */
 };
