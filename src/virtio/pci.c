@@ -76,6 +76,7 @@ static void notify_config(void *ctx, uint16_t vector)
 	deliver_vector(vp, vector);
 }
 
+/* The irqfd of `vector` for a data path outside vmon (vhost), which then owns its writes. */
 static int queue_irqfd(void *ctx, uint16_t vector)
 {
 	struct virtio_pci *vp = ctx;
@@ -83,11 +84,19 @@ static int queue_irqfd(void *ctx, uint16_t vector)
 		return -1;
 	pthread_mutex_lock(&vp->lock);
 	int irqfd = vp->vectors[vector].irqfd;
+	vp->vectors[vector].external = irqfd >= 0;
 	pthread_mutex_unlock(&vp->lock);
 	return irqfd;
 }
 
-/* The message of each vector; with an irqfd, its KVM route follows it. */
+/*
+ * The message of each vector; with an irqfd, its KVM route follows it.
+ * While a vector is masked its route is off, so a write to its irqfd from
+ * outside vmon is lost, where PCI would have set the Pending bit (PCI 3.0
+ * §6.8.2.9). vmon cannot see those writes: when such a vector becomes
+ * usable again it raises it once, in case. A virtio driver takes a
+ * notification with nothing new in stride (virtio 1.2 §2.7.7).
+ */
 static void msix_vector_changed(void *ctx, unsigned vector, bool usable, uint64_t address, uint32_t data)
 {
 	struct virtio_pci *vp = ctx;
@@ -96,9 +105,14 @@ static void msix_vector_changed(void *ctx, unsigned vector, bool usable, uint64_
 	vp->vectors[vector].data = data;
 	int irqfd = vp->vectors[vector].irqfd;
 	uint32_t gsi = vp->vectors[vector].gsi;
+	bool replay = usable && !vp->vectors[vector].usable && vp->vectors[vector].external;
+	vp->vectors[vector].usable = usable;
 	pthread_mutex_unlock(&vp->lock);
 	if (irqfd >= 0 && vp->vm->route_msi_irqfd(vp->vm->ctx, gsi, usable, address, data) < 0)
 		log_warn("virtio-pci: cannot route MSI-X vector %u", vector);
+	uint64_t one = 1;
+	if (replay && write(irqfd, &one, sizeof(one)) < 0)
+		log_warn("virtio-pci: cannot raise MSI-X vector %u", vector);
 }
 
 /* One eventfd write, KVM does the rest (irqfd); or one KVM_SIGNAL_MSI. */

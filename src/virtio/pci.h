@@ -27,8 +27,19 @@ struct virtio_pci {
 	uint32_t driver_feature_select;
 	uint16_t queue_select;
 	uint8_t isr;
-	/* Per MSI-X vector: its message, and the irqfd that raises it (fd -1: KVM_SIGNAL_MSI). */
-	struct { uint64_t address; uint32_t data; int irqfd; uint32_t gsi; } vectors[VIRTIO_MAX_QUEUES + 1];
+	/*
+	 * Per MSI-X vector: its message, the irqfd that raises it (fd -1:
+	 * KVM_SIGNAL_MSI), whether it was usable (enabled, unmasked) at the
+	 * last change, and whether a data path outside vmon writes its irqfd.
+	 */
+	struct {
+		uint64_t address;
+		uint32_t data;
+		int irqfd;
+		uint32_t gsi;
+		bool usable;
+		bool external;
+	} vectors[VIRTIO_MAX_QUEUES + 1];
 };
 
 /*

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "pci/host.h"
@@ -19,6 +20,8 @@ struct fake_machine {
 	uint32_t last_msi_data;
 	int ioeventfds;               /* currently registered */
 	uint64_t ioeventfd_addr[8];
+	int irqfds;                   /* created */
+	bool route_enabled[8];        /* by GSI - 100 */
 };
 
 static void fake_signal_msi(void *ctx, uint64_t address, uint32_t data)
@@ -53,6 +56,32 @@ static int fake_remove_ioeventfd(void *ctx, int fd, uint64_t addr, uint32_t len)
 	return -1;
 }
 
+/* irqfds: real eventfds, at GSIs 100 up; routes only recorded. */
+static int fake_create_msi_irqfd(void *ctx, uint32_t *gsi)
+{
+	struct fake_machine *m = ctx;
+	if (m->irqfds == 8)
+		return -1;
+	*gsi = 100 + (uint32_t)m->irqfds++;
+	return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+}
+
+static int fake_route_msi_irqfd(void *ctx, uint32_t gsi, bool enabled, uint64_t address, uint32_t data)
+{
+	struct fake_machine *m = ctx;
+	(void)address;
+	(void)data;
+	m->route_enabled[gsi - 100] = enabled;
+	return 0;
+}
+
+static void fake_destroy_msi_irqfd(void *ctx, uint32_t gsi, int eventfd)
+{
+	(void)ctx;
+	(void)gsi;
+	close(eventfd);
+}
+
 static int activations, resets;
 static int fake_activate(struct virtio_device *vd) { (void)vd; activations++; return 0; }
 static void fake_reset(struct virtio_device *vd) { (void)vd; resets++; }
@@ -84,7 +113,7 @@ static uint32_t r32(struct rig *r, uint64_t off) { uint32_t v = 0; bus_read(r->m
 static uint16_t r16(struct rig *r, uint64_t off) { uint16_t v = 0; bus_read(r->mmio, r->bar + off, &v, 2); return v; }
 static uint8_t r8(struct rig *r, uint64_t off) { uint8_t v = 0; bus_read(r->mmio, r->bar + off, &v, 1); return v; }
 
-static void rig_init(struct rig *r)
+static void rig_init(struct rig *r, bool irqfds)
 {
 	memset(r, 0, sizeof(*r));
 	r->pio = bus_create("pio");
@@ -94,6 +123,11 @@ static void rig_init(struct rig *r)
 		.signal_msi = fake_signal_msi, .add_ioeventfd = fake_add_ioeventfd,
 		.remove_ioeventfd = fake_remove_ioeventfd, .ctx = &r->machine,
 	};
+	if (irqfds) {
+		r->vm.create_msi_irqfd = fake_create_msi_irqfd;
+		r->vm.route_msi_irqfd = fake_route_msi_irqfd;
+		r->vm.destroy_msi_irqfd = fake_destroy_msi_irqfd;
+	}
 	r->ram = calloc(1, 1 << 20);
 	guest_mem_init_flat(&r->mem, r->ram, 0, 1 << 20);
 	virtio_device_init(&r->vd, 4, 1ull << VIRTIO_F_EVENT_IDX, 2, 64, &r->mem, &fake_ops, NULL);
@@ -237,15 +271,8 @@ static void test_bar_move(struct rig *r)
 	      "BAR moved: ioeventfds follow it");
 }
 
-int main(void)
+static void rig_destroy(struct rig *r)
 {
-	struct rig *r = calloc(1, sizeof(*r));
-	rig_init(r);
-	test_identity(r);
-	test_negotiation(r);
-	test_queues_and_interrupts(r);
-	test_cfg_access(r);
-	test_bar_move(r);
 	virtio_set_status(&r->vd, 0);
 	virtio_pci_destroy(&r->vp);
 	virtio_device_destroy(&r->vd);
@@ -253,6 +280,67 @@ int main(void)
 	bus_destroy(r->pio);
 	bus_destroy(r->mmio);
 	free(r->ram);
+}
+
+static uint64_t eventfd_count(int fd)
+{
+	uint64_t n = 0;
+	return read(fd, &n, sizeof(n)) == sizeof(n) ? n : 0;
+}
+
+/* Sets MSI-X vector v's message and its mask bit (PCI 3.0 §6.8.2.9). */
+static void msix_entry(struct rig *r, unsigned v, uint32_t data, bool masked)
+{
+	uint32_t entry[4] = { 0xfee00000, 0, data, masked };
+	bus_write(r->mmio, r->bar + 0x4000 + v * 16, entry, 8);
+	bus_write(r->mmio, r->bar + 0x4000 + v * 16 + 8, &entry[2], 8);
+}
+
+/*
+ * A vector whose irqfd a data path outside vmon writes (vhost): masked, its
+ * route is off and such a write is lost, so unmasking raises it once.
+ */
+static void test_external_irqfd(struct rig *r)
+{
+	setup_queue(r, 0, 0x10000, 1);
+	setup_queue(r, 1, 0x20000, 2);
+	msix_entry(r, 1, 0x41, false);
+	msix_entry(r, 2, 0x42, false);
+	unsigned cap = r->vp.msix.cap;
+	pci_config_write(&r->vp.pci, cap + 2, 2, 0x8000);
+	r->vp.msix.dev->ops->config_written(r->vp.msix.dev, cap + 2, 2);
+	int q0 = r->vp.vectors[1].irqfd, q1 = virtio_queue_irqfd(&r->vd, 1);
+	CHECK(q1 >= 0 && q1 == r->vp.vectors[2].irqfd && r->machine.route_enabled[2],
+	      "queue 1's irqfd is its vector's, routed while the vector is usable");
+	CHECK(virtio_queue_irqfd(&r->vd, 7) < 0, "no irqfd for a queue that does not exist");
+	eventfd_count(q0);
+	eventfd_count(q1);
+	msix_entry(r, 2, 0x42, true);
+	CHECK(!r->machine.route_enabled[2] && eventfd_count(q1) == 0, "masked: its route is off");
+	msix_entry(r, 2, 0x42, false);
+	CHECK(r->machine.route_enabled[2] && eventfd_count(q1) == 1,
+	      "unmasked: routed again and raised once, for what may have been lost");
+	msix_entry(r, 2, 0x42, false);
+	CHECK(eventfd_count(q1) == 0, "rewriting a usable vector raises nothing");
+	msix_entry(r, 1, 0x41, true);
+	msix_entry(r, 1, 0x41, false);
+	CHECK(r->machine.route_enabled[1] && eventfd_count(q0) == 0,
+	      "a vector only vmon raises is not raised on unmask (its Pending bit does that)");
+}
+
+int main(void)
+{
+	struct rig *r = calloc(1, sizeof(*r));
+	rig_init(r, false);
+	test_identity(r);
+	test_negotiation(r);
+	test_queues_and_interrupts(r);
+	test_cfg_access(r);
+	test_bar_move(r);
+	rig_destroy(r);
+	rig_init(r, true);
+	test_external_irqfd(r);
+	rig_destroy(r);
 	free(r);
 	return tap_finish();
 }
