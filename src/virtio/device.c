@@ -103,9 +103,14 @@ static void reset_locked(struct virtio_device *vd)
 	}
 }
 
-/* §3.1.1: the driver's features must be ours, VERSION_1 included. */
+/*
+ * §3.1.1: the driver's features must be ours, VERSION_1 included, and
+ * complete by the device type's rules (§2.2.1: it may refuse FEATURES_OK).
+ */
 static bool features_acceptable(const struct virtio_device *vd)
 {
+	if (vd->ops->features_consistent && !vd->ops->features_consistent(vd->driver_features))
+		return false;
 	return !(vd->driver_features & ~vd->device_features) &&
 	       (vd->driver_features & (1ull << VIRTIO_F_VERSION_1));
 }
@@ -131,9 +136,8 @@ static int configure_queues(struct virtio_device *vd)
 /*
  * §2.4: the device stops serving its queues first (its worker may be
  * reading them, and takes vd->lock to notify, so without holding it), and
- * only then forgets their state.
+ * only then forgets their state. Caller holds control_lock.
  */
-/* Caller holds control_lock. */
 static void reset_device(struct virtio_device *vd)
 {
 	if (vd->ops->reset)
@@ -183,13 +187,15 @@ void virtio_set_status(struct virtio_device *vd, uint8_t status)
 void virtio_device_needs_reset(struct virtio_device *vd)
 {
 	pthread_mutex_lock(&vd->lock);
-	if (log_limit_allow(&protocol_limit))
+	bool first = !(vd->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	if (first && log_limit_allow(&protocol_limit))
 		log_warn("virtio device %u: the driver broke the protocol (queue setup or a malformed "
 			 "request); the device needs a reset", vd->device_id);
 	vd->status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
 	pthread_mutex_unlock(&vd->lock);
-	/* §2.1.2: the device SHOULD send a configuration change notification. */
-	virtio_config_changed(vd);
+	/* §2.1.2: the device SHOULD send a configuration change notification (once is enough). */
+	if (first)
+		virtio_config_changed(vd);
 }
 
 void virtio_config_changed(struct virtio_device *vd)

@@ -27,6 +27,8 @@ struct virtio_device_ops {
 	int (*activate)(struct virtio_device *vd);
 	/* The driver reset the device (or vmon stops): stop serving queues, forget state. */
 	void (*reset)(struct virtio_device *vd);
+	/* Optional: false when `features` lack a feature another requires; FEATURES_OK is refused. */
+	bool (*features_consistent)(uint64_t features);
 };
 
 /* How a device raises its interrupts: the transport's side. */

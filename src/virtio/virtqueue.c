@@ -66,8 +66,8 @@ static void store32(uint32_t *p, uint32_t v)
 	__atomic_store_n(p, htole32(v), __ATOMIC_RELAXED);
 }
 
-/* Host views of the three parts, looked up and checked anew by every call. */
 /*
+ * Host views of the three parts, looked up and checked anew by every call.
  * The rings as checked, with the size they were checked for: every index
  * uses this copy, never vq->size again, which a transport could change
  * under a worker (e.g. a guest rewriting QueueNum).

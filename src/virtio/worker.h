@@ -66,7 +66,8 @@ int virtio_worker_start_with(struct virtio_worker *w, struct virtio_device *vd,
 /*
  * Stops (paused) or resumes waiting on extra fd `index`: a device pauses a
  * backend it has no room to read from (flow control), or one that hung up.
- * Pausing a paused fd, or resuming a watched one, does nothing. Any thread.
+ * Pausing a paused fd, or resuming a watched one, does nothing. Called on
+ * the worker's own thread (from serve or a ready callback) while it runs.
  * 0 or -errno.
  */
 int virtio_worker_pause_fd(struct virtio_worker *w, unsigned index, bool paused);

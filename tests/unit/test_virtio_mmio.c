@@ -335,6 +335,8 @@ static void test_queues(void)
 	      "ConfigGeneration + 1");
 	CHECK(rd(INT_STATUS) == VIRTIO_MMIO_INT_CONFIG && fvm.level == 1 && fvm.last_gsi == GSI,
 	      "and a configuration change interrupt on GSI %u", GSI);
+	virtio_device_needs_reset(&vd);
+	CHECK(rd(CONFIG_GEN) == gen_before + 1, "giving up again changes nothing: one change notification");
 	wr(STATUS, 0);
 	CHECK(rd(STATUS) == 0 && rd(INT_STATUS) == 0 && fvm.level == 0, "reset clears status and interrupt");
 	vd.config_generation = 0;
