@@ -20,7 +20,8 @@
  *   24..25 where the device's indices start (last_avail = used_idx)
  *   26..27 the backend's frame: length, 12-byte header included
  *   28..29 and its offset in RAM
- * The device has two queue pairs (so MQ is offered); pair 0 is fuzzed.
+ * The device has two queue pairs (so MQ is offered); pair 0 is fuzzed, and
+ * the controlq is queue 4 with MQ negotiated, queue 2 without (§5.1.2).
  * `test_virtio_net --fuzz-seeds DIR` writes the seed corpus in this layout.
  */
 #include <stdint.h>
@@ -41,7 +42,6 @@
 #define PAIRS         2
 #define RXQ           0
 #define TXQ           1
-#define CTRLQ         (2 * PAIRS)
 /* The largest frame without segmentation: MTU 1500 when F_MTU is negotiated (§5.1.4.1). */
 #define MTU_FRAME     (1500 + ETH_HEADER_LEN + ETH_VLAN_TAG_LEN)
 
@@ -155,8 +155,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (frames != after.tx_packets - before.tx_packets)
 		abort(); /* every frame sent is counted, every one counted was sent */
 
-	if (set_queue(CTRLQ, data + 18, qsize, start) == 0)
-		virtio_net_serve(&net.vd, CTRLQ);
+	unsigned ctrlq = virtio_has_feature(&net.vd, VIRTIO_NET_F_MQ) ? 2 * PAIRS : 2;
+	if (set_queue(ctrlq, data + 18, qsize, start) == 0)
+		virtio_net_serve(&net.vd, ctrlq);
 
 	if ((data[1] & 1) && set_queue(RXQ, data + 6, qsize, start) == 0) {
 		size_t off = le16_at(data + 28) % FUZZ_RAM_SIZE, len = le16_at(data + 26);

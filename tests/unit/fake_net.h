@@ -71,6 +71,11 @@ static inline void fake_net_notify_config(void *ctx, uint16_t vector)
 
 static inline unsigned rxq(unsigned pair) { return 2 * pair; }
 static inline unsigned txq(unsigned pair) { return 2 * pair + 1; }
+/* §5.1.2: the controlq follows the last pair, and is queue 2 when MQ is not negotiated. */
+static inline unsigned ctrlq(struct fake_net *b)
+{
+	return virtio_has_feature(&b->net.vd, VIRTIO_NET_F_MQ) ? 2 * b->pairs : 2;
+}
 
 /* A fresh fake driver for queue q: zeroed rings, buffers from its own region. */
 static inline void drv_reset(struct fake_net *b, unsigned q)

@@ -271,6 +271,23 @@ static void test_tap_offloads(void)
 	      "HOST_* offloads do not reach the TAP's receive side");
 	CHECK(!(net_tap_offloads(~0ull) & (TUN_F_UFO)), "never TUN_F_UFO");
 
+	uint64_t host = F(VIRTIO_NET_F_CSUM) | F(VIRTIO_NET_F_HOST_TSO4) | F(VIRTIO_NET_F_HOST_TSO6) |
+			F(VIRTIO_NET_F_HOST_ECN);
+	uint64_t ctrl = F(VIRTIO_NET_F_CTRL_VQ) | F(VIRTIO_NET_F_MQ);
+	CHECK(net_features_consistent(V1) && net_features_consistent(V1 | g | tso | host | ctrl),
+	      "§5.1.3.1: nothing, or every offload with what it needs: consistent");
+	CHECK(!net_features_consistent(V1 | F(VIRTIO_NET_F_GUEST_TSO4)) &&
+	      !net_features_consistent(V1 | F(VIRTIO_NET_F_GUEST_TSO6)) &&
+	      !net_features_consistent(V1 | F(VIRTIO_NET_F_HOST_TSO4)) &&
+	      !net_features_consistent(V1 | F(VIRTIO_NET_F_HOST_TSO6)),
+	      "TSO without its checksum offload: refused");
+	CHECK(!net_features_consistent(V1 | g | F(VIRTIO_NET_F_GUEST_ECN)) &&
+	      !net_features_consistent(V1 | F(VIRTIO_NET_F_CSUM) | F(VIRTIO_NET_F_HOST_ECN)) &&
+	      net_features_consistent(V1 | g | F(VIRTIO_NET_F_GUEST_TSO6) | F(VIRTIO_NET_F_GUEST_ECN)),
+	      "ECN needs TSO4 or TSO6 (one is enough)");
+	CHECK(!net_features_consistent(V1 | F(VIRTIO_NET_F_MQ)) && net_features_consistent(V1 | F(VIRTIO_NET_F_CTRL_VQ)),
+	      "MQ needs CTRL_VQ, not the other way round");
+
 	const char *s[4] = { net_hdr_verdict_str(NET_HDR_OK), net_hdr_verdict_str(NET_HDR_BAD_CSUM),
 			     net_hdr_verdict_str(NET_HDR_BAD_GSO), net_hdr_verdict_str(NET_HDR_BAD_LENGTH) };
 	bool distinct = true;

@@ -411,7 +411,7 @@ static void test_rx_mergeable(void)
 /* One controlq command: class, command, data (own descriptor), ack. Returns the ack byte. */
 static uint8_t ctrl(struct fake_net *b, uint8_t class, uint8_t cmd, const void *data, uint32_t dlen, uint32_t *ulen)
 {
-	struct drv *d = &b->d[2 * b->pairs];
+	struct drv *d = &b->d[ctrlq(b)];
 	uint16_t before = used_idx(d);
 	struct seg segs[3];
 	unsigned n = 0;
@@ -426,7 +426,7 @@ static uint8_t ctrl(struct fake_net *b, uint8_t class, uint8_t cmd, const void *
 	uint8_t *ack = host(d, segs[n++].gpa);
 	*ack = 0xee;
 	drv_offer(d, segs, n);
-	virtio_net_serve(&b->net.vd, 2 * b->pairs);
+	virtio_net_serve(&b->net.vd, ctrlq(b));
 	uint32_t id;
 	*ulen = UINT32_MAX;
 	if (used_idx(d) == (uint16_t)(before + 1))
@@ -484,8 +484,34 @@ static void test_ctrl(void)
 	bench_stop(&b);
 
 	bench_start(&b, 4);
+	CHECK(!negotiate(&b, offered(&b) & ~F(VIRTIO_NET_F_CTRL_VQ)),
+	      "MQ without CTRL_VQ: FEATURES_OK refused (§5.1.3.1)");
+	bench_stop(&b);
+	bench_start(&b, 4);
 	negotiate(&b, offered(&b) & ~F(VIRTIO_NET_F_MQ));
-	CHECK(set_pairs(&b, 2, &ulen) == ACK_ERR, "MQ not negotiated: VQ_PAIRS_SET is ERR");
+	CHECK(set_pairs(&b, 2, &ulen) == ACK_ERR && ulen == 1 && used_idx(&b.d[8]) == 0,
+	      "MQ not negotiated: the controlq is queue 2, and VQ_PAIRS_SET there is ERR");
+	tx(&b, 1, plain, 70, 1, NULL, 0);
+	virtio_net_serve(&b.net.vd, txq(1));
+	CHECK(peer_recv(&b, 1, buf, sizeof(buf)) < 0 && used_idx(&b.d[txq(1)]) == 0,
+	      "and a kick of queue 3 (no pair 2 without MQ) sends nothing");
+	bench_stop(&b);
+
+	/* A burst of commands: CTRL_BUDGET of them per turn, then the queue kicks itself. */
+	bench_start(&b, 2);
+	negotiate(&b, offered(&b));
+	d = &b.d[ctrlq(&b)];
+	for (unsigned i = 0; i < 70; i++) {
+		struct seg cmd[2] = { { drv_alloc(d, 4), 4, false }, { drv_alloc(d, 1), 1, true } };
+		memcpy(host(d, cmd[0].gpa), "\4\0\1\0", 4);
+		drv_offer(d, cmd, 2);
+	}
+	virtio_net_serve(&b.net.vd, ctrlq(&b));
+	uint64_t kicked = 0;
+	CHECK(used_idx(d) == 64 && read(b.net.vd.queues[ctrlq(&b)].kick_fd, &kicked, 8) == 8 && kicked == 1,
+	      "70 commands: 64 answered in one turn, and the controlq kicked for the rest");
+	virtio_net_serve(&b.net.vd, ctrlq(&b));
+	CHECK(used_idx(d) == 70, "the next turn answers the other 6");
 	bench_stop(&b);
 	bench_start(&b, 1);
 	negotiate(&b, offered(&b));
@@ -627,6 +653,103 @@ static void test_backend_gone(void)
 	bench_stop(&b);
 }
 
+/*
+ * Receive rings the driver got wrong: a chain without room for the header
+ * or with nothing writable breaks the ring (NEEDS_RESET, once); a frame
+ * the whole (small) ring cannot hold is dropped rather than waited on.
+ */
+static void test_rx_faults(void)
+{
+	struct fake_net b;
+	bench_start(&b, 1);
+	negotiate(&b, offered(&b));
+	struct drv *d = &b.d[rxq(0)];
+	rx_buf(&b, 0, HDR - 4);
+	peer_send(&b, 0, plain, 60, 1);
+	virtio_net_receive(&b.net.pairs[0]);
+	CHECK((virtio_get_status(&b.net.vd) & VIRTIO_STATUS_DEVICE_NEEDS_RESET) && used_idx(d) == 0 &&
+	      counters(&b).rx_drops == 1 && atomic_load(&b.config_notifies) == 1,
+	      "a receive chain of 8 writable bytes: NEEDS_RESET, the frame dropped and counted, one config interrupt");
+	peer_send(&b, 0, plain, 60, 2);
+	virtio_net_receive(&b.net.pairs[0]);
+	tx(&b, 0, plain, 70, 3, NULL, 0);
+	virtio_net_serve(&b.net.vd, txq(0));
+	virtio_device_needs_reset(&b.net.vd);
+	uint8_t buf[2048];
+	CHECK(used_idx(d) == 0 && used_idx(&b.d[txq(0)]) == 0 && peer_recv(&b, 0, buf, sizeof(buf)) < 0 &&
+	      b.net.pairs[0].rx_len == 0 && atomic_load(&b.config_notifies) == 1,
+	      "then nothing is served until reset, and no second config interrupt");
+	virtio_set_status(&b.net.vd, 0);
+	for (unsigned q = 0; q < 3; q++)
+		drv_reset(&b, q);
+	negotiate(&b, offered(&b));
+	struct seg s = rx_buf(&b, 0, 2048);
+	uint16_t h = head_of(&b, 0);
+	virtio_net_receive(&b.net.pairs[0]);
+	CHECK(rx_landed(&b, 0, 0, &s, h, plain, 1, 60, 2),
+	      "after a reset the device serves again: the frame left waiting in the backend arrives");
+	bench_stop(&b);
+
+	/* Mergeable: a second chain with nothing writable. */
+	bench_start(&b, 1);
+	negotiate(&b, offered(&b) & ~F(VIRTIO_NET_F_MTU));
+	d = &b.d[rxq(0)];
+	rx_buf(&b, 0, 2048);
+	offer_stream(d, NULL, 512, NULL, 0, false, &s);
+	peer_send(&b, 0, plain, 3000, 5);
+	virtio_net_receive(&b.net.pairs[0]);
+	CHECK((virtio_get_status(&b.net.vd) & VIRTIO_STATUS_DEVICE_NEEDS_RESET) && used_idx(d) == 0,
+	      "a device-readable chain on the receiveq, mid-frame: NEEDS_RESET, nothing used");
+	bench_stop(&b);
+
+	/* A ring of 4 buffers of 256 bytes can never hold 5000 bytes: dropped, not waited for. */
+	bench_start(&b, 1);
+	b.d[rxq(0)].qsize = 4;
+	negotiate(&b, offered(&b) & ~F(VIRTIO_NET_F_MTU));
+	d = &b.d[rxq(0)];
+	struct seg small[4];
+	uint16_t hs[4];
+	for (int i = 0; i < 4; i++) {
+		small[i] = rx_buf(&b, 0, 256);
+		hs[i] = head_of(&b, 0);
+	}
+	peer_send(&b, 0, plain, 5000, 6);
+	virtio_net_receive(&b.net.pairs[0]);
+	CHECK(counters(&b).rx_drops == 1 && !b.net.pairs[0].rx_paused && b.net.pairs[0].rx_len == 0 && used_idx(d) == 0,
+	      "a queue of 4 x 256 bytes: a 5000-byte frame dropped, not waited for");
+	memset(host(d, small[0].gpa), 0xee, small[0].len); /* the device may have written into it */
+	peer_send(&b, 0, plain, 100, 7);
+	virtio_net_receive(&b.net.pairs[0]);
+	CHECK(used_idx(d) == 1 && rx_landed(&b, 0, 0, &small[0], hs[0], plain, 1, 100, 7),
+	      "the next frame delivered into the first buffer");
+	bench_stop(&b);
+}
+
+/* A driver fault under the real worker: the TAP queue leaves its set, so frames do not make it spin. */
+static void test_broken_worker(void)
+{
+	struct fake_net b;
+	bench_start(&b, 1);
+	negotiate(&b, offered(&b));
+	driver_ok(&b);
+	rx_buf(&b, 0, 4);
+	peer_send(&b, 0, plain, 60, 1);
+	bool broken = false;
+	for (int i = 0; i < 5000 && !broken; i++) {
+		broken = virtio_get_status(&b.net.vd) & VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+		if (!broken)
+			usleep(1000);
+	}
+	for (unsigned i = 0; i < 20; i++)
+		peer_send(&b, 0, plain, 60, 2 + i);
+	long ms = cpu_ms_in(300);
+	CHECK(broken && ms < 50 && atomic_load(&b.config_notifies) == 1,
+	      "a 4-byte receive chain: NEEDS_RESET, then 20 more frames cost %ld ms of CPU in 300, one config interrupt", ms);
+	virtio_set_status(&b.net.vd, 0);
+	CHECK(!b.net.worker.running, "the reset stops the worker");
+	bench_stop(&b);
+}
+
 /* --- the fuzz target's seed corpus (layout: tests/fuzz/fuzz_virtio_net_tx.c) --- */
 
 #define FUZZ_GPA  0x1000
@@ -740,6 +863,8 @@ int main(int argc, char **argv)
 	test_rx_plain();
 	test_rx_mergeable();
 	test_ctrl();
+	test_rx_faults();
+	test_broken_worker();
 	test_stable_mac();
 	test_reset();
 	test_worker();

@@ -32,6 +32,7 @@
 /* Frames a queue moves per turn before the worker serves the others. */
 #define RX_BUDGET 256
 #define TX_BUDGET 256
+#define CTRL_BUDGET 64
 
 #define RX_FRAME_SIZE (VIRTIO_NET_HDR_LEN + NET_MAX_GSO_FRAME)
 /* A transmit chain as iovecs: the checked header, then the frame's buffers (IOV_MAX in all). */
@@ -39,7 +40,13 @@
 
 static struct virtio_net *to_net(struct virtio_device *vd) { return vd->opaque; }
 
-static unsigned ctrl_queue(const struct virtio_net *net) { return 2 * net->nr_pairs; }
+/* §5.1.2: without MQ the driver uses one pair, and the controlq is queue 2. */
+static unsigned active_pairs(const struct virtio_net *net)
+{
+	return virtio_has_feature(&net->vd, VIRTIO_NET_F_MQ) ? net->nr_pairs : 1;
+}
+
+static unsigned ctrl_queue(const struct virtio_net *net) { return 2 * active_pairs(net); }
 static unsigned rx_queue(const struct net_pair *p) { return 2 * p->index; }
 static unsigned tx_queue(const struct net_pair *p) { return 2 * p->index + 1; }
 static struct virtq *queue_of(struct net_pair *p, unsigned q) { return &p->net->vd.queues[q].vq; }
@@ -56,15 +63,37 @@ static void complain(struct virtio_net *net, const char *what, const char *detai
 		 net->is_tap ? net->tap.name : "(test)", what, detail ? ": " : "", detail ? detail : "");
 }
 
+/* One writer (the worker); --stats and the API read the counters while it runs. */
+static void net_count(uint64_t *counter, uint64_t n)
+{
+	__atomic_store_n(counter, *counter + n, __ATOMIC_RELAXED);
+}
+
 static void notify_if_wanted(struct net_pair *p, unsigned q)
 {
 	if (virtq_should_notify(queue_of(p, q)))
 		virtio_notify_queue(&p->net->vd, q);
 }
 
+/* Stops (or resumes) reading the pair's TAP queue. */
+static void pause_backend(struct net_pair *p, bool paused)
+{
+	p->rx_paused = paused;
+	virtio_worker_pause_fd(&p->net->worker, p->index, paused);
+}
+
+/* Every TAP queue out of the worker's set, so that no frame wakes it. */
+static void pause_all_backends(struct virtio_net *net)
+{
+	for (unsigned i = 0; !net->vhost && i < active_pairs(net); i++)
+		pause_backend(&net->pairs[i], true);
+}
+
 /* The driver broke the ring rules: nothing more from this device until reset. */
 static void ring_broken(struct virtio_net *net)
 {
+	net->broken = true;
+	pause_all_backends(net);
 	virtio_device_needs_reset(&net->vd);
 }
 
@@ -98,8 +127,7 @@ static void lose_backend(struct virtio_net *net, int err)
 	net->backend_gone = true;
 	log_warn("virtio-net %s: the network backend failed (%s); link down, frames are dropped",
 		 net->is_tap ? net->tap.name : "(test)", strerror(err));
-	for (unsigned i = 0; i < net->nr_pairs; i++)
-		virtio_worker_pause_fd(&net->worker, i, true);
+	pause_all_backends(net);
 	pthread_mutex_lock(&net->vd.lock);
 	net->link_up = false;
 	pthread_mutex_unlock(&net->vd.lock);
@@ -119,7 +147,7 @@ static void transmit_chain(struct net_pair *p, const struct virtq_chain *c)
 	if (c->readable_len < VIRTIO_NET_HDR_LEN ||
 	    virtq_chain_read(c, 0, wire, sizeof(wire)) < sizeof(wire)) {
 		complain(net, "transmit chain shorter than the virtio-net header", NULL);
-		p->counters.tx_drops++;
+		net_count(&p->counters.tx_drops, 1);
 		return;
 	}
 	struct virtio_net_hdr in, out;
@@ -129,11 +157,11 @@ static void transmit_chain(struct net_pair *p, const struct virtq_chain *c)
 						  max_frame(net), &out);
 	if (v != NET_HDR_OK) {
 		complain(net, "transmit header refused", net_hdr_verdict_str(v));
-		p->counters.tx_drops++;
+		net_count(&p->counters.tx_drops, 1);
 		return;
 	}
 	if (net->backend_gone) {
-		p->counters.tx_drops++;
+		net_count(&p->counters.tx_drops, 1);
 		return;
 	}
 	net_hdr_store(&out, wire);
@@ -142,21 +170,21 @@ static void transmit_chain(struct net_pair *p, const struct virtq_chain *c)
 	int n = virtq_chain_slice(c, false, VIRTIO_NET_HDR_LEN, frame_len, iov + 1, TX_MAX_IOV - 1);
 	if (n < 0) {
 		complain(net, "transmit chain of more buffers than a writev takes", NULL);
-		p->counters.tx_drops++;
+		net_count(&p->counters.tx_drops, 1);
 		return;
 	}
 	ssize_t sent = writev(p->fd, iov, n + 1);
 	if (sent < 0) {
 		int err = errno;
-		p->counters.tx_drops++;
+		net_count(&p->counters.tx_drops, 1);
 		if (backend_lost(err))
 			lose_backend(net, err);
 		else if (err != EIO)
 			complain(net, "the TAP refused a frame", strerror(err));
 		return;
 	}
-	p->counters.tx_packets++;
-	p->counters.tx_bytes += frame_len;
+	net_count(&p->counters.tx_packets, 1);
+	net_count(&p->counters.tx_bytes, frame_len);
 }
 
 static void serve_tx(struct net_pair *p)
@@ -196,25 +224,34 @@ static void serve_tx(struct net_pair *p)
 enum rx_result { RX_DELIVERED, RX_DROPPED, RX_NO_BUFFERS, RX_BROKEN };
 
 /*
+ * §5.1.6.3: receive buffers are device-writable, and the first holds the
+ * whole header (the device writes num_buffers into it).
+ */
+static bool rx_chain_usable(const struct virtq_chain *c, bool first)
+{
+	return c->writable_len >= (first ? VIRTIO_NET_HDR_LEN : 1);
+}
+
+/*
  * Fills chains from the avail ring with the frame in p->rx_frame, as many
  * as it takes (one without MRG_RXBUF), and returns them all at once with
  * num_buffers in the first header (§5.1.6.4). Without enough buffers it
- * gives back every chain it took, untouched as far as the driver knows.
+ * gives back every chain it took, untouched as far as the driver knows; a
+ * frame the whole ring could not hold is dropped.
  */
 static enum rx_result deliver_frame(struct net_pair *p)
 {
 	struct virtio_net *net = p->net;
 	struct virtq *vq = queue_of(p, rx_queue(p));
 	bool mergeable = virtio_has_feature(&net->vd, VIRTIO_NET_F_MRG_RXBUF);
+	unsigned most = mergeable ? vq->size : 1; /* vq->size <= VIRTIO_NET_QUEUE_SIZE */
 	struct virtq_used used[VIRTIO_NET_QUEUE_SIZE];
 	size_t done = 0;
 	unsigned taken = 0;
-	while (done < p->rx_len) {
-		if (taken == VIRTIO_NET_QUEUE_SIZE || (taken && !mergeable))
-			break;
+	while (done < p->rx_len && taken < most) {
 		struct virtq_chain *c = taken ? p->chain : p->first_chain;
 		int got = virtq_pop(vq, c);
-		if (got < 0)
+		if (got < 0 || (got > 0 && !rx_chain_usable(c, taken == 0)))
 			return RX_BROKEN;
 		if (got == 0) {
 			virtq_unpop(vq, (uint16_t)taken);
@@ -222,9 +259,8 @@ static enum rx_result deliver_frame(struct net_pair *p)
 		}
 		uint64_t room = c->writable_len;
 		size_t n = room < p->rx_len - done ? (size_t)room : p->rx_len - done;
-		if (n == 0)
-			break; /* a receive chain with nothing to write into */
-		virtq_chain_write(c, 0, p->rx_frame + done, (uint32_t)n);
+		if (virtq_chain_write(c, 0, p->rx_frame + done, (uint32_t)n) < n)
+			return RX_BROKEN;
 		used[taken++] = (struct virtq_used){ .head = c->head, .len = (uint32_t)n };
 		done += n;
 	}
@@ -276,18 +312,11 @@ static bool frame_acceptable(struct net_pair *p)
 	return true;
 }
 
-/* Stops (or resumes) reading the pair's TAP queue. */
-static void pause_backend(struct net_pair *p, bool paused)
-{
-	p->rx_paused = paused;
-	virtio_worker_pause_fd(&p->net->worker, p->index, paused);
-}
-
 void virtio_net_receive(struct net_pair *p)
 {
 	struct virtio_net *net = p->net;
 	bool pushed = false;
-	for (unsigned turn = 0; turn < RX_BUDGET && !net->backend_gone; turn++) {
+	for (unsigned turn = 0; turn < RX_BUDGET && !net->backend_gone && !net->broken; turn++) {
 		if (p->rx_len == 0) {
 			int got = read_frame(p);
 			if (got < 0 && backend_lost(-got))
@@ -295,13 +324,15 @@ void virtio_net_receive(struct net_pair *p)
 			if (got <= 0)
 				break;
 			if (!frame_acceptable(p)) {
-				p->counters.rx_drops++;
+				net_count(&p->counters.rx_drops, 1);
 				p->rx_len = 0;
 				continue;
 			}
 		}
 		enum rx_result r = deliver_frame(p);
 		if (r == RX_BROKEN) {
+			net_count(&p->counters.rx_drops, 1);
+			p->rx_len = 0;
 			ring_broken(net);
 			break;
 		}
@@ -320,11 +351,11 @@ void virtio_net_receive(struct net_pair *p)
 		if (p->rx_paused)
 			pause_backend(p, false);
 		if (r == RX_DELIVERED) {
-			p->counters.rx_packets++;
-			p->counters.rx_bytes += p->rx_len - VIRTIO_NET_HDR_LEN;
+			net_count(&p->counters.rx_packets, 1);
+			net_count(&p->counters.rx_bytes, p->rx_len - VIRTIO_NET_HDR_LEN);
 			pushed = true;
 		} else {
-			p->counters.rx_drops++;
+			net_count(&p->counters.rx_drops, 1);
 		}
 		p->rx_len = 0;
 	}
@@ -336,7 +367,7 @@ void virtio_net_receive(struct net_pair *p)
 static void serve_rx(struct net_pair *p)
 {
 	if (!p->rx_paused || p->net->backend_gone)
-		return; /* a lost TAP stays out of the worker's set */
+		return; /* a lost TAP stays out of the worker's set (so does a broken device's) */
 	pause_backend(p, false);
 	virtio_net_receive(p);
 }
@@ -375,8 +406,14 @@ static void serve_ctrl(struct virtio_net *net)
 	struct net_pair *p = &net->pairs[0]; /* its scratch chain: one worker thread */
 	struct virtq *vq = &net->vd.queues[ctrl_queue(net)].vq;
 	bool pushed = false;
-	int got;
-	while ((got = virtq_pop(vq, p->chain)) > 0) {
+	int got = 0;
+	for (unsigned turn = 0;; turn++) {
+		if (turn == CTRL_BUDGET) {
+			virtio_kick_queue(&net->vd, ctrl_queue(net)); /* the rest on the next turn */
+			break;
+		}
+		if ((got = virtq_pop(vq, p->chain)) <= 0)
+			break;
 		uint8_t ack = control_command(net, p->chain);
 		if (ack != VIRTIO_NET_OK)
 			net->ctrl_errors++;
@@ -396,6 +433,8 @@ static void serve_ctrl(struct virtio_net *net)
 void virtio_net_serve(struct virtio_device *vd, unsigned queue)
 {
 	struct virtio_net *net = to_net(vd);
+	if (net->broken)
+		return;
 	if (queue == ctrl_queue(net))
 		serve_ctrl(net);
 	else if (queue < ctrl_queue(net) && queue % 2 == 0)
@@ -481,7 +520,7 @@ static int start_vhost_pair(struct net_pair *p)
 static void stop_vhost_pair(struct net_pair *p)
 {
 	for (unsigned which = 0; which < 2; which++) {
-		uint16_t last_avail;
+		uint16_t last_avail; /* unused: the next activation starts the ring afresh */
 		if (vhost_net_set_backend(&p->vhost, which, -1) == 0)
 			vhost_net_stop_vring(&p->vhost, which, &last_avail);
 	}
@@ -498,6 +537,7 @@ static void pair_ready(void *arg)
 /* Back to the state after power-on: nothing pending, only the first pair attached. */
 static void forget_all(struct virtio_net *net)
 {
+	net->broken = false;
 	for (unsigned i = 0; i < net->nr_pairs; i++) {
 		struct net_pair *p = &net->pairs[i];
 		p->rx_len = 0;
@@ -534,7 +574,7 @@ static int set_offloads(struct virtio_net *net)
 static unsigned worker_fds(struct virtio_net *net, struct virtio_worker_fd *fds)
 {
 	unsigned n = 0;
-	for (unsigned i = 0; i < net->nr_pairs; i++) {
+	for (unsigned i = 0; i < active_pairs(net); i++) {
 		struct net_pair *p = &net->pairs[i];
 		if (!net->vhost && net->backend_gone)
 			continue; /* a deleted TAP's fd reports an error for ever */
@@ -557,7 +597,7 @@ static int net_activate(struct virtio_device *vd)
 	forget_all(net);
 	attach_first_pair(net);
 	int ret = set_offloads(net);
-	for (unsigned i = 0; ret == 0 && net->vhost && i < net->nr_pairs; i++) {
+	for (unsigned i = 0; ret == 0 && net->vhost && i < active_pairs(net); i++) {
 		ret = start_vhost_pair(&net->pairs[i]);
 		if (ret < 0)
 			log_error("virtio-net %s: vhost-net refused queue pair %u: %s", net->tap.name, i,
@@ -618,6 +658,7 @@ static const struct virtio_device_ops net_ops = {
 	.config_write = net_config_write,
 	.activate = net_activate,
 	.reset = net_reset,
+	.features_consistent = net_features_consistent,
 };
 
 /* What vmon's data path offers; vhost-net's is narrowed to the host's ring features. */
@@ -718,7 +759,7 @@ int virtio_net_init_fds(struct virtio_net *net, const struct virtio_net_config *
 	return ret;
 }
 
-/* One vhost-net per pair; false when the host has none (AUTO falls back). */
+/* One vhost-net per pair; with none on the host, AUTO falls back to vmon's path (vhost false). */
 static int open_vhost(struct virtio_net *net, enum net_vhost_mode mode, const char **why)
 {
 	if (mode == NET_VHOST_OFF)
@@ -803,12 +844,12 @@ void virtio_net_destroy(struct virtio_net *net)
 
 static void add_counters(struct net_counters *sum, const struct net_counters *c)
 {
-	sum->rx_packets += c->rx_packets;
-	sum->rx_bytes += c->rx_bytes;
-	sum->rx_drops += c->rx_drops;
-	sum->tx_packets += c->tx_packets;
-	sum->tx_bytes += c->tx_bytes;
-	sum->tx_drops += c->tx_drops;
+	sum->rx_packets += __atomic_load_n(&c->rx_packets, __ATOMIC_RELAXED);
+	sum->rx_bytes += __atomic_load_n(&c->rx_bytes, __ATOMIC_RELAXED);
+	sum->rx_drops += __atomic_load_n(&c->rx_drops, __ATOMIC_RELAXED);
+	sum->tx_packets += __atomic_load_n(&c->tx_packets, __ATOMIC_RELAXED);
+	sum->tx_bytes += __atomic_load_n(&c->tx_bytes, __ATOMIC_RELAXED);
+	sum->tx_drops += __atomic_load_n(&c->tx_drops, __ATOMIC_RELAXED);
 }
 
 /* On vhost-net the frames never pass vmon: the TAP counts them (its tx is the guest's rx). */

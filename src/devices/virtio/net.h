@@ -3,7 +3,8 @@
  *
  * Queues: receiveq1, transmitq1, ..., receiveqN, transmitqN, controlq
  * (§5.1.2), N = cfg->queue_pairs; F_MQ is offered when N > 1, and each
- * pair has its own TAP queue. Offered besides: checksum and TCP
+ * pair has its own TAP queue. A driver without MQ uses one pair, and its
+ * controlq is queue 2. Offered besides: checksum and TCP
  * segmentation offloads both ways (passed to the TAP, which takes the same
  * header), mergeable receive buffers, the MAC, link status and the MTU
  * of the TAP.
@@ -22,11 +23,14 @@
  * The controlq is always vmon's: VQ_PAIRS_SET attaches the TAP queues the
  * driver uses (§5.1.6.5.5); other commands are answered VIRTIO_NET_ERR.
  *
- * Bad input never stops the device: a malformed chain, a header asking for
- * an offload that was not negotiated, a frame over the MTU or the receive
- * buffers: the frame is dropped, counted and logged once. A TAP that goes
- * away sets the link down (a configuration change) and later frames are
- * dropped. Only a ring that breaks the virtqueue rules sets NEEDS_RESET.
+ * Bad input never stops the device: a malformed transmit chain, a header
+ * asking for an offload that was not negotiated, a frame over the MTU (on
+ * vmon's path; vhost-net leaves that to the TAP) or the receive buffers:
+ * the frame is dropped, counted and logged once. A TAP that goes away sets
+ * the link down (a configuration change) and later frames are dropped.
+ * Only a ring that breaks the virtqueue rules, or a receive chain with no
+ * room for the header, sets NEEDS_RESET; the device then serves nothing
+ * (and reads no TAP queue) until the driver resets it.
  *
  * A transport wraps net->vd, e.g. virtio_pci_init(&vp, &net->vd, 0x020000, vm).
  */
@@ -83,7 +87,7 @@ struct net_pair {
 		unsigned queue;
 		int fd;               /* -1: vhost signals the transport's irqfd */
 	} relays[2];              /* rx, tx */
-	struct net_counters counters;
+	struct net_counters counters; /* written here only; others read them relaxed (net_count) */
 };
 
 struct virtio_net {
@@ -94,6 +98,7 @@ struct virtio_net {
 	bool vhost;               /* the data path is vhost-net's */
 	bool link_up;             /* under vd.lock */
 	bool backend_gone;        /* the TAP failed for good; worker thread only */
+	bool broken;              /* the driver broke a ring: serve nothing until reset; worker thread only */
 	uint16_t mtu;
 	unsigned nr_pairs;
 	struct net_pair pairs[VIRTIO_NET_MAX_PAIRS];

@@ -135,6 +135,25 @@ unsigned net_tap_offloads(uint64_t features)
 	return flags;
 }
 
+/* §5.1.3.1: a feature the driver takes needs these taken too (any one of `needs`). */
+static const struct { unsigned feature; uint64_t needs; } feature_needs[] = {
+	{ VIRTIO_NET_F_GUEST_TSO4, 1ull << VIRTIO_NET_F_GUEST_CSUM },
+	{ VIRTIO_NET_F_GUEST_TSO6, 1ull << VIRTIO_NET_F_GUEST_CSUM },
+	{ VIRTIO_NET_F_GUEST_ECN, 1ull << VIRTIO_NET_F_GUEST_TSO4 | 1ull << VIRTIO_NET_F_GUEST_TSO6 },
+	{ VIRTIO_NET_F_HOST_TSO4, 1ull << VIRTIO_NET_F_CSUM },
+	{ VIRTIO_NET_F_HOST_TSO6, 1ull << VIRTIO_NET_F_CSUM },
+	{ VIRTIO_NET_F_HOST_ECN, 1ull << VIRTIO_NET_F_HOST_TSO4 | 1ull << VIRTIO_NET_F_HOST_TSO6 },
+	{ VIRTIO_NET_F_MQ, 1ull << VIRTIO_NET_F_CTRL_VQ },
+};
+
+bool net_features_consistent(uint64_t features)
+{
+	for (size_t i = 0; i < sizeof(feature_needs) / sizeof(feature_needs[0]); i++)
+		if (has(features, feature_needs[i].feature) && !(features & feature_needs[i].needs))
+			return false;
+	return true;
+}
+
 const char *net_hdr_verdict_str(enum net_hdr_verdict v)
 {
 	switch (v) {

@@ -15,6 +15,7 @@
 #ifndef VMON_DEVICES_VIRTIO_NET_HDR_H
 #define VMON_DEVICES_VIRTIO_NET_HDR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Feature bits (§5.1.3). */
@@ -93,6 +94,9 @@ enum net_hdr_verdict net_hdr_check_rx(struct virtio_net_hdr *h, uint64_t feature
 
 /* The TUN_F_* offloads (linux/if_tun.h) the guest's features let the TAP hand it. */
 unsigned net_tap_offloads(uint64_t features);
+
+/* True when every feature in `features` has the ones it requires (§5.1.3.1). */
+bool net_features_consistent(uint64_t features);
 
 const char *net_hdr_verdict_str(enum net_hdr_verdict v);
 
