@@ -12,6 +12,7 @@ packages=(
 	qemu-system-x86 busybox-static cpio lz4 xz-utils  # the nested lab
 	e2fsprogs
 	liburing-dev                                # io_uring for the disk backend
+	libjansson-dev libmicrohttpd-dev curl       # the management API: JSON, HTTP, its tests
 	iproute2                                    # the demo's TAP interface (ip tuntap)
 )
 

@@ -40,8 +40,9 @@ int main(int argc, char **argv)
 {
 	enum cli_command cmd;
 	struct vm_config cfg;
+	struct cli_extra extra;
 	int status = 0;
-	if (cli_parse(argc, argv, &cmd, &cfg) < 0)
+	if (cli_parse(argc, argv, &cmd, &cfg, &extra) < 0)
 		status = VMON_EXIT_ERROR;
 	else if (cmd == CLI_HELP)
 		cli_print_help();

@@ -298,11 +298,7 @@ int cli_parse_net(const char *s, struct nic_config *nic, const char **why)
 
 void cli_free_config(struct vm_config *cfg)
 {
-	for (unsigned i = 0; i < cfg->nr_disks; i++) {
-		free(cfg->disks[i].path);
-		free(cfg->disks[i].serial);
-	}
-	cfg->nr_disks = 0;
+	vm_config_free(cfg);
 }
 
 static int add_nic(struct vm_config *cfg, const char *arg)
@@ -338,6 +334,12 @@ static int add_disk(struct vm_config *cfg, const char *arg)
 	return 0;
 }
 
+/* A copy of a string option, replacing an earlier one. */
+static int set_string(char **field, const char *arg)
+{
+	return vm_config_set_string(field, arg) == 0 ? 0 : error_line("%s%s", "out of memory", "");
+}
+
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_STATS, OPT_VERBOSE,
        OPT_DISK, OPT_CONSOLE, OPT_NET };
 
@@ -363,14 +365,11 @@ static int apply_option(int opt, const char *arg, enum cli_command *cmd,
 	const char *why = NULL;
 	switch (opt) {
 	case OPT_KERNEL:
-		cfg->kernel_path = arg;
-		return 0;
+		return set_string(&cfg->kernel_path, arg);
 	case OPT_INITRD:
-		cfg->initrd_path = arg;
-		return 0;
+		return set_string(&cfg->initrd_path, arg);
 	case OPT_CMDLINE:
-		cfg->cmdline = arg;
-		return 0;
+		return set_string(&cfg->cmdline, arg);
 	case OPT_CPUS:
 		return cli_parse_cpus(arg, &cfg->nr_cpus, &why) == 0 ? 0 :
 			error_line("--cpus '%s' %s", arg, why);
@@ -423,17 +422,16 @@ static int parse_run(int argc, char **argv, enum cli_command *cmd,
 		return error_line("%s%s", "run needs --kernel PATH", "");
 	resolve_nic_queues(cfg);
 	if (!cfg->cmdline)
-		cfg->cmdline = cfg->console == CONSOLE_VIRTIO ? VM_DEFAULT_CMDLINE_HVC : VM_DEFAULT_CMDLINE;
+		return set_string(&cfg->cmdline, cfg->console == CONSOLE_VIRTIO ? VM_DEFAULT_CMDLINE_HVC :
+										  VM_DEFAULT_CMDLINE);
 	return 0;
 }
 
-int cli_parse(int argc, char **argv, enum cli_command *cmd, struct vm_config *cfg)
+int cli_parse(int argc, char **argv, enum cli_command *cmd, struct vm_config *cfg,
+	      struct cli_extra *extra)
 {
-	*cfg = (struct vm_config){
-		.cmdline = NULL, /* chosen after the options, by --console */
-		.nr_cpus = 1,
-		.mem_size = VM_DEFAULT_MEMORY,
-	};
+	*extra = (struct cli_extra){ 0 };
+	vm_config_init(cfg); /* the command line is chosen after the options, by --console */
 	*cmd = CLI_RUN;
 	if (argc < 2)
 		return error_line("%s%s", "missing command", "");

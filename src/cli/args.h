@@ -6,13 +6,25 @@
 
 #include "vmm/config.h"
 
-enum cli_command { CLI_RUN, CLI_HELP, CLI_VERSION };
+/*
+ * CLI_RUN: vmon run ... (options or --config-file FILE) fills cfg.
+ * CLI_API: vmon --api-sock PATH [--verbose]: no VM until the API starts one.
+ * CLI_CTL: vmon ctl --api-sock PATH ACTION (pause|resume|info|config|ctrl-alt-del).
+ */
+enum cli_command { CLI_RUN, CLI_HELP, CLI_VERSION, CLI_API, CLI_CTL };
+
+/* What CLI_API and CLI_CTL need besides cfg; the strings point into argv. */
+struct cli_extra {
+	const char *api_sock;
+	const char *ctl_action;
+};
 
 /*
  * Parses argv. Returns 0, or -1 after writing one line that says what is
- * wrong to stderr.
+ * wrong to stderr. cfg is always initialised (cli_free_config frees it).
  */
-int cli_parse(int argc, char **argv, enum cli_command *cmd, struct vm_config *cfg);
+int cli_parse(int argc, char **argv, enum cli_command *cmd, struct vm_config *cfg,
+	      struct cli_extra *extra);
 
 void cli_print_help(void);
 

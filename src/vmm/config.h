@@ -21,10 +21,22 @@ enum console_kind { CONSOLE_SERIAL, CONSOLE_VIRTIO };
 
 enum virtio_transport_kind { TRANSPORT_PCI, TRANSPORT_MMIO };
 
-/* One --disk: a raw image, served by a virtio-blk device. */
+#define DEVICE_ID_MAX      63 /* a drive_id or iface_id of the API */
+
+/*
+ * What the driver is told about the host's cache (Firecracker's cache_type):
+ * WRITEBACK offers VIRTIO_BLK_F_FLUSH and makes each flush an fsync; UNSAFE
+ * offers no flush, so the guest never waits for the disk.
+ */
+enum disk_cache { DISK_CACHE_WRITEBACK, DISK_CACHE_UNSAFE };
+
+/* One --disk (or API drive): a raw image, served by a virtio-blk device. */
 struct disk_config {
+	char id[DEVICE_ID_MAX + 1]; /* the API's drive_id; "" from the command line */
 	char *path;            /* owned */
 	char *serial;          /* owned; NULL: none */
+	bool root;             /* is_root_device: first disk, root=/dev/vda on the command line */
+	enum disk_cache cache;
 	bool readonly;
 	bool direct;           /* O_DIRECT: bypass the host page cache */
 	unsigned queues;       /* virtqueues, 1..DISK_MAX_QUEUES */
@@ -38,8 +50,9 @@ struct disk_config {
 /* Whether a virtio-net's frames go through vhost-net in the host kernel. */
 enum vhost_choice { VHOST_AUTO, VHOST_ON, VHOST_OFF };
 
-/* One --net: a TAP interface, served by a virtio-net device. */
+/* One --net (or API network interface): a TAP interface, served by a virtio-net device. */
 struct nic_config {
+	char id[DEVICE_ID_MAX + 1]; /* the API's iface_id; "" from the command line */
 	char tap[NIC_NAME_MAX + 1];
 	uint8_t mac[6];
 	bool mac_set;          /* false: a stable one derived from the TAP's name */
@@ -48,11 +61,20 @@ struct nic_config {
 	enum virtio_transport_kind transport;
 };
 
+/* Where vmon's log and metrics go (the API's PUT /logger and PUT /metrics). */
+struct logger_config {
+	char *path;              /* NULL: stderr */
+	char *level;             /* "Error", "Warning", "Info", "Debug", "Trace", "Off"; NULL: Info */
+	bool show_level, show_origin;
+};
+
+/* The whole machine; every string is owned (vm_config_free). */
 struct vm_config {
-	const char *kernel_path;
-	const char *initrd_path; /* NULL: none */
-	const char *cmdline;
+	char *kernel_path;
+	char *initrd_path;       /* NULL: none */
+	char *cmdline;
 	unsigned nr_cpus;
+	bool smt;                /* two threads per core in the CPU topology (API machine-config) */
 	uint64_t mem_size;
 	bool stats;              /* print counters and memory use at exit */
 	enum console_kind console;
@@ -60,7 +82,16 @@ struct vm_config {
 	unsigned nr_disks;
 	struct nic_config nics[VM_MAX_NICS];
 	unsigned nr_nics;
+	struct logger_config logger; /* set: the log goes there */
+	char *metrics_path;          /* NULL: no metrics file */
 };
+
+/* The defaults: one vCPU, VM_DEFAULT_MEMORY, no kernel, no devices. */
+void vm_config_init(struct vm_config *cfg);
+/* Frees the strings; cfg is then as after vm_config_init. */
+void vm_config_free(struct vm_config *cfg);
+/* Replaces *field with a copy of value (NULL: none). 0 or -ENOMEM. */
+int vm_config_set_string(char **field, const char *value);
 
 /* vmon's exit statuses. */
 enum vmon_exit_status {

@@ -7,7 +7,8 @@
 
 static int parse(int argc, char **argv, enum cli_command *cmd, struct vm_config *cfg)
 {
-	return cli_parse(argc, argv, cmd, cfg);
+	struct cli_extra extra;
+	return cli_parse(argc, argv, cmd, cfg, &extra);
 }
 
 int main(void)
