@@ -3,10 +3,14 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
+#include "api/vm_json.h"
 #include "util/log.h"
 
 #define MIB (1ull << 20)
@@ -15,7 +19,10 @@ static const char usage[] =
 	"usage: vmon run --kernel PATH [--initrd PATH] [--cmdline STR]\n"
 	"                [--cpus N] [--memory SIZE] [--disk path=FILE[,...]]...\n"
 	"                [--net tap=NAME[,...]]...\n"
-	"                [--stats] [--verbose]\n"
+	"                [--console serial|virtio] [--stats] [--verbose]\n"
+	"       vmon run --config-file FILE [--console serial|virtio] [--stats] [--verbose]\n"
+	"       vmon --api-sock PATH [--verbose]\n"
+	"       vmon ctl --api-sock PATH pause|resume|info|config|ctrl-alt-del\n"
 	"       vmon --help | --version\n"
 	"\n"
 	"Boots a Linux kernel in a KVM virtual machine with a serial console on\n"
@@ -40,8 +47,18 @@ static const char usage[] =
 	"                  up to 8); queues=auto gives one queue pair per vCPU (needs a\n"
 	"                  multi_queue TAP); vhost=auto (default) uses /dev/vhost-net\n"
 	"                  when the host has it\n"
+	"  --config-file FILE\n"
+	"                  the machine as a Firecracker configuration file (JSON, up to\n"
+	"                  1 MiB: boot-source, machine-config, drives, network-interfaces,\n"
+	"                  logger, metrics), instead of the options above\n"
 	"  --stats         print exit and device counters and memory use when the VM ends\n"
 	"  --verbose       also log debug messages (e.g. unclaimed I/O addresses)\n"
+	"\n"
+	"  --api-sock PATH without run: serve Firecracker's REST API on the Unix socket\n"
+	"                  PATH; the machine starts when the API says InstanceStart\n"
+	"  ctl             ask the vmon serving --api-sock PATH to pause or resume the\n"
+	"                  guest, print its state (info) or configuration (config), or\n"
+	"                  press Ctrl-Alt-Del\n"
 	"\n"
 	"Exit status: 0 guest powered off (or Ctrl-A x), 1 vmon error,\n"
 	"             2 guest rebooted, 3 guest crashed (triple fault, KVM failure).\n";
@@ -341,7 +358,7 @@ static int set_string(char **field, const char *arg)
 }
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_STATS, OPT_VERBOSE,
-       OPT_DISK, OPT_CONSOLE, OPT_NET };
+       OPT_DISK, OPT_CONSOLE, OPT_NET, OPT_CONFIG_FILE, OPT_API_SOCK };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -354,10 +371,26 @@ static const struct option run_options[] = {
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "net", required_argument, NULL, OPT_NET },
+	{ "config-file", required_argument, NULL, OPT_CONFIG_FILE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
+static const struct option api_options[] = {
+	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
+	{ "verbose", no_argument, NULL, OPT_VERBOSE },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct option ctl_options[] = {
+	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* What `vmon ctl` can ask (cli/ctl.c turns each into its API request). */
+static const char *const ctl_actions[] = { "pause", "resume", "info", "config", "ctrl-alt-del" };
 
 static int apply_option(int opt, const char *arg, enum cli_command *cmd,
 			struct vm_config *cfg)
@@ -400,17 +433,115 @@ static int apply_option(int opt, const char *arg, enum cli_command *cmd,
 	}
 }
 
+/* The options a --config-file describes instead. */
+static bool describes_machine(int opt)
+{
+	return opt == OPT_KERNEL || opt == OPT_INITRD || opt == OPT_CMDLINE || opt == OPT_CPUS ||
+	       opt == OPT_MEMORY || opt == OPT_DISK || opt == OPT_NET;
+}
+
+/* getopt_long from the start of a new argv, with vmon's own messages. */
+static void restart_options(void)
+{
+	optind = 0; /* glibc: a full reinitialisation */
+	opterr = 0;
+}
+
+enum { OPTION_BAD = -2 };
+
+/* The next option, -1 at the end, or OPTION_BAD after an error line. */
+static int next_option(int argc, char **argv, const struct option *options, int *index)
+{
+	int opt = getopt_long(argc, argv, ":h", options, index);
+	if (opt == '?')
+		error_line("unknown option '%s'%s", argv[optind - 1], "");
+	else if (opt == ':')
+		error_line("option '%s' needs a value%s", argv[optind - 1], "");
+	return opt == '?' || opt == ':' ? OPTION_BAD : opt;
+}
+
+#define CONFIG_FILE_MAX (1u << 20)
+
+/* "vmon: --config-file 'PATH'..." on one line: control characters become '?'. */
+__attribute__((format(printf, 2, 3)))
+static int config_file_error(const char *path, const char *fmt, ...)
+{
+	char *what = NULL, *line = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	if (vasprintf(&what, fmt, ap) < 0)
+		what = NULL;
+	va_end(ap);
+	if (asprintf(&line, "--config-file '%s'%s", path, what ? what : ": out of memory") < 0)
+		line = NULL;
+	for (char *c = line; c && *c; c++)
+		if (iscntrl((unsigned char)*c))
+			*c = '?';
+	fprintf(stderr, "vmon: %s\n", line ? line : "out of memory");
+	free(what);
+	free(line);
+	return -1;
+}
+
+/* The whole file if it holds at most CONFIG_FILE_MAX bytes; NULL after an error line. */
+static char *read_config_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		config_file_error(path, ": %s", strerror(errno));
+		return NULL;
+	}
+	char *text = malloc(CONFIG_FILE_MAX + 1);
+	*len = text ? fread(text, 1, CONFIG_FILE_MAX + 1, f) : 0;
+	int err = ferror(f) ? errno : text ? 0 : ENOMEM;
+	fclose(f);
+	if (err || *len > CONFIG_FILE_MAX) {
+		if (err)
+			config_file_error(path, ": %s", strerror(err));
+		else
+			config_file_error(path, " is larger than %u MiB", CONFIG_FILE_MAX >> 20);
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+static int load_config_file(const char *path, struct vm_config *cfg)
+{
+	size_t len;
+	char *text = read_config_file(path, &len);
+	if (!text)
+		return -1;
+	json_error_t err;
+	json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
+	free(text);
+	if (!doc)
+		return config_file_error(path, " is not valid JSON: %s (line %d, column %d)", err.text, err.line,
+					 err.column);
+	char *fault = NULL;
+	int ret = vm_json_load_vm_config(doc, cfg, &fault);
+	json_decref(doc);
+	if (ret < 0)
+		config_file_error(path, ": %s", fault ? fault : "out of memory");
+	free(fault);
+	return ret < 0 ? -1 : 0;
+}
+
 static int parse_run(int argc, char **argv, enum cli_command *cmd,
 		     struct vm_config *cfg)
 {
-	optind = 1;
-	opterr = 0; /* our own messages, with vmon's prefix */
-	int opt;
-	while ((opt = getopt_long(argc, argv, ":h", run_options, NULL)) != -1) {
-		if (opt == '?')
-			return error_line("unknown option '%s'%s", argv[optind - 1], "");
-		if (opt == ':')
-			return error_line("option '%s' needs a value%s", argv[optind - 1], "");
+	const char *config_file = NULL, *machine_option = NULL;
+	int opt, index = 0;
+	restart_options();
+	while ((opt = next_option(argc, argv, run_options, &index)) != -1) {
+		if (opt == OPTION_BAD)
+			return -1;
+		if (opt == OPT_CONFIG_FILE) {
+			config_file = optarg; /* read once the options are known */
+			continue;
+		}
+		if (describes_machine(opt) && !machine_option)
+			machine_option = run_options[index].name;
 		if (apply_option(opt, optarg, cmd, cfg) < 0)
 			return -1;
 	}
@@ -418,12 +549,90 @@ static int parse_run(int argc, char **argv, enum cli_command *cmd,
 		return 0;
 	if (optind < argc)
 		return error_line("unexpected argument '%s'%s", argv[optind], "");
+	if (config_file && machine_option)
+		return error_line("--config-file cannot be combined with --%s%s", machine_option,
+				  ": the file describes the whole machine");
+	if (config_file && load_config_file(config_file, cfg) < 0)
+		return -1;
 	if (!cfg->kernel_path)
-		return error_line("%s%s", "run needs --kernel PATH", "");
+		return error_line("%s%s", "run needs --kernel PATH or --config-file FILE", "");
 	resolve_nic_queues(cfg);
 	if (!cfg->cmdline)
 		return set_string(&cfg->cmdline, cfg->console == CONSOLE_VIRTIO ? VM_DEFAULT_CMDLINE_HVC :
 										  VM_DEFAULT_CMDLINE);
+	return 0;
+}
+
+_Static_assert(sizeof(((struct sockaddr_un *)NULL)->sun_path) == 108, "the message below says 107 bytes");
+
+/* A path a Unix socket can be bound to or connected to. */
+static int check_api_sock(const char *path, const char *who)
+{
+	if (!path)
+		return error_line("%s needs --api-sock PATH%s", who, "");
+	if (!*path || strlen(path) >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
+		return error_line("--api-sock '%s' %s", path,
+				  "must be a path of 1 to 107 bytes (the limit of a Unix socket's path)");
+	return 0;
+}
+
+/* vmon --api-sock PATH [--verbose] */
+static int parse_api(int argc, char **argv, enum cli_command *cmd, struct cli_extra *extra)
+{
+	int opt;
+	restart_options();
+	while ((opt = next_option(argc, argv, api_options, NULL)) != -1) {
+		if (opt == OPTION_BAD)
+			return -1;
+		if (opt == OPT_API_SOCK)
+			extra->api_sock = optarg;
+		else if (opt == OPT_VERBOSE)
+			log_set_level(LOG_DEBUG);
+		else
+			*cmd = CLI_HELP;
+	}
+	if (*cmd == CLI_HELP)
+		return 0;
+	if (optind < argc)
+		return error_line("unexpected argument '%s'%s", argv[optind], "");
+	*cmd = CLI_API;
+	return check_api_sock(extra->api_sock, "the API");
+}
+
+static bool known_ctl_action(const char *action)
+{
+	for (size_t i = 0; i < sizeof(ctl_actions) / sizeof(ctl_actions[0]); i++)
+		if (strcmp(action, ctl_actions[i]) == 0)
+			return true;
+	return false;
+}
+
+/* vmon ctl --api-sock PATH ACTION (argv[0] is "ctl") */
+static int parse_ctl(int argc, char **argv, enum cli_command *cmd, struct cli_extra *extra)
+{
+	int opt;
+	restart_options();
+	while ((opt = next_option(argc, argv, ctl_options, NULL)) != -1) {
+		if (opt == OPTION_BAD)
+			return -1;
+		if (opt == OPT_API_SOCK)
+			extra->api_sock = optarg;
+		else
+			*cmd = CLI_HELP;
+	}
+	if (*cmd == CLI_HELP)
+		return 0;
+	*cmd = CLI_CTL;
+	if (check_api_sock(extra->api_sock, "ctl") < 0)
+		return -1;
+	if (optind == argc)
+		return error_line("%s%s", "ctl needs an action: pause, resume, info, config or ctrl-alt-del", "");
+	if (optind + 1 < argc)
+		return error_line("unexpected argument '%s'%s", argv[optind + 1], "");
+	extra->ctl_action = argv[optind];
+	if (!known_ctl_action(extra->ctl_action))
+		return error_line("unknown ctl action '%s'%s", extra->ctl_action,
+				  ": use pause, resume, info, config or ctrl-alt-del");
 	return 0;
 }
 
@@ -445,7 +654,11 @@ int cli_parse(int argc, char **argv, enum cli_command *cmd, struct vm_config *cf
 		*cmd = CLI_VERSION;
 		return 0;
 	}
-	if (strcmp(verb, "run") != 0)
-		return error_line("unknown command '%s'%s", verb, "");
-	return parse_run(argc - 1, argv + 1, cmd, cfg);
+	if (strcmp(verb, "run") == 0)
+		return parse_run(argc - 1, argv + 1, cmd, cfg);
+	if (strcmp(verb, "ctl") == 0)
+		return parse_ctl(argc - 1, argv + 1, cmd, extra);
+	if (verb[0] == '-')
+		return parse_api(argc, argv, cmd, extra);
+	return error_line("unknown command '%s'%s", verb, "");
 }

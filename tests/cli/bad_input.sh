@@ -124,6 +124,58 @@ fi
 
 tap_check "console: unknown kind" rejects "must be serial or virtio" run --kernel "$k" --console vga
 
+# --config-file: Firecracker's JSON configuration instead of the options.
+config() { printf '%s' "$2" >"$work/$1.json"; }
+config malformed '{"boot-source": {"kernel_image_path": "/k"}'
+config unknown-field '{"boot-source": {"kernel_image_path": "/k", "kernel": "/k"}}'
+config no-boot-source '{"machine-config": {"vcpu_count": 1, "mem_size_mib": 64}}'
+config no-kernel '{"boot-source": {"boot_args": "quiet"}}'
+config wrong-type '{"boot-source": {"kernel_image_path": "/k"}, "machine-config": {"vcpu_count": "2", "mem_size_mib": 64}}'
+config vsock '{"boot-source": {"kernel_image_path": "/k"}, "vsock": {"guest_cid": 3, "uds_path": "/v"}}'
+config missing-kernel-file "{\"boot-source\": {\"kernel_image_path\": \"$work/nope\"}}"
+config tiny "{\"boot-source\": {\"kernel_image_path\": \"$k\", \"boot_args\": \"tiny guest cmdline\"},
+  \"machine-config\": {\"vcpu_count\": 2, \"mem_size_mib\": 64, \"smt\": false}, \"drives\": [], \"balloon\": null}"
+head -c $(((1 << 20) + 1)) /dev/zero | tr '\0' ' ' >"$work/huge.json"
+tap_check "config file: malformed JSON" rejects "malformed.json' is not valid JSON" \
+	run --config-file "$work/malformed.json"
+tap_check "config file: unknown field" rejects "unknown field \`kernel\` in boot-source" \
+	run --config-file "$work/unknown-field.json"
+tap_check "config file: no boot-source" rejects "missing section \`boot-source\`" \
+	run --config-file "$work/no-boot-source.json"
+tap_check "config file: no kernel" rejects "missing field \`kernel_image_path\` in boot-source" \
+	run --config-file "$work/no-kernel.json"
+tap_check "config file: wrong type" rejects "\`vcpu_count\` in machine-config must be an integer, not a string" \
+	run --config-file "$work/wrong-type.json"
+tap_check "config file: a section vmon lacks" rejects "section \`vsock\` is not supported by vmon" \
+	run --config-file "$work/vsock.json"
+tap_check "config file: does not exist" rejects "--config-file '$work/nope.json': No such file" \
+	run --config-file "$work/nope.json"
+tap_check "config file: larger than 1 MiB" rejects "is larger than 1 MiB" run --config-file "$work/huge.json"
+tap_check "config file: with --kernel" rejects "--config-file cannot be combined with --kernel" \
+	run --config-file "$work/tiny.json" --kernel "$k"
+tap_check "config file: its kernel is missing" rejects "No such file" run --config-file "$work/missing-kernel-file.json"
+boots_from_config() {
+	timeout 60 "$vmon" run --config-file "$work/tiny.json" --stats </dev/null >"$work/out" 2>"$work/err"
+	local rc=$?
+	if [ "$rc" = 0 ] && grep -qxF "cmdline: tiny guest cmdline" "$work/out" && grep -qF "vmon-stats" "$work/err"; then
+		return 0
+	fi
+	echo "# status $rc"
+	sed 's/^/#   /' "$work/out" "$work/err" | head -20
+	return 1
+}
+if [ -w /dev/kvm ]; then
+	tap_check "config file: a tiny guest boots from one, with --stats" boots_from_config
+else
+	tap_skip "config file: a tiny guest boots from one, with --stats" "no access to /dev/kvm"
+fi
+
+tap_check "api: --api-sock without a path" rejects "option '--api-sock' needs a value" --api-sock
+tap_check "api: --api-sock too long" rejects "must be a path of 1 to 107 bytes" --api-sock "/$(head -c 120 /dev/zero | tr '\0' s)"
+tap_check "ctl: unknown action" rejects "unknown ctl action 'stop'" ctl --api-sock "$work/s" stop
+tap_check "ctl: no action" rejects "ctl needs an action" ctl --api-sock "$work/s"
+tap_check "ctl: no --api-sock" rejects "ctl needs --api-sock PATH" ctl pause
+
 help_works() { "$vmon" --help | grep -q "usage: vmon run"; }
 version_works() { "$vmon" --version | grep -qx "vmon [0-9.]*"; }
 tap_check "--help prints the usage" help_works

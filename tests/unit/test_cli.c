@@ -1,14 +1,178 @@
-/* Command-line parsing: sizes, CPU counts and the run command. */
+/* Command-line parsing: sizes, CPU counts, the run command, --config-file, the API and ctl. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/args.h"
 #include "tap.h"
 
+/* cli_parse, after freeing what cfg held (it starts as after vm_config_init). */
 static int parse(int argc, char **argv, enum cli_command *cmd, struct vm_config *cfg)
 {
 	struct cli_extra extra;
+	cli_free_config(cfg);
 	return cli_parse(argc, argv, cmd, cfg, &extra);
+}
+
+/* A temporary file holding text; its path in a static buffer, removed by forget_file. */
+static const char *file_with(const char *text)
+{
+	static char path[] = "/tmp/vmon-test-cli-XXXXXX";
+	strcpy(path, "/tmp/vmon-test-cli-XXXXXX");
+	int fd = mkstemp(path);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+		printf("# cannot write %s\n", path);
+		exit(2);
+	}
+	return path;
+}
+
+/* vmon run --config-file FILE (holding text) with more arguments; the file removed after. */
+static int run_config(const char *text, const char *more1, const char *more2, enum cli_command *cmd,
+		      struct vm_config *cfg)
+{
+	const char *path = file_with(text);
+	char *argv[] = { "vmon", "run", "--config-file", (char *)path, (char *)more1, (char *)more2, NULL };
+	int argc = 4 + (more1 != NULL) + (more1 && more2);
+	int ret = parse(argc, argv, cmd, cfg);
+	unlink(path);
+	return ret;
+}
+
+static void test_config_file(void)
+{
+	enum cli_command cmd;
+	struct vm_config cfg;
+	vm_config_init(&cfg);
+	const char *doc = "{\"boot-source\": {\"kernel_image_path\": \"/k\", \"initrd_path\": \"/i\"}, "
+			  "\"machine-config\": {\"vcpu_count\": 2, \"mem_size_mib\": 64}, \"drives\": [{\"drive_id\": "
+			  "\"root\", \"path_on_host\": \"/r.img\", \"is_root_device\": true}], "
+			  "\"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}]}";
+	CHECK(run_config(doc, NULL, NULL, &cmd, &cfg) == 0 && cmd == CLI_RUN && strcmp(cfg.kernel_path, "/k") == 0 &&
+	      strcmp(cfg.initrd_path, "/i") == 0 && cfg.nr_cpus == 2 && cfg.mem_size == 64ull << 20 &&
+	      cfg.nr_disks == 1 && cfg.disks[0].root && cfg.nr_nics == 1 && cfg.nics[0].queues == 1,
+	      "--config-file fills the configuration");
+	CHECK(cfg.cmdline && strcmp(cfg.cmdline, VM_DEFAULT_CMDLINE) == 0,
+	      "--config-file without boot_args: the default command line");
+	cli_free_config(&cfg);
+	CHECK(run_config(doc, "--console", "virtio", &cmd, &cfg) == 0 && cfg.console == CONSOLE_VIRTIO &&
+	      strcmp(cfg.cmdline, VM_DEFAULT_CMDLINE_HVC) == 0 && cfg.nr_cpus == 2,
+	      "--config-file with --console virtio: hvc0 by default");
+	cli_free_config(&cfg);
+	CHECK(run_config("{\"boot-source\": {\"kernel_image_path\": \"/k\", \"boot_args\": \"quiet\"}}",
+			 "--stats", "--verbose", &cmd, &cfg) == 0 && cfg.stats && strcmp(cfg.cmdline, "quiet") == 0,
+	      "--config-file with --stats and --verbose; boot_args is the command line");
+	cli_free_config(&cfg);
+	char *stats_first[] = { "vmon", "run", "--stats", "--config-file", (char *)file_with("{\"boot-source\": "
+				"{\"kernel_image_path\": \"/k\"}}"), NULL };
+	CHECK(parse(5, stats_first, &cmd, &cfg) == 0 && cfg.stats, "--stats before --config-file is kept");
+	unlink(stats_first[4]);
+	cli_free_config(&cfg);
+
+	static const char *const machine_options[][2] = {
+		{ "--kernel", "k" }, { "--initrd", "i" }, { "--cmdline", "c" }, { "--cpus", "2" },
+		{ "--memory", "1G" }, { "--disk", "path=/x" }, { "--net", "tap=t0" },
+	};
+	for (size_t i = 0; i < sizeof(machine_options) / sizeof(machine_options[0]); i++) {
+		CHECK(run_config(doc, machine_options[i][0], machine_options[i][1], &cmd, &cfg) < 0,
+		      "--config-file with %s is refused", machine_options[i][0]);
+		cli_free_config(&cfg);
+	}
+	char *kernel_first[] = { "vmon", "run", "--kernel", "k", "--config-file", "/nonexistent", NULL };
+	CHECK(parse(6, kernel_first, &cmd, &cfg) < 0, "--kernel before --config-file is refused too");
+	cli_free_config(&cfg);
+
+	CHECK(run_config("{\"boot-source\": {\"kernel_image_path\": \"/k\"}", NULL, NULL, &cmd, &cfg) < 0 &&
+	      !cfg.kernel_path, "--config-file with malformed JSON");
+	CHECK(run_config("{\"boot-source\": {\"kernel_image_path\": \"/k\"}, \"boot-source\": {}}", NULL, NULL,
+			 &cmd, &cfg) < 0, "--config-file with a section twice");
+	CHECK(run_config("{\"boot-source\": {\"kernel_image_path\": \"/k\", \"kernel\": 1}}", NULL, NULL, &cmd,
+			 &cfg) < 0 && !cfg.kernel_path, "--config-file with an unknown field");
+	CHECK(run_config("{}", NULL, NULL, &cmd, &cfg) < 0, "--config-file without a kernel");
+	CHECK(run_config("", NULL, NULL, &cmd, &cfg) < 0, "--config-file that is empty");
+	char *big = malloc((1u << 20) + 2);
+	memset(big, ' ', (1u << 20) + 1);
+	big[(1u << 20) + 1] = '\0';
+	const char *kernel_only = "{\"boot-source\": {\"kernel_image_path\": \"/k\"}}";
+	memcpy(big, kernel_only, strlen(kernel_only));
+	CHECK(run_config(big, NULL, NULL, &cmd, &cfg) < 0, "--config-file over 1 MiB (with valid JSON first)");
+	big[1u << 20] = '\0';
+	CHECK(run_config(big, NULL, NULL, &cmd, &cfg) == 0, "--config-file of exactly 1 MiB");
+	cli_free_config(&cfg);
+	free(big);
+	char *missing[] = { "vmon", "run", "--config-file", "/nonexistent/vmon.json", NULL };
+	CHECK(parse(4, missing, &cmd, &cfg) < 0, "--config-file that does not exist");
+	char *dir[] = { "vmon", "run", "--config-file", "/", NULL };
+	CHECK(parse(4, dir, &cmd, &cfg) < 0, "--config-file that is a directory");
+	char *no_value[] = { "vmon", "run", "--config-file", NULL };
+	CHECK(parse(3, no_value, &cmd, &cfg) < 0, "--config-file without its value");
+	char *help[] = { "vmon", "run", "--config-file", "/nonexistent", "--help", NULL };
+	CHECK(parse(5, help, &cmd, &cfg) == 0 && cmd == CLI_HELP, "--config-file with --help: the help, no file read");
+}
+
+static void test_api_and_ctl(void)
+{
+	enum cli_command cmd;
+	struct vm_config cfg;
+	struct cli_extra extra;
+	char *api[] = { "vmon", "--api-sock", "/run/vmon.sock", NULL };
+	CHECK(cli_parse(3, api, &cmd, &cfg, &extra) == 0 && cmd == CLI_API &&
+	      strcmp(extra.api_sock, "/run/vmon.sock") == 0 && !extra.ctl_action, "--api-sock PATH: CLI_API");
+	char *api_verbose[] = { "vmon", "--verbose", "--api-sock=/s", NULL };
+	CHECK(cli_parse(3, api_verbose, &cmd, &cfg, &extra) == 0 && cmd == CLI_API && strcmp(extra.api_sock, "/s") == 0,
+	      "--verbose --api-sock=PATH: CLI_API");
+	char sock107[108], sock108[109];
+	memset(sock107, 'a', 107);
+	sock107[107] = '\0';
+	memset(sock108, 'a', 108);
+	sock108[108] = '\0';
+	char *api_long[] = { "vmon", "--api-sock", sock107, NULL };
+	CHECK(cli_parse(3, api_long, &cmd, &cfg, &extra) == 0 && cmd == CLI_API, "--api-sock of 107 bytes");
+	api_long[2] = sock108;
+	CHECK(cli_parse(3, api_long, &cmd, &cfg, &extra) < 0, "--api-sock of 108 bytes is refused");
+	char *api_empty[] = { "vmon", "--api-sock", "", NULL };
+	CHECK(cli_parse(3, api_empty, &cmd, &cfg, &extra) < 0, "--api-sock with an empty path");
+	char *api_none[] = { "vmon", "--verbose", NULL };
+	CHECK(cli_parse(2, api_none, &cmd, &cfg, &extra) < 0, "--verbose without --api-sock");
+	char *api_no_value[] = { "vmon", "--api-sock", NULL };
+	CHECK(cli_parse(2, api_no_value, &cmd, &cfg, &extra) < 0, "--api-sock without its value");
+	char *api_extra[] = { "vmon", "--api-sock", "/s", "run", NULL };
+	CHECK(cli_parse(4, api_extra, &cmd, &cfg, &extra) < 0, "--api-sock with a stray argument");
+	char *api_kernel[] = { "vmon", "--api-sock", "/s", "--kernel", "k", NULL };
+	CHECK(cli_parse(5, api_kernel, &cmd, &cfg, &extra) < 0, "--api-sock with a run option");
+	char *api_help[] = { "vmon", "--api-sock", "/s", "--help", NULL };
+	CHECK(cli_parse(4, api_help, &cmd, &cfg, &extra) == 0 && cmd == CLI_HELP, "--api-sock --help");
+
+	static const char *const actions[] = { "pause", "resume", "info", "config", "ctrl-alt-del" };
+	for (size_t i = 0; i < 5; i++) {
+		char *ctl[] = { "vmon", "ctl", "--api-sock", "/s", (char *)actions[i], NULL };
+		CHECK(cli_parse(5, ctl, &cmd, &cfg, &extra) == 0 && cmd == CLI_CTL && strcmp(extra.api_sock, "/s") == 0 &&
+		      strcmp(extra.ctl_action, actions[i]) == 0, "ctl %s", actions[i]);
+	}
+	char *ctl_after[] = { "vmon", "ctl", "info", "--api-sock", "/s", NULL };
+	CHECK(cli_parse(5, ctl_after, &cmd, &cfg, &extra) == 0 && cmd == CLI_CTL &&
+	      strcmp(extra.ctl_action, "info") == 0 && strcmp(extra.api_sock, "/s") == 0,
+	      "ctl ACTION --api-sock PATH: the action may come first");
+	char *ctl_unknown[] = { "vmon", "ctl", "--api-sock", "/s", "stop", NULL };
+	CHECK(cli_parse(5, ctl_unknown, &cmd, &cfg, &extra) < 0, "ctl with an unknown action");
+	char *ctl_case[] = { "vmon", "ctl", "--api-sock", "/s", "Pause", NULL };
+	CHECK(cli_parse(5, ctl_case, &cmd, &cfg, &extra) < 0, "ctl actions are lower case");
+	char *ctl_none[] = { "vmon", "ctl", "--api-sock", "/s", NULL };
+	CHECK(cli_parse(4, ctl_none, &cmd, &cfg, &extra) < 0, "ctl without an action");
+	char *ctl_two[] = { "vmon", "ctl", "--api-sock", "/s", "pause", "resume", NULL };
+	CHECK(cli_parse(6, ctl_two, &cmd, &cfg, &extra) < 0, "ctl with two actions");
+	char *ctl_no_sock[] = { "vmon", "ctl", "pause", NULL };
+	CHECK(cli_parse(3, ctl_no_sock, &cmd, &cfg, &extra) < 0, "ctl without --api-sock");
+	char *ctl_verbose[] = { "vmon", "ctl", "--verbose", "--api-sock", "/s", "pause", NULL };
+	CHECK(cli_parse(6, ctl_verbose, &cmd, &cfg, &extra) < 0, "ctl takes no --verbose");
+	char *ctl_help[] = { "vmon", "ctl", "--help", NULL };
+	CHECK(cli_parse(3, ctl_help, &cmd, &cfg, &extra) == 0 && cmd == CLI_HELP, "ctl --help");
+	char *run_extra[] = { "vmon", "run", "--kernel", "k", NULL };
+	CHECK(cli_parse(4, run_extra, &cmd, &cfg, &extra) == 0 && !extra.api_sock && !extra.ctl_action,
+	      "run leaves extra empty");
+	cli_free_config(&cfg);
 }
 
 int main(void)
@@ -39,6 +203,7 @@ int main(void)
 
 	enum cli_command cmd;
 	struct vm_config cfg;
+	vm_config_init(&cfg);
 	char *run[] = { "vmon", "run", "--kernel", "k", "--initrd", "i", "--cpus", "2",
 			"--memory", "1G", "--cmdline", "quiet", "--stats", NULL };
 	CHECK(parse(13, run, &cmd, &cfg) == 0 && cmd == CLI_RUN, "full run command");
@@ -119,5 +284,9 @@ int main(void)
 	CHECK(parse(2, version, &cmd, &cfg) == 0 && cmd == CLI_VERSION, "--version");
 	char *help[] = { "vmon", "run", "--help", NULL };
 	CHECK(parse(3, help, &cmd, &cfg) == 0 && cmd == CLI_HELP, "run --help");
+	cli_free_config(&cfg);
+
+	test_config_file();
+	test_api_and_ctl();
 	return tap_finish();
 }
