@@ -623,6 +623,15 @@ void block_queue_drain(struct block_queue *q)
 	}
 }
 
+int block_queue_set_file(struct block_queue *q, const struct block_file *bf)
+{
+	if (q->inflight > 0)
+		return -EBUSY;
+	q->bf = bf;
+	q->zero = ZERO_RANGE; /* what the new file's filesystem refuses is yet to be learnt */
+	return 0;
+}
+
 void block_queue_destroy(struct block_queue *q)
 {
 	if (!q)

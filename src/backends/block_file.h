@@ -4,7 +4,8 @@
  *
  * A block_file is the open image. It never changes after block_file_open,
  * so any number of threads may read it (the getters) and create queues on
- * it. Close it only after every queue on it is destroyed.
+ * it. Close it only after every queue on it is destroyed or has moved to
+ * another file (block_queue_set_file).
  *
  * A block_queue is one io_uring (one per virtqueue) and belongs to one
  * thread, its I/O thread: every block_queue_* call on it, done callbacks
@@ -222,5 +223,12 @@ void block_queue_drain(struct block_queue *q);
 
 /* Requests accepted and not yet done. */
 unsigned block_queue_inflight(const struct block_queue *q);
+
+/*
+ * Points an idle queue at another file (a disk swapped under a running VM):
+ * its io_uring and eventfd stay. -EBUSY while requests are in flight
+ * (block_queue_drain first); 0 otherwise.
+ */
+int block_queue_set_file(struct block_queue *q, const struct block_file *bf);
 
 #endif
