@@ -1,7 +1,7 @@
 /*
  * i8042: the controller commands of Linux's i8042 probe, the keyboard
  * replies atkbd expects, the reset paths, and scancode injection with
- * IRQ 1 edges.
+ * IRQ 1 edges (Ctrl-Alt-Del in the set the guest reads).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -230,6 +230,47 @@ static void test_scancodes_and_irq(void)
 	rig_fini(&r);
 }
 
+/*
+ * What the guest's driver reads from port 0x60 after Ctrl-Alt-Del: each
+ * byte announced by OBF without the AUX bit, with IRQ 1 up until the last
+ * is read. false if a byte differs or comes without them.
+ */
+static bool guest_reads(struct rig *r, const uint8_t *want, size_t n)
+{
+	bool ok = true;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t st = status(r);
+		ok &= (st & 0x01) && !(st & 0x20) && r->vm.level == 1 && r->vm.last_gsi == IRQ_I8042_KBD;
+		ok &= read_data(r) == want[i];
+	}
+	return ok && !(status(r) & 0x01) && r->vm.level == 0;
+}
+
+static void test_ctrl_alt_del(void)
+{
+	/* Set 1: Ctrl, Alt, Delete (E0 53) made, then broken in reverse order. */
+	static const uint8_t set1[] = { 0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d };
+	static const uint8_t set2[] = { 0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71, 0xf0, 0x11, 0xf0, 0x14 };
+	struct rig r;
+	rig_init(&r);
+	CHECK(i8042_send_ctrl_alt_del(r.kbc) == 0, "Ctrl-Alt-Del queued");
+	CHECK(r.vm.rising_edges == 1, "IRQ 1 raised");
+	CHECK(guest_reads(&r, set1, sizeof(set1)),
+	      "translating (Linux's default): the guest reads 1D 38 E0 53 E0 D3 B8 9D, OBF and IRQ 1 for each");
+	CHECK(r.vm.rising_edges == (int)sizeof(set1), "one rising edge per byte");
+
+	command(&r, 0x60);
+	write_data(&r, 0x25); /* XLATE off (i8042.direct): the keyboard's own set 2 */
+	CHECK(i8042_send_ctrl_alt_del(r.kbc) == 0 && guest_reads(&r, set2, sizeof(set2)),
+	      "not translating: set 2, 14 11 E0 71 E0 F0 71 F0 11 F0 14");
+
+	write_data(&r, 0xf5);
+	read_data(&r);
+	CHECK(i8042_send_ctrl_alt_del(r.kbc) == -EAGAIN && !(status(&r) & 0x01),
+	      "keyboard scanning disabled: -EAGAIN, nothing queued");
+	rig_fini(&r);
+}
+
 static void test_controller_reply_before_keys(void)
 {
 	struct rig r;
@@ -251,5 +292,6 @@ int main(void)
 	test_reset_paths();
 	test_scancodes_and_irq();
 	test_controller_reply_before_keys();
+	test_ctrl_alt_del();
 	return tap_finish();
 }

@@ -514,20 +514,46 @@ static const struct bus_ops i8042_cmd_ops = {
 	.write = i8042_bus_write_command,
 };
 
+/* The keyboard sends `bytes`, all or nothing. Caller holds dev->lock. */
+static int kbd_type_locked(struct i8042 *dev, const uint8_t *bytes, size_t len)
+{
+	if (!dev->kbd_scanning)
+		return -EAGAIN;
+	if (len > queue_room(&dev->kbd_queue))
+		return -ENOSPC;
+	for (size_t i = 0; i < len; i++)
+		queue_push(&dev->kbd_queue, bytes[i]);
+	i8042_fill_output(dev);
+	i8042_update_irq(dev);
+	return 0;
+}
+
 int i8042_send_scancode(struct i8042 *dev, const uint8_t *bytes, size_t len)
 {
-	int ret = 0;
 	pthread_mutex_lock(&dev->lock);
-	if (!dev->kbd_scanning) {
-		ret = -EAGAIN;
-	} else if (len > queue_room(&dev->kbd_queue)) {
-		ret = -ENOSPC;
-	} else {
-		for (size_t i = 0; i < len; i++)
-			queue_push(&dev->kbd_queue, bytes[i]);
-		i8042_fill_output(dev);
-		i8042_update_irq(dev);
-	}
+	int ret = kbd_type_locked(dev, bytes, len);
+	pthread_mutex_unlock(&dev->lock);
+	return ret;
+}
+
+/*
+ * Left Ctrl, left Alt and Delete pressed, then released in reverse order.
+ * Set 1 is what the guest reads while the controller translates (Linux's
+ * i8042 driver keeps CTR_XLATE unless booted with i8042.direct, and atkbd
+ * then decodes set 1); set 2 is what a keyboard in its default set sends
+ * when nothing translates. (Set 3, atkbd.set=3 without translation, is not
+ * served.)
+ */
+static const uint8_t ctrl_alt_del_set1[] = { 0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d };
+static const uint8_t ctrl_alt_del_set2[] = { 0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71,
+					     0xf0, 0x11, 0xf0, 0x14 };
+
+int i8042_send_ctrl_alt_del(struct i8042 *dev)
+{
+	pthread_mutex_lock(&dev->lock);
+	int ret = *i8042_ctr(dev) & CTR_XLATE
+		  ? kbd_type_locked(dev, ctrl_alt_del_set1, sizeof(ctrl_alt_del_set1))
+		  : kbd_type_locked(dev, ctrl_alt_del_set2, sizeof(ctrl_alt_del_set2));
 	pthread_mutex_unlock(&dev->lock);
 	return ret;
 }

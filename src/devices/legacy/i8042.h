@@ -40,4 +40,11 @@ void i8042_destroy(struct i8042 *dev);
  */
 int i8042_send_scancode(struct i8042 *dev, const uint8_t *bytes, size_t len);
 
+/*
+ * Presses and releases Ctrl-Alt-Del, in the scan code set the guest reads
+ * now (set 1 while the controller translates, set 2 otherwise). Returns
+ * like i8042_send_scancode. Callable from any thread.
+ */
+int i8042_send_ctrl_alt_del(struct i8042 *dev);
+
 #endif
