@@ -93,6 +93,15 @@ void vm_config_free(struct vm_config *cfg);
 /* Replaces *field with a copy of value (NULL: none). 0 or -ENOMEM. */
 int vm_config_set_string(char **field, const char *value);
 
+/*
+ * The kernel command line to boot with (*out, malloc'd): cfg->cmdline, or
+ * the default for cfg->console when it is NULL, then " root=/dev/vda ro"
+ * (or " rw", by its readonly flag) when a disk is the root device. The
+ * root disk must be disks[0], the guest's first virtio disk: -EINVAL
+ * otherwise. 0, -EINVAL or -ENOMEM.
+ */
+int vm_config_boot_cmdline(const struct vm_config *cfg, char **out);
+
 /* vmon's exit statuses. */
 enum vmon_exit_status {
 	VMON_EXIT_POWEROFF = 0, /* guest powered off, or the user quit */
