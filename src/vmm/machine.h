@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "devices/virtio/blk.h"
 #include "devices/virtio/net.h"
 #include "hv/hv.h"
 #include "vmm/config.h"
@@ -47,10 +48,10 @@ enum vmon_exit_status machine_wait(struct machine *m);
 /* Stops whatever runs and frees everything. NULL is fine. */
 void machine_destroy(struct machine *m);
 
-/* The counters of a running (or stopped) machine: read without stopping it. */
-struct disk_counters {
-	uint64_t requests, bytes_read, bytes_written, io_errors;
-};
+/*
+ * The counters of a running (or stopped) machine: read without stopping it.
+ * (struct disk_counters is virtio-blk's, as struct net_counters is virtio-net's.)
+ */
 struct machine_counters {
 	uint64_t exits[HV_EXIT_KIND_COUNT];  /* summed over the vCPUs */
 	unsigned nr_disks, nr_nics;

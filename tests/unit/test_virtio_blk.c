@@ -282,6 +282,13 @@ static void test_config(void)
 	      "queues=4 readonly: num_queues 4, MQ and RO offered");
 	bench_stop(&b);
 
+	struct virtio_blk_config unsafe = rw_cfg();
+	unsafe.no_flush = true;
+	bench_start(&b, unsafe);
+	f0 = virtio_device_features(&b.blk.vd, 0);
+	CHECK(!(f0 & (1u << 9)) && (f0 & (1u << 2)), "cache_type Unsafe: FLUSH not offered, the rest still are");
+	bench_stop(&b);
+
 	struct virtio_blk_config bad = rw_cfg();
 	bad.serial = "123456789012345678901";
 	bad.path = "/nonexistent";
@@ -315,7 +322,10 @@ static void test_read_write(void)
 	CHECK(all_bytes(p0, 256, 9) && all_bytes(p1, 256, 9) && all_bytes(p1 + 256, 512, 0xa1) &&
 	      all_bytes(p1 + 768, 256, 0xa2) && all_bytes(p2, 768, 0xa2) && all_bytes(p3, 512, 0xa3),
 	      "the read returns what was written, across buffer boundaries");
-	CHECK(b.blk.bytes_read == 2560 && b.blk.bytes_written == 2048 && b.blk.requests == 2, "counters");
+	struct disk_counters c;
+	virtio_blk_counters(&b.blk, &c);
+	CHECK(c.bytes_read == 2560 && c.bytes_written == 2048 && c.requests == 2 && c.io_errors == 0,
+	      "counters");
 
 	/* Data and status in one writable buffer; header and OUT data in one readable one. */
 	uint64_t rd = drv_alloc(d, 16 + 512);
@@ -562,13 +572,11 @@ static bool wait_used(struct drv *d, uint16_t n)
 	return used_idx(d) == n;
 }
 
-/* The real worker, started by DRIVER_OK and stopped by a reset. */
-static void test_worker(void)
+/* Negotiates and sets DRIVER_OK as a driver would: the real worker starts. */
+static void activate(struct bench *b)
 {
-	struct bench b;
-	bench_start(&b, rw_cfg());
-	struct virtio_device *vd = &b.blk.vd;
-	struct drv *d = &b.d;
+	struct virtio_device *vd = &b->blk.vd;
+	struct drv *d = &b->d;
 	memset(&vd->queues[0].vq, 0, sizeof(vd->queues[0].vq));
 	vd->queues[0].enabled = false;
 	virtio_set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
@@ -583,6 +591,16 @@ static void test_worker(void)
 	q->enabled = true;
 	virtio_set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
 			  VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+}
+
+/* The real worker, started by DRIVER_OK and stopped by a reset. */
+static void test_worker(void)
+{
+	struct bench b;
+	bench_start(&b, rw_cfg());
+	struct virtio_device *vd = &b.blk.vd;
+	struct drv *d = &b.d;
+	activate(&b);
 	CHECK(b.blk.worker.running && !(virtio_get_status(vd) & VIRTIO_STATUS_DEVICE_NEEDS_RESET),
 	      "DRIVER_OK starts the worker");
 
@@ -607,6 +625,157 @@ static void test_worker(void)
 	CHECK(!b.blk.worker.running && block_queue_inflight(b.blk.queues[0].bq) == 0,
 	      "a reset stops the worker with nothing in flight");
 	CHECK(b.blk.queues[0].free && !b.blk.queues[0].pending, "and forgets the requests");
+	bench_stop(&b);
+}
+
+/* --- swapping the image --- */
+
+#define OTHER_SECTORS (2 * IMAGE_SECTORS)
+
+/* What sector s of the second image holds. */
+static uint8_t other_byte(uint64_t s) { return (uint8_t)((s & 0xff) ^ 0x5a); }
+
+/* A second image, twice as large, with other contents; its path in `path`. */
+static void make_other_image(char path[64])
+{
+	strcpy(path, "/tmp/vmon-test-blk2-XXXXXX");
+	int fd = mkstemp(path);
+	uint8_t sector[512];
+	for (unsigned s = 0; fd >= 0 && s < OTHER_SECTORS; s++) {
+		memset(sector, other_byte(s), sizeof(sector));
+		if (pwrite(fd, sector, sizeof(sector), 512ll * s) != 512) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	if (fd < 0) {
+		printf("Bail out! cannot create a second temporary image\n");
+		exit(1);
+	}
+	close(fd);
+}
+
+static uint64_t config_capacity(struct bench *b)
+{
+	uint64_t cap;
+	b->blk.vd.ops->config_read(&b->blk.vd, 0, &cap, 8);
+	return le64toh(cap);
+}
+
+/* Sector `sector` read through the device: its byte, -1 for an error, -2 for mixed bytes. */
+static int read_sector(struct bench *b, uint64_t sector)
+{
+	struct seg r[] = { hdr_seg(&b->d, T_IN, sector), data_seg(&b->d, 512, true, 0xee), status_seg(&b->d) };
+	if (run(b, r, 3, NULL) != S_OK)
+		return -1;
+	const uint8_t *data = host(&b->d, r[1].gpa);
+	return all_bytes(data, 512, data[0]) ? data[0] : -2;
+}
+
+/* How many of vmon's file descriptors are open on `path`. */
+static int fds_on(const char *path)
+{
+	int n = 0;
+	for (int fd = 0; fd < 1024; fd++) {
+		char link[64], target[256];
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		ssize_t len = readlink(link, target, sizeof(target) - 1);
+		if (len > 0) {
+			target[len] = 0;
+			n += strcmp(target, path) == 0;
+		}
+	}
+	return n;
+}
+
+static void test_replace_file(void)
+{
+	struct bench b;
+	bench_start(&b, rw_cfg());
+	struct drv *d = &b.d;
+	char other[64];
+	make_other_image(other);
+	CHECK(read_sector(&b, 7) == 7 && read_sector(&b, IMAGE_SECTORS) == -1,
+	      "before the swap: the old image's data and size");
+
+	struct seg inflight[] = { hdr_seg(d, T_IN, 9), data_seg(d, 512, true, 0xee), status_seg(d) };
+	uint16_t used = used_idx(d);
+	drv_offer(d, inflight, 3);
+	virtio_blk_serve(&b.blk.vd, 0);
+	bool was_in_flight = used_idx(d) == used && block_queue_inflight(b.blk.queues[0].bq) == 1;
+	uint8_t generation = b.blk.vd.config_generation;
+	const char *why = NULL;
+	int ret = virtio_blk_replace_file(&b.blk, other, &why);
+	CHECK(ret == 0, "the swap succeeds (%s)", why ? why : "");
+	CHECK(was_in_flight && used_idx(d) == (uint16_t)(used + 1) &&
+	      *(uint8_t *)host(d, inflight[2].gpa) == S_OK && all_bytes(host(d, inflight[1].gpa), 512, 9),
+	      "a request in flight is answered first, from the old image");
+	CHECK(config_capacity(&b) == OTHER_SECTORS, "config space: the new capacity (%llu)",
+	      (unsigned long long)config_capacity(&b));
+	CHECK(atomic_load(&b.config_notifies) == 1 && b.blk.vd.config_generation != generation,
+	      "a configuration change: interrupt and new generation");
+	CHECK(read_sector(&b, 7) == other_byte(7) &&
+	      read_sector(&b, OTHER_SECTORS - 1) == other_byte(OTHER_SECTORS - 1),
+	      "after the swap: the new image's data, up to its end");
+	CHECK(fds_on(b.path) == 1 && fds_on(other) == 1, "the old image is closed (only the test's fd is left)");
+
+	struct seg w[] = { hdr_seg(d, T_OUT, 3), data_seg(d, 512, false, 0x42), status_seg(d) };
+	CHECK(run(&b, w, 3, NULL) == S_OK && image_is(&b, 3, 1, 3), "writes go to the new image, not the old");
+
+	why = NULL;
+	ret = virtio_blk_replace_file(&b.blk, "/nonexistent/disk.img", &why);
+	CHECK(ret == -ENOENT && why, "a missing image: -ENOENT (%s)", why ? why : "");
+	CHECK(config_capacity(&b) == OTHER_SECTORS && atomic_load(&b.config_notifies) == 1 &&
+	      read_sector(&b, 3) == 0x42, "and nothing changed");
+	unlink(other);
+	bench_stop(&b);
+}
+
+/* With the worker running: it stops, the image changes, it serves again. */
+static void test_replace_file_running(void)
+{
+	struct bench b;
+	bench_start(&b, rw_cfg());
+	struct virtio_device *vd = &b.blk.vd;
+	struct drv *d = &b.d;
+	char other[64];
+	make_other_image(other);
+	activate(&b);
+	struct seg r[] = { hdr_seg(d, T_IN, 7), data_seg(d, 512, true, 0xee), status_seg(d) };
+	drv_offer(d, r, 3);
+	virtio_kick_queue(vd, 0);
+	CHECK(wait_used(d, 1) && all_bytes(host(d, r[1].gpa), 512, 7), "the worker reads the old image");
+
+	enum { N = 32 };
+	struct seg busy[N][3];
+	for (unsigned i = 0; i < N; i++) {
+		busy[i][0] = hdr_seg(d, T_IN, i);
+		busy[i][1] = data_seg(d, 512, true, 0xee);
+		busy[i][2] = status_seg(d);
+		drv_offer(d, busy[i], 3);
+	}
+	virtio_kick_queue(vd, 0);
+	const char *why = NULL;
+	int ret = virtio_blk_replace_file(&b.blk, other, &why);
+	CHECK(ret == 0 && b.blk.worker.running, "the swap under load succeeds; the worker runs again");
+	CHECK(wait_used(d, 1 + N), "every request offered around the swap is answered");
+	bool ok = true;
+	for (unsigned i = 0; i < N; i++) {
+		const uint8_t *data = host(d, busy[i][1].gpa);
+		ok = ok && *(uint8_t *)host(d, busy[i][2].gpa) == S_OK &&
+		     (all_bytes(data, 512, (uint8_t)i) || all_bytes(data, 512, other_byte(i)));
+	}
+	CHECK(ok, "each from one image or the other, whole");
+
+	struct seg r2[] = { hdr_seg(d, T_IN, OTHER_SECTORS - 1), data_seg(d, 512, true, 0xee), status_seg(d) };
+	drv_offer(d, r2, 3);
+	virtio_kick_queue(vd, 0);
+	CHECK(wait_used(d, 2 + N) && *(uint8_t *)host(d, r2[2].gpa) == S_OK &&
+	      all_bytes(host(d, r2[1].gpa), 512, other_byte(OTHER_SECTORS - 1)),
+	      "the worker reads the new image, past the old end");
+	CHECK(atomic_load(&b.config_notifies) == 1 && config_capacity(&b) == OTHER_SECTORS,
+	      "the driver is told of the new capacity");
+	unlink(other);
 	bench_stop(&b);
 }
 
@@ -723,6 +892,8 @@ int main(int argc, char **argv)
 	test_many_in_flight();
 	test_event_idx();
 	test_worker();
+	test_replace_file();
+	test_replace_file_running();
 	test_direct();
 	return tap_finish();
 }

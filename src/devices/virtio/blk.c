@@ -93,6 +93,12 @@ static void put_le64(uint8_t *p, uint64_t v) { v = htole64(v); memcpy(p, &v, 8);
 static uint32_t get_le32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return le32toh(v); }
 static uint64_t get_le64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return le64toh(v); }
 
+/* A counter has one writer, the serving thread, and readers anywhere: a relaxed store is enough. */
+static void count(uint64_t *counter, uint64_t n)
+{
+	__atomic_store_n(counter, *counter + n, __ATOMIC_RELAXED);
+}
+
 /* --- answering --- */
 
 static void req_free(struct virtio_blk_queue *q, struct blk_req *req)
@@ -111,9 +117,9 @@ static void req_finish(struct virtio_blk_queue *q, struct blk_req *req, uint8_t 
 	struct virtio_blk *blk = q->blk;
 	uint32_t written = 1 + (status == VIRTIO_BLK_S_OK ? req->data_written : 0);
 	if (status == VIRTIO_BLK_S_IOERR)
-		blk->io_errors++;
+		count(&blk->io_errors, 1);
 	else if (status == VIRTIO_BLK_S_UNSUPP)
-		blk->unsupported++;
+		count(&blk->unsupported, 1);
 	*req->status = status;
 	virtq_push(&blk->vd.queues[q->index].vq, req->head, written);
 	q->pushed = true;
@@ -146,9 +152,9 @@ static void req_done(struct block_request *br, int result)
 	if (br->op == BLOCK_OP_READ) {
 		if (req->bounce)
 			iov_scatter(req->iov, req->niov, req->bounce, br->len);
-		blk->bytes_read += br->len;
+		count(&blk->bytes_read, br->len);
 	} else if (br->op == BLOCK_OP_WRITE) {
-		blk->bytes_written += br->len;
+		count(&blk->bytes_written, br->len);
 	}
 	req_finish(q, req, VIRTIO_BLK_S_OK);
 }
@@ -344,9 +350,9 @@ static bool take_one(struct virtio_blk *blk, struct virtio_blk_queue *q, struct 
 	if (ret == 0)
 		return false;
 
-	blk->requests++;
+	count(&blk->requests, 1);
 	if (chain.writable_len == 0) {
-		blk->bad_chains++;
+		count(&blk->bad_chains, 1);
 		complain(blk, "request without a status byte", 0);
 		virtq_push(vq, chain.head, 0);
 		q->pushed = true;
@@ -451,23 +457,46 @@ static void forget_all(struct virtio_blk *blk)
 	blk->forget = false;
 }
 
+/*
+ * Completes and answers every request in flight: the driver keeps its
+ * device. What waited for a free slot (pending) stays for the next serve.
+ */
+static void answer_all(struct virtio_blk *blk)
+{
+	for (unsigned i = 0; i < blk->nr_queues; i++) {
+		struct virtio_blk_queue *q = &blk->queues[i];
+		block_queue_drain(q->bq);
+		q->blocked = false;
+		notify(q);
+	}
+}
+
 /* On the worker thread as it stops: its io_uring requests must end before it does. */
 static void blk_stopping(struct virtio_device *vd)
 {
-	forget_all(to_blk(vd));
+	struct virtio_blk *blk = to_blk(vd);
+	if (blk->answer_on_stop)
+		answer_all(blk);
+	else
+		forget_all(blk);
 }
 
-static int blk_activate(struct virtio_device *vd)
+static int start_worker(struct virtio_blk *blk)
 {
-	struct virtio_blk *blk = to_blk(vd);
 	struct virtio_worker_fd fds[VIRTIO_BLK_MAX_QUEUES];
-	forget_all(blk);
 	for (unsigned i = 0; i < blk->nr_queues; i++)
 		fds[i] = (struct virtio_worker_fd){ .fd = block_queue_fd(blk->queues[i].bq),
 						    .ready = queue_ready, .arg = &blk->queues[i] };
 	struct virtio_worker_config cfg = { .serve = virtio_blk_serve, .stopping = blk_stopping,
 					    .extra = fds, .nr_extra = blk->nr_queues };
-	return virtio_worker_start_with(&blk->worker, vd, &cfg);
+	return virtio_worker_start_with(&blk->worker, &blk->vd, &cfg);
+}
+
+static int blk_activate(struct virtio_device *vd)
+{
+	struct virtio_blk *blk = to_blk(vd);
+	forget_all(blk);
+	return start_worker(blk);
 }
 
 static void blk_reset(struct virtio_device *vd)
@@ -477,13 +506,16 @@ static void blk_reset(struct virtio_device *vd)
 	forget_all(blk);                  /* and again, for a worker that never ran */
 }
 
+/* Under vd->lock: the capacity changes when the image is swapped (publish_capacity). */
 static void blk_config_read(struct virtio_device *vd, uint64_t offset, void *data, uint32_t len)
 {
 	struct virtio_blk *blk = to_blk(vd);
 	memset(data, 0, len);
+	pthread_mutex_lock(&vd->lock);
 	if (offset < sizeof(blk->config))
 		memcpy(data, blk->config + offset,
 		       len < sizeof(blk->config) - offset ? len : sizeof(blk->config) - offset);
+	pthread_mutex_unlock(&vd->lock);
 }
 
 static void blk_config_write(struct virtio_device *vd, uint64_t offset, const void *data,
@@ -547,6 +579,7 @@ int virtio_blk_init(struct virtio_blk *blk, const struct virtio_blk_config *cfg,
 	if (ret < 0)
 		return init_fail(blk, why, NULL, ret);
 	blk->readonly = cfg->readonly;
+	blk->direct = cfg->direct;
 	blk->capacity = block_file_size(blk->file) / BLOCK_SECTOR_SIZE;
 	blk->block_size = block_file_logical_block_size(blk->file);
 
@@ -569,9 +602,14 @@ int virtio_blk_init(struct virtio_blk *blk, const struct virtio_blk_config *cfg,
 	}
 
 	uint64_t features = (1ull << VIRTIO_BLK_F_SEG_MAX) | (1ull << VIRTIO_BLK_F_BLK_SIZE) |
-			    (1ull << VIRTIO_BLK_F_FLUSH) | (1ull << VIRTIO_BLK_F_DISCARD) |
-			    (1ull << VIRTIO_BLK_F_WRITE_ZEROES) | (1ull << VIRTIO_F_EVENT_IDX) |
-			    (1ull << VIRTIO_F_INDIRECT_DESC);
+			    (1ull << VIRTIO_BLK_F_DISCARD) | (1ull << VIRTIO_BLK_F_WRITE_ZEROES) |
+			    (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VIRTIO_F_INDIRECT_DESC);
+	/*
+	 * §5.2.5: without VIRTIO_BLK_F_FLUSH (or CONFIG_WCE) the driver takes
+	 * the cache as writethrough and sends no flush: cache_type Unsafe.
+	 */
+	if (!cfg->no_flush)
+		features |= 1ull << VIRTIO_BLK_F_FLUSH;
 	if (cfg->readonly)
 		features |= 1ull << VIRTIO_BLK_F_RO;
 	if (nq > 1)
@@ -609,4 +647,100 @@ void virtio_blk_destroy(struct virtio_blk *blk)
 	block_file_close(blk->file);
 	blk->file = NULL;
 	blk->nr_queues = 0;
+}
+
+/* --- swapping the image --- */
+
+/*
+ * The new capacity in the config space, changed under vd->lock (which
+ * blk_config_read and the transports' generation reads take) together
+ * with config_generation: a driver that read the 8 bytes in two halves
+ * across the change sees a new generation and reads again (§2.5.1).
+ */
+static void publish_capacity(struct virtio_blk *blk)
+{
+	pthread_mutex_lock(&blk->vd.lock);
+	put_le64(blk->config + CFG_CAPACITY, blk->capacity);
+	blk->vd.config_generation++;
+	pthread_mutex_unlock(&blk->vd.lock);
+}
+
+/* Ends the I/O on the current image: afterwards nothing is in flight and nobody serves. */
+static void quiesce(struct virtio_blk *blk, bool worker_running)
+{
+	if (worker_running) {
+		blk->answer_on_stop = true;
+		virtio_worker_stop(&blk->worker); /* answers on the worker thread (blk_stopping) */
+		blk->answer_on_stop = false;
+	} else {
+		answer_all(blk);
+	}
+}
+
+/* Serves from `file` from now on; nothing may be in flight. Returns the old file. */
+static struct block_file *swap_file(struct virtio_blk *blk, struct block_file *file)
+{
+	struct block_file *old = blk->file;
+	for (unsigned i = 0; i < blk->nr_queues; i++)
+		block_queue_set_file(blk->queues[i].bq, file); /* idle: cannot fail */
+	blk->file = file;
+	blk->capacity = block_file_size(file) / BLOCK_SECTOR_SIZE;
+	publish_capacity(blk);
+	return old;
+}
+
+/* A new worker, kicked on every queue: it serves what waited while none ran. */
+static int resume_worker(struct virtio_blk *blk)
+{
+	int ret = start_worker(blk);
+	for (unsigned i = 0; ret == 0 && i < blk->nr_queues; i++)
+		virtio_kick_queue(&blk->vd, i);
+	return ret;
+}
+
+static int open_replacement(const struct virtio_blk *blk, const char *path,
+			    struct block_file **out, const char **why)
+{
+	struct block_file_config fc = { .path = path, .readonly = blk->readonly, .direct = blk->direct };
+	int ret = block_file_open(&fc, out, why);
+	if (ret == 0 && block_file_logical_block_size(*out) != blk->block_size) {
+		/* The driver set its queue limits from blk_size once, at probe. */
+		block_file_close(*out);
+		*out = NULL;
+		*why = "the new image's logical block size differs from the current one's";
+		ret = -EINVAL;
+	}
+	return ret;
+}
+
+int virtio_blk_replace_file(struct virtio_blk *blk, const char *path, const char **why)
+{
+	struct block_file *file;
+	int ret = open_replacement(blk, path, &file, why);
+	if (ret < 0)
+		return ret;
+	/* No activation or reset meanwhile: they start and stop the worker too. */
+	pthread_mutex_lock(&blk->vd.control_lock);
+	bool running = blk->worker.running;
+	quiesce(blk, running);
+	struct block_file *old = swap_file(blk, file);
+	if (running && (ret = resume_worker(blk)) < 0)
+		*why = "cannot restart the disk's I/O thread";
+	pthread_mutex_unlock(&blk->vd.control_lock);
+	block_file_close(old);
+	if (ret < 0)
+		virtio_device_needs_reset(&blk->vd); /* notifies the driver of the change as well */
+	else
+		virtio_config_changed(&blk->vd); /* §5.2.6.2: a new capacity is announced so */
+	return ret;
+}
+
+void virtio_blk_counters(const struct virtio_blk *blk, struct disk_counters *out)
+{
+	*out = (struct disk_counters){
+		.requests = __atomic_load_n(&blk->requests, __ATOMIC_RELAXED),
+		.bytes_read = __atomic_load_n(&blk->bytes_read, __ATOMIC_RELAXED),
+		.bytes_written = __atomic_load_n(&blk->bytes_written, __ATOMIC_RELAXED),
+		.io_errors = __atomic_load_n(&blk->io_errors, __ATOMIC_RELAXED),
+	};
 }

@@ -33,6 +33,7 @@ struct virtio_blk_config {
 	const char *path;
 	bool readonly;      /* offer VIRTIO_BLK_F_RO; open the image read-only */
 	bool direct;        /* O_DIRECT */
+	bool no_flush;      /* cache_type Unsafe: VIRTIO_BLK_F_FLUSH is not offered */
 	const char *serial; /* GET_ID; at most 20 bytes; NULL: empty */
 	unsigned queues;    /* 1..VIRTIO_BLK_MAX_QUEUES (0: 1); F_MQ when > 1 */
 	unsigned io_depth;  /* io_uring slots per queue; 0: the queue size (tests use fewer) */
@@ -61,7 +62,10 @@ struct virtio_blk {
 	uint64_t capacity;        /* 512-byte sectors */
 	uint32_t block_size;      /* the backend's logical block size */
 	bool readonly;
+	bool direct;
 	bool forget;              /* draining for a reset: done callbacks touch nothing */
+	/* The worker stops for a file swap and answers what is in flight (set before it is told to). */
+	bool answer_on_stop;
 	uint64_t bounce_bytes;    /* bounce memory allocated now; only the worker thread touches it */
 	char serial[VIRTIO_BLK_SERIAL_LEN];
 	uint8_t config[60];       /* struct virtio_blk_config of §5.2.4, little-endian */
@@ -69,7 +73,10 @@ struct virtio_blk {
 	struct virtio_blk_queue queues[VIRTIO_BLK_MAX_QUEUES];
 	struct log_limit log_limit;
 
-	/* Counters, written only by the thread serving the queues. */
+	/*
+	 * Counters, written only by the thread serving the queues, as relaxed
+	 * atomics: any thread may read them (virtio_blk_counters).
+	 */
 	uint64_t requests;        /* requests taken from the rings */
 	uint64_t io_errors;       /* completed with VIRTIO_BLK_S_IOERR */
 	uint64_t unsupported;     /* completed with VIRTIO_BLK_S_UNSUPP */
@@ -87,6 +94,25 @@ int virtio_blk_init(struct virtio_blk *blk, const struct virtio_blk_config *cfg,
 		    const struct guest_mem *mem, const char **why);
 /* Stops the worker, waits for I/O in flight and frees everything. */
 void virtio_blk_destroy(struct virtio_blk *blk);
+
+/*
+ * Serves another image from now on, while the guest runs (Firecracker's
+ * PATCH /drives): the new image opens with the device's readonly and
+ * direct choices, the requests in flight on the old one complete and are
+ * answered, then the old image is closed and the driver hears of the new
+ * capacity through a configuration change. 0, or -errno with *why a
+ * sentence for the user; then nothing changed, unless the worker could
+ * not start again (-errno, *why says so, and the device needs a reset).
+ * Any thread; not together with virtio_blk_destroy.
+ */
+int virtio_blk_replace_file(struct virtio_blk *blk, const char *path, const char **why);
+
+/* What one disk did, as --stats and the API's metrics show it. */
+struct disk_counters {
+	uint64_t requests, bytes_read, bytes_written, io_errors;
+};
+/* Reads the counters while the device runs. */
+void virtio_blk_counters(const struct virtio_blk *blk, struct disk_counters *out);
 
 /*
  * The worker's jobs, exposed for tests and fuzzers (call them from one
