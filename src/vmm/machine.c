@@ -39,9 +39,12 @@ struct machine {
 	struct msi_routes msi;
 	bool msi_ready;
 	struct vcpu *vcpus;
+	struct vcpu_gate gate;  /* runs, parks (machine_pause) and ends the vCPUs */
+	bool started;           /* machine_start ran */
+	bool halted;            /* the vCPUs have ended and the console is written out */
 
-	atomic_bool stopping; /* set by the main thread when it ends the VM */
-	int stop_fd;          /* eventfd: a stop was requested */
+	int stop_fd;            /* eventfd: a stop was requested */
+	int signal_fd;          /* the stop signals */
 	/* Protects stop_requested and stop_reason. */
 	pthread_mutex_t stop_lock;
 	bool stop_requested;
@@ -180,15 +183,28 @@ static int open_image(const char *what, const char *path, struct image *img)
 	return ret;
 }
 
+static int boot_cmdline(const struct vm_config *cfg, char **out)
+{
+	int ret = vm_config_boot_cmdline(cfg, out);
+	if (ret == -EINVAL)
+		log_error("the root device must be the first disk");
+	else if (ret < 0)
+		log_error("cannot build the kernel command line: %s", strerror(-ret));
+	return ret;
+}
+
 /* Copies kernel and initrd from their files straight into guest RAM. */
 static int load_kernel(struct machine *m, struct kernel_entry *entry)
 {
+	char *cmdline = NULL;
 	struct kernel_image img = {
 		.kernel = { .fd = -1 }, .initrd = { .fd = -1 },
-		.has_initrd = m->cfg->initrd_path != NULL,
-		.cmdline = m->cfg->cmdline, .rsdp_gpa = LAYOUT_ACPI_START,
+		.has_initrd = m->cfg->initrd_path != NULL, .rsdp_gpa = LAYOUT_ACPI_START,
 	};
-	int ret = open_image("kernel", m->cfg->kernel_path, &img.kernel);
+	int ret = boot_cmdline(m->cfg, &cmdline);
+	img.cmdline = cmdline;
+	if (ret == 0)
+		ret = open_image("kernel", m->cfg->kernel_path, &img.kernel);
 	if (ret == 0 && img.has_initrd)
 		ret = open_image("initrd", m->cfg->initrd_path, &img.initrd);
 	if (ret == 0) {
@@ -199,6 +215,7 @@ static int load_kernel(struct machine *m, struct kernel_entry *entry)
 	}
 	image_close(&img.kernel);
 	image_close(&img.initrd);
+	free(cmdline);
 	return ret;
 }
 
@@ -213,7 +230,7 @@ static int create_vcpus(struct machine *m, const struct kernel_entry *entry)
 		struct vcpu *v = &m->vcpus[i];
 		v->exits = (struct exit_context){ .pio = m->pio, .mmio = m->mmio, .vcpu_index = i };
 		v->control = &m->control;
-		v->stopping = &m->stopping;
+		v->gate = &m->gate;
 		ret = hv_vcpu_create(m->vm, i, &v->hv);
 		if (ret == 0)
 			ret = x86_vcpu_init(v->hv, supported, m->cfg->nr_cpus);
@@ -227,13 +244,15 @@ static int create_vcpus(struct machine *m, const struct kernel_entry *entry)
 }
 
 /* Signals that end the VM politely; blocked in every thread, read from a signalfd. */
-static void block_stop_signals(sigset_t *set)
+static int open_stop_signal_fd(void)
 {
-	sigemptyset(set);
-	sigaddset(set, SIGINT);
-	sigaddset(set, SIGTERM);
-	sigaddset(set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, set, NULL);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	return signalfd(-1, &set, SFD_CLOEXEC);
 }
 
 static bool stop_was_requested(struct machine *m)
@@ -244,12 +263,20 @@ static bool stop_was_requested(struct machine *m)
 	return requested;
 }
 
-/* Sleeps until a device, a vCPU or a signal asks the VM to stop. */
-static void wait_for_stop(struct machine *m, int signal_fd)
+static enum vm_stop_reason stop_reason(struct machine *m)
+{
+	pthread_mutex_lock(&m->stop_lock);
+	enum vm_stop_reason why = m->stop_reason;
+	pthread_mutex_unlock(&m->stop_lock);
+	return why;
+}
+
+/* Sleeps until a device, a vCPU, a signal or another thread asks the VM to stop. */
+static void wait_for_stop(struct machine *m)
 {
 	struct pollfd fds[2] = {
 		{ .fd = m->stop_fd, .events = POLLIN },
-		{ .fd = signal_fd, .events = POLLIN },
+		{ .fd = m->signal_fd, .events = POLLIN },
 	};
 	while (!stop_was_requested(m)) {
 		if (poll(fds, 2, -1) < 0 && errno != EINTR) {
@@ -257,32 +284,11 @@ static void wait_for_stop(struct machine *m, int signal_fd)
 			break;
 		}
 		struct signalfd_siginfo si;
-		if ((fds[1].revents & POLLIN) && read(signal_fd, &si, sizeof(si)) == sizeof(si)) {
+		if ((fds[1].revents & POLLIN) && read(m->signal_fd, &si, sizeof(si)) == sizeof(si)) {
 			log_info("signal %u: stopping the VM", si.ssi_signo);
 			machine_request_stop(m, VM_STOP_USER);
 		}
 	}
-}
-
-static int start_vcpus(struct machine *m)
-{
-	for (unsigned i = 0; i < m->cfg->nr_cpus; i++) {
-		int ret = vcpu_start(&m->vcpus[i]);
-		if (ret < 0) {
-			log_error("cannot start vCPU %u: %s", i, strerror(-ret));
-			return ret;
-		}
-	}
-	return 0;
-}
-
-static void stop_vcpus(struct machine *m)
-{
-	atomic_store(&m->stopping, true);
-	for (unsigned i = 0; m->vcpus && i < m->cfg->nr_cpus; i++)
-		vcpu_kick(&m->vcpus[i]);
-	for (unsigned i = 0; m->vcpus && i < m->cfg->nr_cpus; i++)
-		vcpu_join(&m->vcpus[i]);
 }
 
 static const char *const exit_kind_names[HV_EXIT_KIND_COUNT] = {
@@ -292,16 +298,36 @@ static const char *const exit_kind_names[HV_EXIT_KIND_COUNT] = {
 	[HV_EXIT_INTERRUPTED] = "interrupted", [HV_EXIT_UNKNOWN] = "unknown",
 };
 
-/* --stats: exits by reason, unclaimed accesses, vmon's memory beside guest RAM, NIC counters. */
-static void print_stats(const struct machine *m)
+const char *machine_exit_kind_name(unsigned k)
 {
-	uint64_t totals[HV_EXIT_KIND_COUNT] = { 0 };
-	for (unsigned i = 0; m->vcpus && i < m->cfg->nr_cpus; i++)
+	return k < HV_EXIT_KIND_COUNT ? exit_kind_names[k] : "invalid";
+}
+
+static unsigned nr_vcpus(const struct machine *m)
+{
+	return m->vcpus ? m->cfg->nr_cpus : 0;
+}
+
+void machine_get_counters(struct machine *m, struct machine_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < nr_vcpus(m); i++)
 		for (unsigned k = 0; k < HV_EXIT_KIND_COUNT; k++)
-			totals[k] += m->vcpus[i].exit_counts[k];
+			out->exits[k] += vcpu_exit_count(&m->vcpus[i], k);
+	out->nr_disks = m->platform.nr_disks;
+	platform_disk_counters(&m->platform, out->disks);
+	out->nr_nics = m->platform.nr_nics;
+	platform_nic_counters(&m->platform, out->nics);
+}
+
+/* --stats: exits by reason, unclaimed accesses, vmon's memory beside guest RAM, NIC counters. */
+static void print_stats(struct machine *m)
+{
+	struct machine_counters c;
+	machine_get_counters(m, &c);
 	fprintf(stderr, "vmon-stats: exits");
 	for (unsigned k = 0; k < HV_EXIT_KIND_COUNT; k++)
-		fprintf(stderr, " %s=%llu", exit_kind_names[k], (unsigned long long)totals[k]);
+		fprintf(stderr, " %s=%llu", machine_exit_kind_name(k), (unsigned long long)c.exits[k]);
 	struct bus_stats pio, mmio;
 	bus_get_stats(m->pio, &pio);
 	bus_get_stats(m->mmio, &mmio);
@@ -315,7 +341,7 @@ static void print_stats(const struct machine *m)
 	fprintf(stderr, "vmon-stats: rss_kib=%ld guest_resident_kib=%llu overhead_kib=%lld\n",
 		ru.ru_maxrss, (unsigned long long)guest_kib,
 		(long long)ru.ru_maxrss - (long long)guest_kib);
-	platform_print_nic_stats(&m->platform);
+	platform_print_nic_stats(&m->platform, c.nics);
 }
 
 static enum vmon_exit_status exit_status_of(enum vm_stop_reason why)
@@ -414,7 +440,7 @@ static void teardown(struct machine *m)
 	platform_destroy(&m->platform);
 	if (m->msi_ready)
 		msi_routes_destroy(&m->msi);
-	for (unsigned i = 0; m->vcpus && i < m->cfg->nr_cpus; i++)
+	for (unsigned i = 0; i < nr_vcpus(m); i++)
 		hv_vcpu_destroy(m->vcpus[i].hv);
 	free(m->vcpus);
 	bus_destroy(m->pio);
@@ -422,46 +448,133 @@ static void teardown(struct machine *m)
 	hv_vm_destroy(m->vm);
 	guest_mem_destroy(&m->mem);
 	hv_close(m->hv);
-	close(m->stop_fd);
+	if (m->stop_fd >= 0)
+		close(m->stop_fd);
+	if (m->signal_fd >= 0)
+		close(m->signal_fd);
+	vcpu_gate_destroy(&m->gate);
 	pthread_mutex_destroy(&m->stop_lock);
 }
 
-enum vmon_exit_status machine_run(const struct vm_config *cfg)
+/* Ends the vCPU threads and writes out the console's pending output; once. */
+static void halt(struct machine *m)
 {
-	struct machine m = { .cfg = cfg };
-	m.control = (struct vm_control){
+	if (m->halted)
+		return;
+	vcpus_stop(&m->gate, m->vcpus, nr_vcpus(m));
+	platform_quiesce(&m->platform);
+	m->halted = true;
+}
+
+static struct machine *machine_alloc(const struct vm_config *cfg)
+{
+	struct machine *m = calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
+	m->cfg = cfg;
+	m->control = (struct vm_control){
 		.set_irq = machine_set_irq, .request_stop = machine_request_stop,
 		.signal_msi = machine_signal_msi, .add_ioeventfd = machine_add_ioeventfd,
 		.remove_ioeventfd = machine_remove_ioeventfd,
 		.create_msi_irqfd = machine_create_msi_irqfd,
 		.route_msi_irqfd = machine_route_msi_irqfd,
-		.destroy_msi_irqfd = machine_destroy_msi_irqfd, .ctx = &m,
+		.destroy_msi_irqfd = machine_destroy_msi_irqfd, .ctx = m,
 	};
-	pthread_mutex_init(&m.stop_lock, NULL);
-	sigset_t stop_signals;
-	block_stop_signals(&stop_signals);
-	m.stop_fd = eventfd(0, EFD_CLOEXEC);
-	int signal_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC);
+	pthread_mutex_init(&m->stop_lock, NULL);
+	vcpu_gate_init(&m->gate);
+	m->stop_fd = eventfd(0, EFD_CLOEXEC);
+	m->signal_fd = open_stop_signal_fd();
+	return m;
+}
 
-	struct kernel_entry entry;
-	int ret = m.stop_fd < 0 || signal_fd < 0 ? -errno : vcpu_install_kick_handler();
+int machine_create(const struct vm_config *cfg, struct machine **out)
+{
+	*out = NULL;
+	struct machine *m = machine_alloc(cfg);
+	int ret = !m ? -ENOMEM : m->stop_fd < 0 || m->signal_fd < 0 ? -errno
+								  : vcpu_install_kick_handler();
 	if (ret < 0)
 		log_error("cannot set up vmon's event and signal handling: %s", strerror(-ret));
+	struct kernel_entry entry;
 	if (ret == 0)
-		ret = build(&m, &entry);
-	if (ret == 0)
-		ret = start_vcpus(&m);
-	if (ret == 0)
-		wait_for_stop(&m, signal_fd);
-	else
-		machine_request_stop(&m, VM_STOP_ERROR);
-	stop_vcpus(&m);
-	platform_quiesce(&m.platform);
-	if (cfg->stats && ret == 0)
-		print_stats(&m);
-	enum vmon_exit_status status = exit_status_of(m.stop_reason);
-	teardown(&m);
-	if (signal_fd >= 0)
-		close(signal_fd);
+		ret = build(m, &entry);
+	if (ret < 0) {
+		machine_destroy(m);
+		return ret;
+	}
+	*out = m;
+	return 0;
+}
+
+int machine_start(struct machine *m)
+{
+	if (m->started)
+		return -EALREADY;
+	m->started = true;
+	for (unsigned i = 0; i < m->cfg->nr_cpus; i++) {
+		int ret = vcpu_start(&m->vcpus[i]);
+		if (ret < 0) {
+			log_error("cannot start vCPU %u: %s", i, strerror(-ret));
+			machine_request_stop(m, VM_STOP_ERROR);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int machine_pause(struct machine *m)
+{
+	vcpu_gate_pause(&m->gate, m->vcpus, nr_vcpus(m));
+	return 0;
+}
+
+int machine_resume(struct machine *m)
+{
+	vcpu_gate_resume(&m->gate);
+	return 0;
+}
+
+int machine_send_ctrl_alt_del(struct machine *m)
+{
+	return platform_send_ctrl_alt_del(&m->platform);
+}
+
+int machine_replace_disk(struct machine *m, unsigned index, const char *path, const char **why)
+{
+	return platform_replace_disk(&m->platform, index, path, why);
+}
+
+void machine_request_shutdown(struct machine *m)
+{
+	machine_request_stop(m, VM_STOP_USER);
+}
+
+enum vmon_exit_status machine_wait(struct machine *m)
+{
+	wait_for_stop(m);
+	if (!m->halted) {
+		halt(m);
+		if (m->cfg->stats)
+			print_stats(m);
+	}
+	return exit_status_of(stop_reason(m));
+}
+
+void machine_destroy(struct machine *m)
+{
+	if (!m)
+		return;
+	halt(m);
+	teardown(m);
+	free(m);
+}
+
+enum vmon_exit_status machine_run(const struct vm_config *cfg)
+{
+	struct machine *m;
+	if (machine_create(cfg, &m) < 0)
+		return VMON_EXIT_ERROR;
+	enum vmon_exit_status status = machine_start(m) == 0 ? machine_wait(m) : VMON_EXIT_ERROR;
+	machine_destroy(m);
 	return status;
 }

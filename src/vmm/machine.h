@@ -23,6 +23,18 @@ enum vmon_exit_status machine_run(const struct vm_config *cfg);
 /*
  * Builds the VM (guest RAM, kernel, devices, vCPUs) without running it.
  * cfg must outlive the machine. 0, or -errno after logging why.
+ *
+ * The stop signals (SIGINT, SIGTERM, SIGHUP) end the VM through a signalfd
+ * that machine_wait reads: machine_create blocks them in the calling
+ * thread, and a program with more threads blocks them in its main thread
+ * before it creates any. vCPU threads take no asynchronous signal but
+ * their kick, whichever thread starts them.
+ *
+ * While one thread sleeps in machine_wait, others (the API's) may call
+ * machine_start (once), machine_pause, machine_resume,
+ * machine_send_ctrl_alt_del, machine_replace_disk, machine_request_shutdown
+ * and machine_get_counters. machine_destroy comes last, when no other call
+ * runs.
  */
 int machine_create(const struct vm_config *cfg, struct machine **out);
 /* Starts the vCPU threads. 0 or -errno (logged). */

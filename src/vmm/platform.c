@@ -174,7 +174,7 @@ static int open_disk(struct platform *p, const struct disk_config *cfg,
 	struct platform_disk *d = &p->disks[p->nr_disks];
 	struct virtio_blk_config blk = {
 		.path = cfg->path, .readonly = cfg->readonly, .direct = cfg->direct,
-		.serial = cfg->serial, .queues = cfg->queues,
+		.no_flush = cfg->cache == DISK_CACHE_UNSAFE, .serial = cfg->serial, .queues = cfg->queues,
 	};
 	const char *why = "";
 	int ret = virtio_blk_init(&d->blk, &blk, mem, &why);
@@ -268,19 +268,47 @@ int platform_attach_nics(struct platform *p, struct bus *mmio, const struct vm_c
 	return 0;
 }
 
-void platform_print_nic_stats(const struct platform *p)
+void platform_disk_counters(const struct platform *p, struct disk_counters *out)
+{
+	for (unsigned i = 0; i < p->nr_disks; i++)
+		virtio_blk_counters(&p->disks[i].blk, &out[i]);
+}
+
+void platform_nic_counters(const struct platform *p, struct net_counters *out)
+{
+	for (unsigned i = 0; i < p->nr_nics; i++)
+		virtio_net_counters(&p->nics[i].net, &out[i]);
+}
+
+void platform_print_nic_stats(const struct platform *p, const struct net_counters *counters)
 {
 	for (unsigned i = 0; i < p->nr_nics; i++) {
 		const struct virtio_net *net = &p->nics[i].net;
-		struct net_counters c;
-		virtio_net_counters(net, &c);
+		const struct net_counters *c = &counters[i];
 		fprintf(stderr, "vmon-stats: net%u: tap=%s vhost=%s rx_packets=%llu rx_bytes=%llu "
 			"rx_drops=%llu tx_packets=%llu tx_bytes=%llu tx_drops=%llu\n",
 			i, net->tap.name, net->vhost ? "on" : "off",
-			(unsigned long long)c.rx_packets, (unsigned long long)c.rx_bytes,
-			(unsigned long long)c.rx_drops, (unsigned long long)c.tx_packets,
-			(unsigned long long)c.tx_bytes, (unsigned long long)c.tx_drops);
+			(unsigned long long)c->rx_packets, (unsigned long long)c->rx_bytes,
+			(unsigned long long)c->rx_drops, (unsigned long long)c->tx_packets,
+			(unsigned long long)c->tx_bytes, (unsigned long long)c->tx_drops);
 	}
+}
+
+int platform_send_ctrl_alt_del(struct platform *p)
+{
+	return p->i8042 ? i8042_send_ctrl_alt_del(p->i8042) : -ENODEV;
+}
+
+int platform_replace_disk(struct platform *p, unsigned index, const char *path, const char **why)
+{
+	if (index >= p->nr_disks) {
+		*why = "no such disk";
+		return -ENOENT;
+	}
+	int ret = virtio_blk_replace_file(&p->disks[index].blk, path, why);
+	if (ret == 0)
+		log_info("disk %u now serves '%s'", index, path);
+	return ret;
 }
 
 void platform_quiesce(struct platform *p)

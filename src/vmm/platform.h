@@ -1,7 +1,7 @@
 /*
  * The platform devices every vmon VM has: COM1 on the host's terminal, the
- * CMOS RTC, the i8042 (for reset), the ACPI PM registers, the PCI host
- * bridge and a virtio-rng on it.
+ * CMOS RTC, the i8042 (reset, Ctrl-Alt-Del), the ACPI PM registers, the
+ * PCI host bridge and a virtio-rng on it.
  */
 #ifndef VMON_VMM_PLATFORM_H
 #define VMON_VMM_PLATFORM_H
@@ -86,8 +86,21 @@ int platform_open_nics(struct platform *p, const struct nic_config *nics, unsign
 /* Puts each opened NIC on its transport. 0, or -errno after one clear line. */
 int platform_attach_nics(struct platform *p, struct bus *mmio, const struct vm_control *vm);
 
-/* --stats: one line per NIC with its counters. */
-void platform_print_nic_stats(const struct platform *p);
+/* The counters of every disk (nr_disks of them), and of every NIC; any thread. */
+void platform_disk_counters(const struct platform *p, struct disk_counters *out);
+void platform_nic_counters(const struct platform *p, struct net_counters *out);
+
+/* --stats: one line per NIC with its counters (as platform_nic_counters read them). */
+void platform_print_nic_stats(const struct platform *p, const struct net_counters *counters);
+
+/* Ctrl-Alt-Del on the keyboard. 0, -ENODEV without an i8042, or as i8042_send_ctrl_alt_del. */
+int platform_send_ctrl_alt_del(struct platform *p);
+
+/*
+ * Disk `index` serves the image at `path` from now on (virtio_blk_replace_file).
+ * 0, or -errno with *why a sentence for the user.
+ */
+int platform_replace_disk(struct platform *p, unsigned index, const char *path, const char **why);
 
 /* After the vCPUs stopped: writes out the console's pending output. */
 void platform_quiesce(struct platform *p);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "util/log.h"
+#include "util/thread.h"
 
 #define VCPU_KICK_SIGNAL SIGUSR1
 
@@ -23,36 +24,102 @@ int vcpu_install_kick_handler(void)
 	return sigaction(VCPU_KICK_SIGNAL, &sa, NULL) == 0 ? 0 : -errno;
 }
 
+void vcpu_gate_init(struct vcpu_gate *gate)
+{
+	atomic_init(&gate->stopping, false);
+	atomic_init(&gate->paused, false);
+	pthread_mutex_init(&gate->lock, NULL);
+	pthread_cond_init(&gate->changed, NULL);
+	gate->parked = 0;
+}
+
+void vcpu_gate_destroy(struct vcpu_gate *gate)
+{
+	pthread_cond_destroy(&gate->changed);
+	pthread_mutex_destroy(&gate->lock);
+}
+
+/* Makes a running vCPU leave KVM_RUN soon (or not enter it). Caller holds gate->lock. */
+static void kick_locked(struct vcpu *vcpu)
+{
+	if (!vcpu->running)
+		return; /* never ran, or has left its loop: its thread may be gone */
+	hv_vcpu_request_exit(vcpu->hv);
+	pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
+}
+
+/* Waits while the machine is paused; false once the VM ends. */
+static bool pass_gate(struct vcpu_gate *gate)
+{
+	if (atomic_load(&gate->paused) && !atomic_load(&gate->stopping)) {
+		pthread_mutex_lock(&gate->lock);
+		gate->parked++;
+		pthread_cond_broadcast(&gate->changed);
+		while (atomic_load(&gate->paused) && !atomic_load(&gate->stopping))
+			pthread_cond_wait(&gate->changed, &gate->lock);
+		gate->parked--;
+		pthread_mutex_unlock(&gate->lock);
+	}
+	return !atomic_load(&gate->stopping);
+}
+
+static void leave_gate(struct vcpu *vcpu)
+{
+	pthread_mutex_lock(&vcpu->gate->lock);
+	vcpu->running = false;
+	pthread_cond_broadcast(&vcpu->gate->changed);
+	pthread_mutex_unlock(&vcpu->gate->lock);
+}
+
+static void count_exit(struct vcpu *vcpu, enum hv_exit_kind kind)
+{
+	uint64_t *c = &vcpu->exit_counts[kind];
+	__atomic_store_n(c, *c + 1, __ATOMIC_RELAXED); /* one writer: this thread */
+}
+
+/* One KVM_RUN and its exit; false when the VM must stop. */
+static bool run_once(struct vcpu *vcpu)
+{
+	struct hv_exit exit;
+	int ret = hv_vcpu_run(vcpu->hv, &exit);
+	if (ret < 0) {
+		log_error("vCPU %u: KVM_RUN failed: %s", hv_vcpu_index(vcpu->hv), strerror(-ret));
+		vm_request_stop(vcpu->control, VM_STOP_ERROR);
+		return false;
+	}
+	count_exit(vcpu, exit.kind);
+	struct exit_verdict v = exit_dispatch(&vcpu->exits, &exit);
+	if (v.dump_registers)
+		hv_vcpu_dump(vcpu->hv, stderr);
+	if (v.stop)
+		vm_request_stop(vcpu->control, v.reason);
+	return !v.stop;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
-	unsigned index = hv_vcpu_index(vcpu->hv);
+	sigset_t kick;
+	sigemptyset(&kick);
+	sigaddset(&kick, VCPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &kick, NULL); /* a kick before this waits, pending */
 
-	while (!atomic_load(vcpu->stopping)) {
-		struct hv_exit exit;
-		int ret = hv_vcpu_run(vcpu->hv, &exit);
-		if (ret < 0) {
-			log_error("vCPU %u: KVM_RUN failed: %s", index, strerror(-ret));
-			vm_request_stop(vcpu->control, VM_STOP_ERROR);
-			break;
-		}
-		vcpu->exit_counts[exit.kind]++;
-		struct exit_verdict v = exit_dispatch(&vcpu->exits, &exit);
-		if (v.dump_registers)
-			hv_vcpu_dump(vcpu->hv, stderr);
-		if (v.stop) {
-			vm_request_stop(vcpu->control, v.reason);
-			break;
-		}
-	}
+	while (pass_gate(vcpu->gate) && run_once(vcpu))
+		;
+	leave_gate(vcpu);
 	return NULL;
 }
 
 int vcpu_start(struct vcpu *vcpu)
 {
-	int ret = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
-	if (ret != 0)
-		return -ret;
+	/* Under the lock: nobody kicks the thread before `thread` is set. */
+	pthread_mutex_lock(&vcpu->gate->lock);
+	/* Every asynchronous signal blocked; the thread unblocks its kick itself. */
+	int ret = thread_start_io(&vcpu->thread, vcpu_thread, vcpu);
+	vcpu->running = ret == 0;
+	pthread_mutex_unlock(&vcpu->gate->lock);
+	if (ret < 0)
+		return ret;
 	char name[16];
 	snprintf(name, sizeof(name), "vcpu%u", hv_vcpu_index(vcpu->hv));
 	pthread_setname_np(vcpu->thread, name);
@@ -60,17 +127,49 @@ int vcpu_start(struct vcpu *vcpu)
 	return 0;
 }
 
-void vcpu_kick(struct vcpu *vcpu)
+static unsigned count_running(const struct vcpu *vcpus, unsigned n)
 {
-	if (!vcpu->started)
-		return; /* never ran, or failed half-way through creation */
-	hv_vcpu_request_exit(vcpu->hv);
-	pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
+	unsigned running = 0;
+	for (unsigned i = 0; i < n; i++)
+		running += vcpus[i].running;
+	return running;
 }
 
-void vcpu_join(struct vcpu *vcpu)
+void vcpu_gate_pause(struct vcpu_gate *gate, struct vcpu *vcpus, unsigned n)
 {
-	if (vcpu->started)
-		pthread_join(vcpu->thread, NULL);
-	vcpu->started = false;
+	pthread_mutex_lock(&gate->lock);
+	atomic_store(&gate->paused, true);
+	for (unsigned i = 0; i < n; i++)
+		kick_locked(&vcpus[i]);
+	while (gate->parked < count_running(vcpus, n))
+		pthread_cond_wait(&gate->changed, &gate->lock);
+	pthread_mutex_unlock(&gate->lock);
+}
+
+void vcpu_gate_resume(struct vcpu_gate *gate)
+{
+	pthread_mutex_lock(&gate->lock);
+	atomic_store(&gate->paused, false);
+	pthread_cond_broadcast(&gate->changed);
+	pthread_mutex_unlock(&gate->lock);
+}
+
+void vcpus_stop(struct vcpu_gate *gate, struct vcpu *vcpus, unsigned n)
+{
+	pthread_mutex_lock(&gate->lock);
+	atomic_store(&gate->stopping, true);
+	pthread_cond_broadcast(&gate->changed); /* the parked ones */
+	for (unsigned i = 0; i < n; i++)
+		kick_locked(&vcpus[i]);           /* the running ones */
+	pthread_mutex_unlock(&gate->lock);
+	for (unsigned i = 0; i < n; i++) {
+		if (vcpus[i].started)
+			pthread_join(vcpus[i].thread, NULL);
+		vcpus[i].started = false;
+	}
+}
+
+uint64_t vcpu_exit_count(const struct vcpu *vcpu, unsigned kind)
+{
+	return kind < HV_EXIT_KIND_COUNT ? __atomic_load_n(&vcpu->exit_counts[kind], __ATOMIC_RELAXED) : 0;
 }
