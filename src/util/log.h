@@ -5,17 +5,32 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 void log_set_level(enum log_level level);
-void log_msg(enum log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void log_msg(enum log_level level, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
-#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
-#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
-#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_ERROR, __FILE__, __LINE__, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __FILE__, __LINE__, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __FILE__, __LINE__, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __FILE__, __LINE__, __VA_ARGS__)
+
+/*
+ * Where the log goes once the API configures it (Firecracker's PUT
+ * /logger): lines to `out` (owned from now on; NULL: stderr), each with a
+ * timestamp and the thread, the level and the source position only when
+ * asked. `enabled` false: nothing at all (level "Off").
+ */
+struct log_target {
+	FILE *out;
+	bool enabled;
+	enum log_level level;
+	bool show_level, show_origin;
+};
+void log_configure(const struct log_target *target);
 
 /*
  * A rate limit for messages a guest can trigger at will: the first
