@@ -3,8 +3,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/run.h"
 #include "backends/stdio_console.h"
 #include "cli/args.h"
+#include "cli/ctl.h"
 #include "vmm/machine.h"
 
 /* A fatal signal in vmon itself: give the terminal back, then die of it. */
@@ -48,9 +50,11 @@ int main(int argc, char **argv)
 		cli_print_help();
 	else if (cmd == CLI_VERSION)
 		printf("vmon %s\n", VMON_VERSION);
+	else if (cmd == CLI_CTL)
+		status = ctl_run(extra.api_sock, extra.ctl_action);
 	else {
 		install_fatal_signal_handlers();
-		status = (int)machine_run(&cfg);
+		status = (int)(cmd == CLI_API ? api_run(extra.api_sock) : machine_run(&cfg));
 	}
 	cli_free_config(&cfg);
 	return status;

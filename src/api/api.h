@@ -1,0 +1,78 @@
+/*
+ * Firecracker's management API (its OpenAPI description is the reference),
+ * without the transport: a request (method, path, body) in, a status and a
+ * JSON body out. server.h carries it over HTTP/1.1 on a Unix socket; tests
+ * and the fuzz target call api_handle directly.
+ *
+ * Before InstanceStart the requests build a vm_config; InstanceStart hands
+ * it to the VM side (struct api_vm_ops), which builds and starts the
+ * machine; afterwards only the calls Firecracker allows on a running VM
+ * are accepted (pause/resume, Ctrl-Alt-Del, drive swap, metrics, GETs).
+ * Errors are 400 with {"fault_message": "..."} saying what to do instead.
+ */
+#ifndef VMON_API_API_H
+#define VMON_API_API_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "vmm/config.h"
+#include "vmm/machine.h"
+
+/* Firecracker's limit on a request body (its http_api_max_payload_size default). */
+#define API_MAX_BODY 51200
+
+/* The VM behind the API: the real machine (api_vm_machine) or a test's fake. */
+struct api_vm_ops {
+	/* Builds and starts the VM from cfg (which outlives it). 0 or -errno. */
+	int (*start)(void *ctx, const struct vm_config *cfg);
+	int (*pause)(void *ctx);
+	int (*resume)(void *ctx);
+	int (*ctrl_alt_del)(void *ctx);
+	/* 0, or -errno with *why for the fault message. */
+	int (*replace_disk)(void *ctx, unsigned index, const char *path, const char **why);
+	void (*counters)(void *ctx, struct machine_counters *out);
+	void *ctx;
+};
+
+enum api_vm_state { API_VM_NOT_STARTED, API_VM_RUNNING, API_VM_PAUSED };
+
+struct api {
+	/* Serialises requests: protects everything below. */
+	pthread_mutex_t lock;
+	struct api_vm_ops vm;
+	enum api_vm_state state;
+	struct vm_config cfg;
+	FILE *metrics;                      /* opened by PUT /metrics */
+	uint64_t requests, faults;          /* answered, and of those with a fault */
+	/* What the last metrics line counted from: each line is the change since. */
+	struct machine_counters last_flush;
+	uint64_t flushed_requests, flushed_faults;
+};
+
+struct api_response {
+	unsigned status;   /* 200, 204 or 400 */
+	char *body;        /* malloc'd JSON; NULL with 204 */
+};
+
+void api_init(struct api *api, const struct api_vm_ops *vm);
+void api_destroy(struct api *api);
+
+/* Answers one request; body need not be NUL-terminated. Thread-safe. */
+void api_handle(struct api *api, const char *method, const char *path, const char *body,
+		size_t len, struct api_response *out);
+void api_response_free(struct api_response *r);
+
+/*
+ * Writes one metrics line now (FlushMetrics, and the periodic flush):
+ * counters since the last flush, as Firecracker's metrics are. 0, or
+ * -EINVAL when no metrics file is configured, or -errno.
+ */
+int api_flush_metrics(struct api *api);
+/* The state as GET / words it: "Not started", "Running", "Paused". */
+const char *api_state_name(enum api_vm_state s);
+
+#endif

@@ -1,0 +1,533 @@
+#include "api/api.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/metrics.h"
+#include "api/vm_json.h"
+#include "util/log.h"
+
+/* Firecracker's wording for calls the VM's state does not allow. */
+#define AFTER_START "The requested operation is not supported after starting the microVM."
+#define BEFORE_START "The requested operation is not supported before starting the microVM."
+
+struct request {
+	const char *method;
+	const char *path;
+	const char *id;      /* the {id} of /drives/{id} and /network-interfaces/{id} */
+	json_t *body;        /* parsed, for PUT and PATCH */
+};
+
+typedef void handler_fn(struct api *api, const struct request *req, struct api_response *out);
+
+static int api_flush_metrics_locked(struct api *api);
+
+/* --- answers --- */
+
+static void answer_json(struct api_response *out, unsigned status, json_t *body)
+{
+	out->status = status;
+	out->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+}
+
+/*
+ * A fault may quote the request's path, which a client can fill with any
+ * bytes; JSON strings must be UTF-8, so then anything beyond printable
+ * ASCII becomes '?'.
+ */
+static void make_printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			*s = '?';
+}
+
+static void answer_fault_owned(struct api_response *out, char *message)
+{
+	json_t *text = message ? json_string(message) : json_string("out of memory");
+	if (!text && message) {
+		make_printable(message);
+		text = json_string(message);
+	}
+	answer_json(out, 400, json_pack("{s:o}", "fault_message", text));
+	free(message);
+}
+
+static void answer_fault(struct api_response *out, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void answer_fault(struct api_response *out, const char *fmt, ...)
+{
+	char *message = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	if (vasprintf(&message, fmt, ap) < 0)
+		message = NULL;
+	va_end(ap);
+	answer_fault_owned(out, message);
+}
+
+static void answer_done(struct api_response *out)
+{
+	out->status = 204;
+	out->body = NULL;
+}
+
+/* A VM-side call's result: 204, or a fault with the action and the reason. */
+static void answer_vm_result(struct api_response *out, int ret, const char *action)
+{
+	if (ret == 0)
+		answer_done(out);
+	else
+		answer_fault(out, "Cannot %s: %s.", action, strerror(-ret));
+}
+
+const char *api_state_name(enum api_vm_state s)
+{
+	switch (s) {
+	case API_VM_RUNNING:
+		return "Running";
+	case API_VM_PAUSED:
+		return "Paused";
+	default:
+		return "Not started";
+	}
+}
+
+static bool started(const struct api *api)
+{
+	return api->state != API_VM_NOT_STARTED;
+}
+
+/* --- configuration before start --- */
+
+/* A configuration call: only before start, then the parser's verdict. */
+typedef int config_parser(const struct request *req, struct vm_config *cfg, char **fault);
+
+static void configure(struct api *api, const struct request *req, struct api_response *out,
+		      config_parser *parse)
+{
+	if (started(api)) {
+		answer_fault(out, "%s", AFTER_START);
+		return;
+	}
+	char *fault = NULL;
+	if (parse(req, &api->cfg, &fault) < 0)
+		answer_fault_owned(out, fault);
+	else
+		answer_done(out);
+}
+
+static int parse_boot_source(const struct request *req, struct vm_config *cfg, char **fault)
+{
+	return vm_json_put_boot_source(req->body, cfg, fault);
+}
+
+static int parse_machine_config(const struct request *req, struct vm_config *cfg, char **fault)
+{
+	return vm_json_put_machine_config(req->body, strcmp(req->method, "PATCH") == 0, cfg, fault);
+}
+
+static int parse_drive(const struct request *req, struct vm_config *cfg, char **fault)
+{
+	return vm_json_put_drive(req->body, req->id, cfg, fault);
+}
+
+static int parse_network_interface(const struct request *req, struct vm_config *cfg, char **fault)
+{
+	return vm_json_put_network_interface(req->body, req->id, cfg, fault);
+}
+
+static void put_boot_source(struct api *api, const struct request *req, struct api_response *out)
+{
+	configure(api, req, out, parse_boot_source);
+}
+
+static void put_machine_config(struct api *api, const struct request *req, struct api_response *out)
+{
+	configure(api, req, out, parse_machine_config);
+}
+
+static void put_drive(struct api *api, const struct request *req, struct api_response *out)
+{
+	configure(api, req, out, parse_drive);
+}
+
+static void put_network_interface(struct api *api, const struct request *req, struct api_response *out)
+{
+	configure(api, req, out, parse_network_interface);
+}
+
+/* --- logger and metrics: files opened now, so that a bad path is refused now --- */
+
+static FILE *open_output(const char *path, char **fault)
+{
+	/* O_NONBLOCK: a FIFO with no reader yet must not hang the API (Firecracker does the same). */
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0600);
+	FILE *f = fd >= 0 ? fdopen(fd, "a") : NULL;
+	if (!f) {
+		if (asprintf(fault, "Cannot open '%s': %s.", path, strerror(errno)) < 0)
+			*fault = NULL;
+		if (fd >= 0)
+			close(fd);
+	}
+	return f;
+}
+
+/* "Error", "Warning", ... (any case, as Firecracker's); vm_json checked the word already. */
+static struct log_target log_target_for(const struct logger_config *l, FILE *out)
+{
+	static const struct { const char *name; enum log_level level; } levels[] = {
+		{ "error", LOG_ERROR }, { "warning", LOG_WARN }, { "info", LOG_INFO },
+		{ "debug", LOG_DEBUG }, { "trace", LOG_DEBUG },
+	};
+	struct log_target t = { .out = out, .enabled = false, .level = LOG_INFO,
+				.show_level = l->show_level, .show_origin = l->show_origin };
+	if (!l->level) {
+		t.enabled = true;
+		return t;
+	}
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+		if (strcasecmp(l->level, levels[i].name) == 0) {
+			t.enabled = true;
+			t.level = levels[i].level;
+		}
+	return t; /* "Off": enabled stays false */
+}
+
+static void put_logger(struct api *api, const struct request *req, struct api_response *out)
+{
+	if (started(api)) {
+		answer_fault(out, "%s", AFTER_START);
+		return;
+	}
+	struct vm_config scratch;
+	vm_config_init(&scratch);
+	char *fault = NULL;
+	FILE *f = NULL;
+	if (vm_json_put_logger(req->body, &scratch, &fault) == 0 && scratch.logger.path)
+		f = open_output(scratch.logger.path, &fault);
+	if (fault) {
+		answer_fault_owned(out, fault);
+	} else {
+		struct log_target t = log_target_for(&scratch.logger, f);
+		log_configure(&t);
+		free(api->cfg.logger.path);
+		free(api->cfg.logger.level);
+		api->cfg.logger = scratch.logger;
+		scratch.logger = (struct logger_config){ 0 };
+		answer_done(out);
+	}
+	vm_config_free(&scratch);
+}
+
+static void put_metrics(struct api *api, const struct request *req, struct api_response *out)
+{
+	if (api->metrics) {
+		answer_fault(out, "Metrics are already configured (to '%s'): they cannot be set twice.",
+			     api->cfg.metrics_path);
+		return;
+	}
+	struct vm_config scratch;
+	vm_config_init(&scratch);
+	char *fault = NULL;
+	if (vm_json_put_metrics(req->body, &scratch, &fault) == 0)
+		api->metrics = open_output(scratch.metrics_path, &fault);
+	if (fault) {
+		answer_fault_owned(out, fault);
+	} else {
+		free(api->cfg.metrics_path);
+		api->cfg.metrics_path = scratch.metrics_path;
+		scratch.metrics_path = NULL;
+		answer_done(out);
+	}
+	vm_config_free(&scratch);
+}
+
+/* --- the running VM --- */
+
+/* InstanceStart: the configuration must name a kernel; the VM side builds and starts it. */
+static void instance_start(struct api *api, struct api_response *out)
+{
+	if (started(api)) {
+		answer_fault(out, "%s", AFTER_START);
+		return;
+	}
+	if (!api->cfg.kernel_path) {
+		answer_fault(out, "Cannot start the microVM without a kernel: PUT /boot-source first.");
+		return;
+	}
+	int ret = api->vm.start(api->vm.ctx, &api->cfg);
+	if (ret == 0)
+		api->state = API_VM_RUNNING;
+	answer_vm_result(out, ret, "start the microVM (vmon's log says why)");
+}
+
+static void send_ctrl_alt_del(struct api *api, struct api_response *out)
+{
+	if (!started(api)) {
+		answer_fault(out, "%s", BEFORE_START);
+		return;
+	}
+	answer_vm_result(out, api->vm.ctrl_alt_del(api->vm.ctx), "send Ctrl-Alt-Del");
+}
+
+static void flush_metrics(struct api *api, struct api_response *out)
+{
+	int ret = api_flush_metrics_locked(api);
+	if (ret == -EINVAL)
+		answer_fault(out, "Metrics are not configured: PUT /metrics first.");
+	else
+		answer_vm_result(out, ret, "write the metrics");
+}
+
+/* PUT /actions {"action_type": "InstanceStart" | "SendCtrlAltDel" | "FlushMetrics"}. */
+static void put_actions(struct api *api, const struct request *req, struct api_response *out)
+{
+	const char *action = NULL;
+	json_error_t err;
+	if (json_unpack_ex(req->body, &err, JSON_STRICT, "{s:s}", "action_type", &action) < 0) {
+		answer_fault(out, "The body must be {\"action_type\": \"InstanceStart\" | \"SendCtrlAltDel\" | "
+				  "\"FlushMetrics\"}: %s.", err.text);
+	} else if (strcmp(action, "InstanceStart") == 0) {
+		instance_start(api, out);
+	} else if (strcmp(action, "SendCtrlAltDel") == 0) {
+		send_ctrl_alt_del(api, out);
+	} else if (strcmp(action, "FlushMetrics") == 0) {
+		flush_metrics(api, out);
+	} else {
+		answer_fault(out, "Unknown action_type '%s': use InstanceStart, SendCtrlAltDel or FlushMetrics.",
+			     action);
+	}
+}
+
+/* PATCH /vm {"state": "Paused" | "Resumed"}. */
+static void patch_vm(struct api *api, const struct request *req, struct api_response *out)
+{
+	const char *state = NULL;
+	json_error_t err;
+	if (json_unpack_ex(req->body, &err, JSON_STRICT, "{s:s}", "state", &state) < 0) {
+		answer_fault(out, "The body must be {\"state\": \"Paused\" | \"Resumed\"}: %s.", err.text);
+		return;
+	}
+	bool pause = strcmp(state, "Paused") == 0;
+	if (!pause && strcmp(state, "Resumed") != 0) {
+		answer_fault(out, "Unknown state '%s': use Paused or Resumed.", state);
+		return;
+	}
+	if (!started(api)) {
+		answer_fault(out, "%s", BEFORE_START);
+		return;
+	}
+	int ret = pause ? api->vm.pause(api->vm.ctx) : api->vm.resume(api->vm.ctx);
+	if (ret == 0)
+		api->state = pause ? API_VM_PAUSED : API_VM_RUNNING;
+	answer_vm_result(out, ret, pause ? "pause the microVM" : "resume the microVM");
+}
+
+/* PATCH /drives/{id}: a new backing file for a running VM's drive. */
+static void patch_drive(struct api *api, const struct request *req, struct api_response *out)
+{
+	if (!started(api)) {
+		answer_fault(out, "%s", BEFORE_START);
+		return;
+	}
+	unsigned index;
+	const char *path, *why = NULL;
+	char *fault = NULL;
+	if (vm_json_patch_drive(req->body, req->id, &api->cfg, &index, &path, &fault) < 0) {
+		answer_fault_owned(out, fault);
+		return;
+	}
+	int ret = api->vm.replace_disk(api->vm.ctx, index, path, &why);
+	if (ret < 0) {
+		answer_fault(out, "Cannot use '%s' for drive %s: %s.", path, req->id, why ? why : strerror(-ret));
+		return;
+	}
+	if (vm_config_set_string(&api->cfg.disks[index].path, path) < 0)
+		log_warn("api: out of memory recording drive %s's new path", req->id);
+	answer_done(out);
+}
+
+/* --- reads --- */
+
+static void get_info(struct api *api, const struct request *req, struct api_response *out)
+{
+	(void)req;
+	answer_json(out, 200, json_pack("{s:s, s:s, s:s, s:s}", "id", "anonymous-instance",
+					"state", api_state_name(api->state), "vmm_version", VMON_VERSION,
+					"app_name", "vmon"));
+}
+
+static void get_machine_config(struct api *api, const struct request *req, struct api_response *out)
+{
+	(void)req;
+	answer_json(out, 200, vm_json_get_machine_config(&api->cfg));
+}
+
+static void get_vm_config(struct api *api, const struct request *req, struct api_response *out)
+{
+	(void)req;
+	answer_json(out, 200, vm_json_get_vm_config(&api->cfg));
+}
+
+/* --- routing --- */
+
+/* A route: the method, and the path exactly or (with_id) as "prefix{id}". */
+static const struct route {
+	const char *method;
+	const char *path;
+	bool with_id;
+	handler_fn *handler;
+} routes[] = {
+	{ "GET", "/", false, get_info },
+	{ "GET", "/machine-config", false, get_machine_config },
+	{ "PUT", "/machine-config", false, put_machine_config },
+	{ "PATCH", "/machine-config", false, put_machine_config },
+	{ "GET", "/vm/config", false, get_vm_config },
+	{ "PUT", "/boot-source", false, put_boot_source },
+	{ "PUT", "/drives/", true, put_drive },
+	{ "PATCH", "/drives/", true, patch_drive },
+	{ "PUT", "/network-interfaces/", true, put_network_interface },
+	{ "PUT", "/actions", false, put_actions },
+	{ "PATCH", "/vm", false, patch_vm },
+	{ "PUT", "/logger", false, put_logger },
+	{ "PUT", "/metrics", false, put_metrics },
+};
+
+/* The route for method and path, with *id pointing into path for "{id}" routes. */
+static const struct route *find_route(const char *method, const char *path, const char **id)
+{
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const struct route *r = &routes[i];
+		if (strcmp(r->method, method) != 0)
+			continue;
+		size_t n = strlen(r->path);
+		if (!r->with_id && strcmp(r->path, path) == 0)
+			return r;
+		if (r->with_id && strncmp(r->path, path, n) == 0 && path[n] && !strchr(path + n, '/')) {
+			*id = path + n;
+			return r;
+		}
+	}
+	return NULL;
+}
+
+static bool has_body(const char *method)
+{
+	return strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0;
+}
+
+/* Parses a PUT or PATCH body; false after answering a fault. */
+static bool parse_body(const char *body, size_t len, struct request *req, struct api_response *out)
+{
+	if (len > API_MAX_BODY) {
+		answer_fault(out, "The request body (%zu bytes) is larger than the limit of %d bytes.", len,
+			     API_MAX_BODY);
+		return false;
+	}
+	json_error_t err;
+	req->body = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &err);
+	if (!req->body) {
+		answer_fault(out, "The request body is not valid JSON: %s (line %d, column %d).", err.text,
+			     err.line, err.column);
+		return false;
+	}
+	if (!json_is_object(req->body)) {
+		answer_fault(out, "The request body must be a JSON object.");
+		return false;
+	}
+	return true;
+}
+
+static void route(struct api *api, const char *method, const char *path, const char *body,
+		  size_t len, struct api_response *out)
+{
+	struct request req = { .method = method, .path = path };
+	const struct route *r = find_route(method, path, &req.id);
+	if (!r)
+		answer_fault(out, "Invalid request method and/or path: %s %s.", method, path);
+	else if (!has_body(method) || parse_body(body, len, &req, out))
+		r->handler(api, &req, out);
+	json_decref(req.body);
+}
+
+void api_handle(struct api *api, const char *method, const char *path, const char *body, size_t len,
+		struct api_response *out)
+{
+	*out = (struct api_response){ 0 };
+	pthread_mutex_lock(&api->lock);
+	route(api, method, path, body, len, out);
+	api->requests++;
+	if (out->status >= 400) {
+		api->faults++;
+		char what[160]; /* the client's bytes, made safe for a log line */
+		snprintf(what, sizeof(what), "%s %s", method, path);
+		make_printable(what);
+		log_info("api: %s: %u %s", what, out->status, out->body ? out->body : "");
+	}
+	pthread_mutex_unlock(&api->lock);
+	if (out->status == 0) { /* only a failed allocation leaves it unset */
+		out->status = 500;
+		out->body = NULL;
+	}
+}
+
+void api_response_free(struct api_response *r)
+{
+	free(r->body);
+	r->body = NULL;
+}
+
+/* --- lifecycle and metrics --- */
+
+void api_init(struct api *api, const struct api_vm_ops *vm)
+{
+	*api = (struct api){ .vm = *vm, .state = API_VM_NOT_STARTED };
+	pthread_mutex_init(&api->lock, NULL);
+	vm_config_init(&api->cfg);
+}
+
+void api_destroy(struct api *api)
+{
+	if (api->metrics)
+		fclose(api->metrics);
+	vm_config_free(&api->cfg);
+	pthread_mutex_destroy(&api->lock);
+}
+
+/* Caller holds api->lock. */
+static int api_flush_metrics_locked(struct api *api)
+{
+	if (!api->metrics)
+		return -EINVAL;
+	struct machine_counters now = { 0 };
+	if (started(api))
+		api->vm.counters(api->vm.ctx, &now);
+	json_t *line = metrics_line(&api->cfg, &now, &api->last_flush, api->requests - api->flushed_requests,
+				    api->faults - api->flushed_faults);
+	int ret = line && json_dumpf(line, api->metrics, JSON_COMPACT) == 0 ? 0 : -EIO;
+	json_decref(line);
+	if (ret == 0 && (fputc('\n', api->metrics) == EOF || fflush(api->metrics) != 0))
+		ret = -errno;
+	if (ret == 0) {
+		api->last_flush = now;
+		api->flushed_requests = api->requests;
+		api->flushed_faults = api->faults;
+	}
+	return ret;
+}
+
+int api_flush_metrics(struct api *api)
+{
+	pthread_mutex_lock(&api->lock);
+	int ret = api_flush_metrics_locked(api);
+	pthread_mutex_unlock(&api->lock);
+	return ret;
+}

@@ -1,0 +1,30 @@
+/*
+ * The API over HTTP/1.1 on a Unix socket (libmicrohttpd on a socket vmon
+ * creates and binds). One internal thread serves every connection without
+ * blocking on any of them: a slow client, a half-closed one or one that
+ * never finishes its body only holds its own connection, until the
+ * connection timeout drops it.
+ */
+#ifndef VMON_API_SERVER_H
+#define VMON_API_SERVER_H
+
+#include "api/api.h"
+
+#define API_CONNECTION_TIMEOUT_S 30
+#define API_MAX_CONNECTIONS      64
+
+struct api_server {
+	struct MHD_Daemon *daemon;
+	int listen_fd;
+	char *path;      /* the socket file, removed at stop */
+};
+
+/*
+ * Creates the socket at path (which must not exist) and starts serving
+ * api. 0, or -errno with *why a sentence for the user.
+ */
+int api_server_start(struct api_server *s, const char *path, struct api *api, const char **why);
+/* Stops serving (no handler runs afterwards) and removes the socket file. */
+void api_server_stop(struct api_server *s);
+
+#endif

@@ -1,0 +1,325 @@
+/*
+ * The API without HTTP: api_handle over a fake VM that records what it was
+ * asked. Firecracker's sequence (configure, InstanceStart, pause, resume,
+ * Ctrl-Alt-Del, drive swap, metrics), and every call refused in the state
+ * it comes in, with its status and fault message.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "tap.h"
+#include "util/log.h"
+
+struct fake_vm {
+	int starts, pauses, resumes, cads, replaces;
+	int fail;                 /* the next call's result, then back to 0 */
+	unsigned replaced_index;
+	char replaced_path[256];
+	char started_kernel[256];
+	struct machine_counters counters;
+};
+
+static int take_fail(struct fake_vm *f)
+{
+	int ret = f->fail;
+	f->fail = 0;
+	return ret;
+}
+
+static int fake_start(void *ctx, const struct vm_config *cfg)
+{
+	struct fake_vm *f = ctx;
+	f->starts++;
+	snprintf(f->started_kernel, sizeof(f->started_kernel), "%s", cfg->kernel_path);
+	return take_fail(f);
+}
+
+static int fake_pause(void *ctx)
+{
+	((struct fake_vm *)ctx)->pauses++;
+	return take_fail(ctx);
+}
+
+static int fake_resume(void *ctx)
+{
+	((struct fake_vm *)ctx)->resumes++;
+	return take_fail(ctx);
+}
+
+static int fake_cad(void *ctx)
+{
+	((struct fake_vm *)ctx)->cads++;
+	return take_fail(ctx);
+}
+
+static int fake_replace(void *ctx, unsigned index, const char *path, const char **why)
+{
+	struct fake_vm *f = ctx;
+	f->replaces++;
+	int ret = take_fail(f);
+	if (ret < 0) {
+		*why = "the fake refuses";
+		return ret;
+	}
+	f->replaced_index = index;
+	snprintf(f->replaced_path, sizeof(f->replaced_path), "%s", path);
+	return 0;
+}
+
+static void fake_counters(void *ctx, struct machine_counters *out)
+{
+	*out = ((struct fake_vm *)ctx)->counters;
+}
+
+static struct fake_vm fake;
+static struct api api;
+static char last_body[4096];
+
+/* One request; its status, with its body (or "") in last_body. */
+static unsigned call(const char *method, const char *path, const char *body)
+{
+	struct api_response r;
+	api_handle(&api, method, path, body, body ? strlen(body) : 0, &r);
+	snprintf(last_body, sizeof(last_body), "%s", r.body ? r.body : "");
+	api_response_free(&r);
+	return r.status;
+}
+
+/* A 400 whose fault_message contains `words`. */
+static bool fault_says(unsigned status, const char *words)
+{
+	json_t *doc = json_loads(last_body, 0, NULL);
+	const char *msg = json_string_value(json_object_get(doc, "fault_message"));
+	bool ok = status == 400 && msg && strstr(msg, words) && json_object_size(doc) == 1;
+	if (!ok)
+		printf("# status %u, body %s\n", status, last_body);
+	json_decref(doc);
+	return ok;
+}
+
+/* The string at `key` of last_body's object equals want. */
+static bool body_field_is(const char *key, const char *want)
+{
+	json_t *doc = json_loads(last_body, 0, NULL);
+	const char *got = json_string_value(json_object_get(doc, key));
+	bool ok = got && strcmp(got, want) == 0;
+	json_decref(doc);
+	return ok;
+}
+
+static void start_api(void)
+{
+	fake = (struct fake_vm){ 0 };
+	struct api_vm_ops ops = { .start = fake_start, .pause = fake_pause, .resume = fake_resume,
+				  .ctrl_alt_del = fake_cad, .replace_disk = fake_replace,
+				  .counters = fake_counters, .ctx = &fake };
+	api_init(&api, &ops);
+}
+
+static void test_requests_refused(void)
+{
+	start_api();
+	CHECK(fault_says(call("GET", "/nothing", NULL), "Invalid request method and/or path: GET /nothing"),
+	      "an unknown path: 400 naming method and path");
+	CHECK(fault_says(call("DELETE", "/", NULL), "Invalid request method and/or path"), "an unknown method: 400");
+	CHECK(fault_says(call("PUT", "/drives/", "{}"), "Invalid request"), "/drives/ without an id: 400");
+	CHECK(fault_says(call("PUT", "/drives/a/b", "{}"), "Invalid request"), "/drives/a/b: 400");
+	CHECK(fault_says(call("PUT", "/boot-source", "{\"kernel_image_path\": "), "not valid JSON"),
+	      "malformed JSON: 400 'not valid JSON'");
+	CHECK(fault_says(call("PUT", "/boot-source", ""), "not valid JSON"), "an empty body: 400");
+	CHECK(fault_says(call("PUT", "/boot-source", "[1]"), "must be a JSON object"), "an array body: 400");
+	CHECK(fault_says(call("PUT", "/boot-source", "{\"kernel_image_path\": \"a\", \"kernel_image_path\": \"b\"}"),
+			 "not valid JSON"), "a duplicated key: 400");
+	char *big = malloc(API_MAX_BODY + 2);
+	memset(big, ' ', API_MAX_BODY + 1);
+	big[0] = '{';
+	big[API_MAX_BODY] = '}';
+	big[API_MAX_BODY + 1] = 0;
+	CHECK(fault_says(call("PUT", "/machine-config", big), "larger than the limit of 51200"),
+	      "a body of 51201 bytes: 400");
+	free(big);
+	CHECK(fault_says(call("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), "PUT /boot-source first"),
+	      "InstanceStart with no kernel: 400 saying what to do");
+	CHECK(fault_says(call("PUT", "/actions", "{\"action_type\": \"Reboot\"}"), "Unknown action_type 'Reboot'"),
+	      "an unknown action: 400");
+	CHECK(fault_says(call("PUT", "/actions", "{\"action_type\": 3}"), "action_type"), "an action of the wrong type: 400");
+	CHECK(fault_says(call("PUT", "/actions", "{\"action_type\": \"FlushMetrics\", \"x\": 1}"), "action_type"),
+	      "an action with an unknown field: 400");
+	CHECK(fault_says(call("PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}"),
+			 "not supported before starting"), "SendCtrlAltDel before start: 400");
+	CHECK(fault_says(call("PATCH", "/vm", "{\"state\": \"Paused\"}"), "not supported before starting"),
+	      "PATCH /vm before start: 400");
+	CHECK(fault_says(call("PATCH", "/vm", "{\"state\": \"Frozen\"}"), "Unknown state 'Frozen'"),
+	      "an unknown state: 400");
+	CHECK(fault_says(call("PATCH", "/drives/root", "{\"drive_id\": \"root\", \"path_on_host\": \"/x\"}"),
+			 "not supported before starting"), "PATCH /drives before start: 400");
+	CHECK(fault_says(call("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}"), "PUT /metrics first"),
+	      "FlushMetrics with no metrics file: 400");
+	CHECK(fault_says(call("PUT", "/metrics", "{\"metrics_path\": \"/nonexistent-dir/m\"}"), "Cannot open"),
+	      "a metrics path that cannot be opened: 400");
+	CHECK(fake.starts + fake.pauses + fake.cads + fake.replaces == 0, "the VM was never asked anything");
+	CHECK(api.requests == 19 && api.faults == 19, "19 requests counted, 19 faults (%llu, %llu)",
+	      (unsigned long long)api.requests, (unsigned long long)api.faults);
+	api_destroy(&api);
+}
+
+static void configure_vm(void)
+{
+	CHECK(call("PUT", "/boot-source", "{\"kernel_image_path\": \"/k\", \"boot_args\": \"console=ttyS0\"}") == 204,
+	      "PUT /boot-source: 204");
+	CHECK(call("PUT", "/machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": 512}") == 204,
+	      "PUT /machine-config: 204");
+	CHECK(call("GET", "/machine-config", NULL) == 200 && strstr(last_body, "\"vcpu_count\":2") &&
+	      strstr(last_body, "\"mem_size_mib\":512"), "GET /machine-config: 200 with what was put (%s)", last_body);
+	CHECK(call("PUT", "/drives/root", "{\"drive_id\": \"root\", \"path_on_host\": \"/img\", "
+					   "\"is_root_device\": true, \"is_read_only\": false}") == 204,
+	      "PUT /drives/root: 204");
+	CHECK(call("PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}") == 204,
+	      "PUT /network-interfaces/eth0: 204");
+	CHECK(call("GET", "/", NULL) == 200 && body_field_is("state", "Not started") && body_field_is("app_name", "vmon") &&
+	      body_field_is("id", "anonymous-instance") && body_field_is("vmm_version", VMON_VERSION),
+	      "GET /: Not started, app_name vmon, id, vmm_version (%s)", last_body);
+}
+
+static void test_lifecycle(void)
+{
+	start_api();
+	configure_vm();
+	fake.fail = -EINVAL;
+	CHECK(fault_says(call("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), "Cannot start the microVM") &&
+	      call("GET", "/", NULL) == 200 && body_field_is("state", "Not started"),
+	      "a start the VM side refuses: 400, still Not started");
+	CHECK(call("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}") == 204 && fake.starts == 2 &&
+	      strcmp(fake.started_kernel, "/k") == 0, "InstanceStart: 204, the VM built from the configuration");
+	CHECK(call("GET", "/", NULL) == 200 && body_field_is("state", "Running"), "GET /: Running");
+
+	CHECK(fault_says(call("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), "not supported after starting"),
+	      "InstanceStart twice: 400");
+	CHECK(fault_says(call("PUT", "/boot-source", "{\"kernel_image_path\": \"/k2\"}"), "not supported after starting"),
+	      "PUT /boot-source after start: 400");
+	CHECK(fault_says(call("PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 128}"),
+			 "not supported after starting"), "PUT /machine-config after start: 400");
+	CHECK(fault_says(call("PATCH", "/machine-config", "{\"vcpu_count\": 1}"), "not supported after starting"),
+	      "PATCH /machine-config after start: 400");
+	CHECK(fault_says(call("PUT", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"/d\", "
+						   "\"is_root_device\": false}"), "not supported after starting"),
+	      "PUT /drives after start: 400");
+	CHECK(fault_says(call("PUT", "/network-interfaces/eth1", "{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap1\"}"),
+			 "not supported after starting"), "PUT /network-interfaces after start: 400");
+	CHECK(fault_says(call("PUT", "/logger", "{\"level\": \"Info\"}"), "not supported after starting"),
+	      "PUT /logger after start: 400");
+
+	CHECK(call("PATCH", "/vm", "{\"state\": \"Paused\"}") == 204 && fake.pauses == 1 &&
+	      call("GET", "/", NULL) == 200 && body_field_is("state", "Paused"), "PATCH /vm Paused: 204, GET /: Paused");
+	CHECK(call("PATCH", "/vm", "{\"state\": \"Resumed\"}") == 204 && fake.resumes == 1 &&
+	      call("GET", "/", NULL) == 200 && body_field_is("state", "Running"), "PATCH /vm Resumed: 204, Running");
+	fake.fail = -EIO;
+	CHECK(fault_says(call("PATCH", "/vm", "{\"state\": \"Paused\"}"), "Cannot pause") &&
+	      call("GET", "/", NULL) == 200 && body_field_is("state", "Running"), "a pause that fails: 400, still Running");
+	CHECK(fault_says(call("PATCH", "/vm", "{\"state\": \"Paused\", \"extra\": 1}"), "state"),
+	      "PATCH /vm with an unknown field: 400");
+
+	CHECK(call("PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}") == 204 && fake.cads == 1,
+	      "SendCtrlAltDel: 204, the keys pressed");
+	fake.fail = -ENODEV;
+	CHECK(fault_says(call("PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}"), strerror(ENODEV)),
+	      "SendCtrlAltDel the VM cannot do: 400 with the reason");
+
+	CHECK(call("PATCH", "/drives/root", "{\"drive_id\": \"root\", \"path_on_host\": \"/img2\"}") == 204 &&
+	      fake.replaced_index == 0 && strcmp(fake.replaced_path, "/img2") == 0,
+	      "PATCH /drives/root: 204, disk 0 now /img2");
+	CHECK(call("GET", "/vm/config", NULL) == 200 && strstr(last_body, "\"/img2\""), "GET /vm/config shows /img2");
+	fake.fail = -ENOENT;
+	CHECK(fault_says(call("PATCH", "/drives/root", "{\"drive_id\": \"root\", \"path_on_host\": \"/gone\"}"),
+			 "the fake refuses") && call("GET", "/vm/config", NULL) == 200 && strstr(last_body, "\"/img2\""),
+	      "a swap the VM refuses: 400 with its reason, the path unchanged");
+	CHECK(call("PATCH", "/drives/nosuch", "{\"drive_id\": \"nosuch\", \"path_on_host\": \"/x\"}") == 400 &&
+	      fake.replaces == 2, "PATCH of a drive that does not exist: 400, the VM not asked");
+	api_destroy(&api);
+}
+
+static void test_metrics(void)
+{
+	start_api();
+	configure_vm();
+	char path[] = "/tmp/vmon-test-metrics-XXXXXX";
+	int fd = mkstemp(path);
+	char body[128];
+	snprintf(body, sizeof(body), "{\"metrics_path\": \"%s\"}", path);
+	CHECK(fd >= 0 && call("PUT", "/metrics", body) == 204, "PUT /metrics: 204");
+	CHECK(fault_says(call("PUT", "/metrics", body), "cannot be set twice"), "PUT /metrics again: 400");
+	CHECK(call("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}") == 204, "started");
+	fake.counters.exits[HV_EXIT_IO] = 10;
+	fake.counters.nr_disks = 1;
+	fake.counters.disks[0].bytes_read = 4096;
+	fake.counters.nr_nics = 1;
+	fake.counters.nics[0].tx_packets = 3;
+	CHECK(call("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}") == 204, "FlushMetrics: 204");
+	fake.counters.exits[HV_EXIT_IO] = 25;
+	CHECK(api_flush_metrics(&api) == 0, "a periodic flush: 0");
+
+	FILE *f = fdopen(fd, "r");
+	char line[2][4096] = { "", "" };
+	bool two = f && fgets(line[0], sizeof(line[0]), f) && fgets(line[1], sizeof(line[1]), f);
+	json_t *a = json_loads(line[0], 0, NULL), *b = json_loads(line[1], 0, NULL);
+	CHECK(two && a && b, "two JSON lines in the metrics file");
+	CHECK(json_integer_value(json_object_get(json_object_get(json_object_get(a, "vcpu"), "exits"), "io")) == 10 &&
+	      json_integer_value(json_object_get(json_object_get(json_object_get(b, "vcpu"), "exits"), "io")) == 15,
+	      "vcpu.exits.io: 10, then the change since, 15");
+	CHECK(json_integer_value(json_object_get(json_object_get(a, "block_root"), "read_bytes")) == 4096 &&
+	      json_integer_value(json_object_get(json_object_get(b, "block_root"), "read_bytes")) == 0 &&
+	      json_integer_value(json_object_get(json_object_get(a, "block"), "read_bytes")) == 4096,
+	      "block_root.read_bytes 4096 then 0; the sum under block");
+	CHECK(json_integer_value(json_object_get(json_object_get(a, "net_eth0"), "tx_packets_count")) == 3,
+	      "net_eth0.tx_packets_count 3");
+	CHECK(json_integer_value(json_object_get(json_object_get(a, "api_server"), "requests_count")) > 0 &&
+	      json_integer_value(json_object_get(a, "utc_timestamp_ms")) > 1700000000000ll,
+	      "api_server counts and a timestamp");
+	json_decref(a);
+	json_decref(b);
+	if (f)
+		fclose(f);
+	unlink(path);
+	api_destroy(&api);
+}
+
+static void test_logger(void)
+{
+	start_api();
+	char path[] = "/tmp/vmon-test-log-XXXXXX";
+	int fd = mkstemp(path);
+	char body[256];
+	snprintf(body, sizeof(body), "{\"log_path\": \"%s\", \"level\": \"warning\", \"show_level\": true, "
+				     "\"show_log_origin\": true}", path);
+	CHECK(fd >= 0 && call("PUT", "/logger", body) == 204, "PUT /logger (level in any case): 204");
+	log_warn("a warning for the log file");
+	log_info("an info line below the level");
+	FILE *f = fdopen(fd, "r");
+	char line[512] = "";
+	bool got = f && fgets(line, sizeof(line), f);
+	line[strcspn(line, "\n")] = 0;
+	CHECK(got && strstr(line, "[vmon:") && strstr(line, "[warning]") && strstr(line, "test_api.c:") &&
+	      strstr(line, "a warning for the log file"), "the warning is in the file with level and origin (%s)", line);
+	CHECK(!(f && fgets(line, sizeof(line), f)), "the info line is not");
+	if (f)
+		fclose(f);
+	CHECK(fault_says(call("PUT", "/logger", "{\"log_path\": \"/nonexistent-dir/log\"}"), "Cannot open"),
+	      "a log path that cannot be opened: 400");
+	struct log_target to_stderr = { .enabled = true, .level = LOG_INFO };
+	log_configure(&to_stderr);
+	unlink(path);
+	api_destroy(&api);
+}
+
+int main(void)
+{
+	test_requests_refused();
+	test_lifecycle();
+	test_metrics();
+	test_logger();
+	return tap_finish();
+}
