@@ -19,8 +19,12 @@
 # In the net cases, recv is what L1 received from the guest and send what
 # it sent to it (l1-net.sh).
 #
-# lab.cases=LIST picks the groups of cases: base (bzimage, pvh, kill, hvc)
-# and net (net-vhost, net-novhost, net-mq); default both.
+# lab.cases=LIST picks the groups of cases: base (bzimage, pvh, kill, hvc),
+# net (net-vhost, net-novhost, net-mq) and api (the management API, vmon
+# only); default all three.  The api case also prints
+#   LAB-API-CALL name=NAME status=CODE body=ANSWER   (each curl call)
+#   LAB-API KEY=VALUE ...                            (ticks, the 1,000 calls)
+#   L1:metrics:api| <each line of the metrics file>
 
 # The raw region of /dev/vda, as in l2-init.sh: 4 KiB blocks from 24 MiB on.
 RAW_BLOCK=6144
@@ -224,7 +228,129 @@ run_net_case() {
 	echo "LAB-CASE-NET name=$_name recv_sha=$(sha256sum </tmp/net.rx | cut -d' ' -f1) recv_bytes=$(wc -c </tmp/net.rx) recv_end=$_recv_end send_end=$_send_end sent_sha=$NET_TX_SHA $_pings$_stats"
 }
 
-_cases=$(cmdline_value lab.cases base,net)
+# --- the management API case ---
+
+API_SOCK=/tmp/api.sock
+
+# api_call NAME METHOD PATH [BODY]: one call with curl; prints
+# "LAB-API-CALL name=NAME status=CODE body=ANSWER".
+api_call() {
+	_n=$1 _m=$2 _p=$3 _data=${4-}
+	if [ $# -ge 4 ]; then
+		set -- -d "$_data"
+	else
+		set --
+	fi
+	_code=$(/lab/bin/curl -s -o /tmp/api.body -w '%{http_code}' --max-time 30 \
+		--unix-socket "$API_SOCK" -X "$_m" "$@" "http://localhost$_p")
+	echo "LAB-API-CALL name=$_n status=$_code body=$(head -c 300 /tmp/api.body | tr -d '\n')"
+}
+
+# api_thousand_calls: 1,000 calls on one curl (GETs, FlushMetrics and
+# resumes of the running VM, in turn), counted by their status.
+api_thousand_calls() {
+	: >/tmp/api.curlrc
+	_i=0
+	while [ $_i -lt 1000 ]; do
+		[ $_i -gt 0 ] && echo next # (next resets every option: each transfer names the socket)
+		case $((_i % 5)) in
+		0) echo 'url = "http://localhost/"' ;;
+		1) echo 'url = "http://localhost/vm/config"' ;;
+		2) echo 'url = "http://localhost/machine-config"' ;;
+		3) printf '%s\n' 'request = "PUT"' 'data = "{\"action_type\": \"FlushMetrics\"}"' \
+			'url = "http://localhost/actions"' ;;
+		4) printf '%s\n' 'request = "PATCH"' 'data = "{\"state\": \"Resumed\"}"' 'url = "http://localhost/vm"' ;;
+		esac
+		printf '%s\n' "unix-socket = \"$API_SOCK\"" 'output = "/dev/null"' 'write-out = "%{http_code}\n"'
+		_i=$((_i + 1))
+	done >>/tmp/api.curlrc
+	_t0=$(uptime_s)
+	/lab/bin/curl -s -K /tmp/api.curlrc >/tmp/api.codes
+	echo "LAB-API calls=$(wc -l </tmp/api.codes) ok=$(grep -cE '^20[04]$' /tmp/api.codes) seconds=$(echo "$_t0 $(uptime_s)" | awk '{ print $2 - $1 }')"
+}
+
+# api_ticks_for SECONDS WHAT: relays the guest's lines for SECONDS, counting
+# its LAB-TICK lines; prints "LAB-API WHAT_ticks=N".
+api_ticks_for() {
+	_end=$(($(date +%s) + $1)) _ticks=0
+	while [ "$(date +%s)" -lt $_end ]; do
+		if read -t 1 -r _line <&5; then
+			echo "L2:api| $_line"
+			case $_line in LAB-TICK*) _ticks=$((_ticks + 1)) ;; esac
+		fi
+	done
+	echo "LAB-API $2_ticks=$_ticks"
+}
+
+# api_configure: the VM through the API, as an orchestrator would build it.
+api_configure() {
+	api_call boot-source PUT /boot-source \
+		'{"kernel_image_path": "/lab/bzImage", "initrd_path": "/lab/l2.cpio", "boot_args": "console=ttyS0 lab.scenario=api"}'
+	api_call machine-config PUT /machine-config "{\"vcpu_count\": 2, \"mem_size_mib\": ${L2_MEMORY%M}}"
+	api_call drive PUT /drives/scratch \
+		'{"drive_id": "scratch", "path_on_host": "/tmp/vda.img", "is_root_device": false, "cache_type": "Writeback"}'
+	api_call metrics PUT /metrics '{"metrics_path": "/tmp/api-metrics.json"}'
+	api_call start PUT /actions '{"action_type": "InstanceStart"}'
+}
+
+# api_react LINE: what L1 does when the guest reaches a step of api_scenario.
+api_react() {
+	case $1 in
+	"LAB-API ticking"*)
+		api_ticks_for 3 running
+		api_call info-running GET /
+		api_call pause PATCH /vm '{"state": "Paused"}'
+		api_call info-paused GET /
+		api_ticks_for 4 paused
+		api_call resume PATCH /vm '{"state": "Resumed"}'
+		api_ticks_for 4 resumed
+		echo go >&4
+		;;
+	"LAB-API workload-start"*)
+		api_thousand_calls
+		echo calls-done >&4
+		;;
+	"LAB-API swap-ready"*)
+		{ printf 'SWAPDISK'; head -c $((16 * 1024 * 1024 - 8)) /dev/zero; } >/tmp/swap.img
+		api_call swap PATCH /drives/scratch '{"drive_id": "scratch", "path_on_host": "/tmp/swap.img"}'
+		echo swapped >&4
+		;;
+	"LAB-API cad-ready"*)
+		api_call ctrl-alt-del PUT /actions '{"action_type": "SendCtrlAltDel"}'
+		;;
+	esac
+}
+
+# run_api_case NAME: vmon --api-sock, configured, started, paused, resumed,
+# called 1,000 times during a workload, its drive swapped, and ended by
+# Ctrl-Alt-Del, all through the API with curl; the guest checks its disk.
+run_api_case() {
+	_name=$1
+	case_begin "$_name" /lab/bzImage api
+	rm -f /tmp/api.in /tmp/api.out "$API_SOCK" /tmp/api-metrics.json
+	mkfifo /tmp/api.in /tmp/api.out
+	timeout -s KILL $((2 * L2_TIMEOUT)) /lab/bin/vmon --api-sock "$API_SOCK" \
+		</tmp/api.in >/tmp/api.out 2>&1 &
+	_pid=$!
+	exec 4>/tmp/api.in 5</tmp/api.out
+	_i=0
+	while [ ! -S "$API_SOCK" ] && [ $_i -lt 100 ]; do
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	api_configure
+	while IFS= read -r _line <&5; do
+		echo "L2:$_name| $_line"
+		api_react "$_line"
+	done
+	exec 4>&- 5<&-
+	wait "$_pid"
+	_rc=$?
+	echo "LAB-CASE-END name=$_name rc=$_rc l1_epoch=$(date +%s) uptime=$(uptime_s)"
+	sed "s/^/L1:metrics:$_name| /" /tmp/api-metrics.json 2>/dev/null
+}
+
+_cases=$(cmdline_value lab.cases base,net,api)
 case ,$_cases, in
 *,base,*)
 	run_case bzimage /lab/bzImage checks-poweroff
@@ -245,5 +371,10 @@ case ,$_cases, in
 	run_net_case net-novhost 1 0:1:off:pci 1:1:on:mmio
 	# Two queue pairs on 2 vCPUs, with the default vhost setting.
 	run_net_case net-mq 2 0:2:auto:pci
+	;;
+esac
+case ,$_cases, in
+*,api,*)
+	[ "$(cmdline_value lab.vmm vmon)" = vmon ] && run_api_case api
 	;;
 esac

@@ -10,6 +10,9 @@
 #                    then wait for the host to kill the VMM (SIGKILL test)
 #   net              the network checks on virtio-net (see net_checks), then
 #                    poweroff -f
+#   api              the management API case: ticks, a checked CPU and disk
+#                    workload, a swapped drive, then waits for Ctrl-Alt-Del
+#                    (see api_scenario)
 #   dmesg            print the kernel log, then poweroff -f (to read a quiet
 #                    boot's full log without paying for it on the UART)
 #   demo             show the machine (scripts/demo.sh), then poweroff -f
@@ -289,6 +292,60 @@ show_machine() {
 	fi
 }
 
+# The management API case (run_api_case in l1-job-test.sh), step by step; L1
+# answers through vmon's standard input, which reaches this script's stdin
+# (the serial console).  api_until WORD: read console lines until WORD, 1 s
+# at a time, running the command in $api_each between reads.
+api_until() {
+	_i=0
+	while [ $_i -lt 600 ]; do
+		_i=$((_i + 1))
+		$api_each
+		if read -t 1 -r _line && [ "$_line" = "$1" ]; then
+			return 0
+		fi
+	done
+	echo "LAB-ERROR gave up waiting for '$1' on the console"
+}
+
+api_tick() {
+	api_ticks=$((api_ticks + 1))
+	echo "LAB-TICK $api_ticks"
+}
+
+# One round of CPU and disk work, checked: hash 8 MiB, write 1 MiB of
+# random data at a round-dependent MiB of /dev/vda with fsync, read it back
+# past the page cache and compare.
+api_work_round() {
+	api_rounds=$((api_rounds + 1))
+	head -c 8388608 /dev/zero | md5sum >/dev/null
+	_off=$((api_rounds % 16 + 1))
+	dd if=/tmp/api.work of=/dev/vda bs=1M seek=$_off count=1 conv=fsync 2>/dev/null
+	echo 3 >/proc/sys/vm/drop_caches
+	[ "$(dd if=/dev/vda bs=1M skip=$_off count=1 2>/dev/null | md5sum)" = "$api_want" ] ||
+		api_bad=$((api_bad + 1))
+	echo "LAB-API round=$api_rounds bad=$api_bad"
+}
+
+api_scenario() {
+	api_ticks=0 api_rounds=0 api_bad=0
+	echo "LAB-API ticking"
+	api_each=api_tick api_until go
+	dd if=/dev/urandom of=/tmp/api.work bs=64k count=16 2>/dev/null
+	api_want=$(md5sum </tmp/api.work)
+	echo "LAB-API workload-start"
+	api_each=api_work_round api_until calls-done
+	echo "LAB-API workload rounds=$api_rounds bad=$api_bad"
+	echo "LAB-API swap-ready"
+	api_each=: api_until swapped
+	echo 3 >/proc/sys/vm/drop_caches
+	echo "LAB-API swapped magic=$(head -c 8 /dev/vda) sectors=$(cat /sys/block/vda/size)"
+	# The kernel's default for Ctrl-Alt-Del (no init told it otherwise) is
+	# an immediate restart, which ends vmon with the reboot status.
+	echo "LAB-API cad-ready"
+	while :; do sleep 1; done
+}
+
 # The drivers of vmon's virtio devices, in dependency order (prepare.sh).
 load_modules() {
 	for m in $(cat /modules/load-order); do
@@ -349,6 +406,9 @@ net)
 	net_checks
 	poweroff -f
 	hang "poweroff -f returned"
+	;;
+api)
+	api_scenario
 	;;
 dmesg)
 	dmesg

@@ -30,7 +30,7 @@ LAB_REPO_DIR=$(cd "$LAB_SRC_DIR/../.." && pwd)
 # pciutils: lspci for L2 (run.sh's PCI check); iproute2: `ip tuntap` in L1,
 # which creates the TAP interfaces of the network cases (busybox has none).
 LAB_HOST_PACKAGES=(qemu-system-x86 busybox-static cpio lz4 xz-utils gcc
-	libc6-dev binutils e2fsprogs pciutils iproute2)
+	libc6-dev binutils e2fsprogs pciutils iproute2 curl)
 
 # L1 machine: QEMU/TCG emulating an AMD-V CPU.  One vCPU: with -smp 2 the lab
 # hung in 2 of 3 runs, with -smp 1 it has not.

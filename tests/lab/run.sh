@@ -34,12 +34,14 @@
 #                         proves the harness, and its reboot case must fail
 #                         (QEMU -no-reboot exits 0 when the guest reboots).
 #   LAB_L2_TIMEOUT=S      bound of each L2 run inside L1 (default 90)
-#   LAB_L1_TIMEOUT=S      bound of the whole L1 run (default 5*L2 + 60)
+#   LAB_L1_TIMEOUT=S      bound of the whole L1 run (default 7*L2 + 60)
 #   LAB_VERBOSE=1         mirror L1's console to stderr while it runs
-#   LAB_CASES=base,net    the groups of cases to run (default both): base is
-#                         bzimage, pvh, kill and hvc; net the virtio-net
+#   LAB_CASES=base,net,api  the groups of cases to run (default all): base
+#                         is bzimage, pvh, kill and hvc; net the virtio-net
 #                         cases, which are skipped (as TAP SKIPs) if vmon has
-#                         no --net option
+#                         no --net option; api the management API case
+#                         (vmon only: curl drives vmon --api-sock through a
+#                         whole life, see run_api_case in l1-job-test.sh)
 # The L1 console, with each L2 line prefixed "L2:<case>| ", is kept in
 # BUILD_DIR/lab/test.log.
 set -euo pipefail
@@ -173,6 +175,58 @@ check_kill() {
 		echo "# last L2 lines of case $name:"
 		l2_lines "$log" "$name" | tail -n 25 | sed 's/^/#   /' | grep . ||
 			echo "#   (none)"
+	fi
+}
+
+# check_api LOG CASE: the management API case (API_CHECKS test points).
+API_CHECKS=10
+api_status() { lab_field "$1" "LAB-API-CALL name=$2 " status; }
+api_body() { grep -m 1 -- "^LAB-API-CALL name=$2 " "$1" | sed 's/.* body=//'; }
+# api_l1 LOG KEY: a KEY=VALUE from L1's "LAB-API ..." lines.
+api_l1() { grep -o -- "^LAB-API .*$2=[^ ]*" "$1" | grep -o -- "$2=[^ ]*" | tail -n 1 | cut -d= -f2- || true; }
+# api_l2 LOG CASE KEY: the same from the guest's.
+api_l2() { l2_lines "$1" "$2" | grep -o -- "^LAB-API .*$3=[^ ]*" | grep -o -- "$3=[^ ]*" | tail -n 1 | cut -d= -f2- || true; }
+at_least() { is_int "$1" && (($1 >= $2)); }
+at_most() { is_int "$1" && (($1 <= $2)); }
+# api_metrics_ok LOG CASE: every metrics line is JSON; the drive's writes add up to more than 0.
+api_metrics_ok() {
+	sed -n "s/^L1:metrics:$2| //p" "$1" | python3 -c '
+import json, sys
+lines = [json.loads(l) for l in sys.stdin if l.strip()]
+written = sum(l.get("block_scratch", {}).get("write_bytes", 0) for l in lines)
+print("# metrics: %d lines, block_scratch.write_bytes %d" % (len(lines), written))
+sys.exit(0 if len(lines) >= 200 and written > 0 else 1)'
+}
+check_api() {
+	local log=$1 name=$2 calls configured rc
+	echo "# case $name: $(case_summary "$log" "$name")"
+	local failed_before=$TAP_FAILED
+	configured=$(for c in boot-source machine-config drive metrics start; do api_status "$log" "$c"; done | paste -sd, -)
+	tap "$name: boot-source, machine-config, a drive and metrics PUT, then InstanceStart, all 204 (saw $configured)" \
+		test "$configured" = "204,204,204,204,204"
+	tap "$name: the guest booted by the API reached userspace" has_marker "$log" "$name"
+	tap "$name: GET / says Running, then Paused after PATCH /vm Paused (204)" \
+		sh -c "[ '$(api_status "$log" pause)' = 204 ] && echo '$(api_body "$log" info-running)' | grep -q Running &&
+			echo '$(api_body "$log" info-paused)' | grep -q Paused"
+	tap "$name: paused, the guest's vCPUs stop: $(api_l1 "$log" paused_ticks) ticks in 4 s (running: $(api_l1 "$log" running_ticks) in 3 s)" \
+		at_most "$(api_l1 "$log" paused_ticks)" 1
+	tap "$name: resumed (204), it ticks again: $(api_l1 "$log" resumed_ticks) in 4 s" \
+		sh -c "[ '$(api_status "$log" resume)' = 204 ] && [ '$(api_l1 "$log" resumed_ticks)' -ge 2 ]"
+	calls=$(api_l1 "$log" calls)/$(api_l1 "$log" ok)
+	tap "$name: 1,000 API calls during the guest's workload, all answered 200/204 (saw $calls in $(api_l1 "$log" seconds) s)" \
+		test "$calls" = 1000/1000
+	tap "$name: the guest's CPU and disk workload checks pass across them ($(api_l2 "$log" "$name" rounds) rounds, $(api_l2 "$log" "$name" bad) bad)" \
+		sh -c "[ '$(api_l2 "$log" "$name" bad)' = 0 ] && [ '$(api_l2 "$log" "$name" rounds)' -ge 1 ]"
+	tap "$name: PATCH /drives swaps the image under the running guest: 204, it reads the new one (saw $(api_status "$log" swap), $(api_l2 "$log" "$name" magic) $(api_l2 "$log" "$name" sectors) sectors)" \
+		test "$(api_status "$log" swap)/$(api_l2 "$log" "$name" magic)/$(api_l2 "$log" "$name" sectors)" = 204/SWAPDISK/32768
+	rc=$(lab_field "$log" "LAB-CASE-END name=$name " rc)
+	tap "$name: SendCtrlAltDel (204) makes the guest kernel restart, ending vmon with status 2 (saw $(api_status "$log" ctrl-alt-del), $rc)" \
+		sh -c "[ '$(api_status "$log" ctrl-alt-del)/$rc' = 204/2 ] && grep -q '^L2:$name| .*reboot: Restarting system' '$log'"
+	tap "$name: the metrics file has a JSON line per flush, with the drive's writes" api_metrics_ok "$log" "$name"
+	if ((TAP_FAILED > failed_before)); then
+		echo "# last L2 lines of case $name:"
+		l2_lines "$log" "$name" | tail -n 25 | sed 's/^/#   /' | grep . || echo "#   (none)"
+		grep '^LAB-API' "$log" | sed 's/^/#   /'
 	fi
 }
 
@@ -430,10 +484,12 @@ main() {
 	*) lab_die "LAB_L2_VMM must be vmon or qemu, not '$vmm'" ;;
 	esac
 
-	local cases=${LAB_CASES:-base,net} base=no net=no net_skip=
+	local cases=${LAB_CASES:-base,net,api} base=no net=no api=no net_skip=
 	[[ ,$cases, == *,base,* ]] && base=yes
 	[[ ,$cases, == *,net,* ]] && net=yes
-	[[ $base == yes || $net == yes ]] || lab_die "LAB_CASES must name base and/or net, not '$cases'"
+	[[ ,$cases, == *,api,* && $vmm == vmon ]] && api=yes
+	[[ $base == yes || $net == yes || $api == yes ]] ||
+		lab_die "LAB_CASES must name base, net and/or api (api: vmon only), not '$cases'"
 	if [[ $net == yes && $vmm == vmon ]] && ! "$vmon" --help 2>&1 | grep -q -- '--net'; then
 		net_skip="$vmon has no --net option"
 		lab_log "skipping the virtio-net cases: $net_skip"
@@ -444,19 +500,20 @@ main() {
 	lab_init "$1"
 	lab_lock l1
 	local tmp log=$LAB_OUT/test.log
-	# 4 base cases and 3 net cases take 2-3 min in all; the bound is
-	# for a hang.
-	local l1_timeout=${LAB_L1_TIMEOUT:-$((5 * LAB_L2_TIMEOUT + 60))}
+	# 4 base cases, 3 net cases and the api case take 3-4 min in all; the
+	# bound is for a hang.
+	local l1_timeout=${LAB_L1_TIMEOUT:-$((7 * LAB_L2_TIMEOUT + 60))}
 	lab_tmpdir tmp
 	# The guest's mkfs.ext4 is in the test's L2 initramfs; L1 checks the
 	# image with e2fsck and debugfs.
 	LAB_L1_L2_CPIO=$LAB_L2_TEST_CPIO
 	lab_build_l1_initramfs "$tmp/l1.cpio" test "$LAB_SRC_DIR/l1-job-test.sh" "$vmon" \
-		/sbin/e2fsck /sbin/debugfs
+		/sbin/e2fsck /sbin/debugfs /usr/bin/curl
 
 	local plan=2
 	[[ $base == yes ]] && plan=$((plan + (7 + DISK_CHECKS) * ${#CASES[@]} + KILL_CHECKS + HVC_CHECKS))
 	[[ $net == yes ]] && plan=$((plan + 1 + NET_CHECKS * ${#NET_CASES[@]} + NET_MQ_CHECKS))
+	[[ $api == yes ]] && plan=$((plan + API_CHECKS))
 	echo "1..$plan"
 	local l1_rc=0 start=$SECONDS failed_before_l1
 	lab_run_l1 "$tmp/l1.cpio" "$l1_timeout" "$log" "lab.job=test lab.vmm=$vmm lab.cases=${cases:-none}" || l1_rc=$?
@@ -484,6 +541,7 @@ main() {
 		check_net "$log" net-novhost off on
 		check_net_mq "$log" net-mq
 	fi
+	[[ $api == yes ]] && check_api "$log" api
 
 	failed_before_l1=$TAP_FAILED
 	tap "L1: job finished and L1 powered off within ${l1_timeout}s (status $l1_rc)" \
