@@ -58,7 +58,8 @@ static const char *const cpu_templates[] = { "None", "C3", "T2", "T2S", "T2CL", 
 static const char *const huge_pages[] = { "None", "Transparent", "2M", NULL };
 static const char *const cache_types[] = { "Unsafe", "Writeback", NULL };
 static const char *const io_engines[] = { "Sync", "Async", NULL };
-static const char *const log_levels[] = { "Error", "Warning", "Info", "Debug", "Trace", "Off", NULL };
+/* "Warn" is Firecracker's other spelling of "Warning"; vmon keeps "Warning". */
+static const char *const log_levels[] = { "Error", "Warning", "Warn", "Info", "Debug", "Trace", "Off", NULL };
 
 static const struct field boot_source_fields[] = {
 	{ "kernel_image_path", JSON_STRING, REQUIRED | NOT_EMPTY, NULL },
@@ -89,7 +90,7 @@ static const struct field drive_fields[] = {
 
 static const struct field partial_drive_fields[] = {
 	{ "drive_id", JSON_STRING, REQUIRED, NULL },
-	{ "path_on_host", JSON_STRING, REQUIRED | NOT_EMPTY, NULL },
+	{ "path_on_host", JSON_STRING, NOT_EMPTY, NULL },
 	{ "rate_limiter", JSON_OBJECT, NULL_ONLY, NULL },
 };
 
@@ -346,24 +347,21 @@ int vm_json_put_machine_config(const json_t *body, bool patch, struct vm_config 
 		return fail(fault, "a PATCH of machine-config needs at least one field; expected some of "
 			    "`vcpu_count`, `mem_size_mib`, `smt`");
 	uint64_t cpus = cfg->nr_cpus, mib = cfg->mem_size >> MIB_SHIFT;
-	bool smt = bool_field(body, "smt", patch ? cfg->smt : false);
+	if (bool_field(body, "smt", false))
+		return fail(fault, "`smt` true is not supported by vmon (its vCPUs are one thread per core)");
 	if (count_field(body, "vcpu_count", 1, MAX_VCPUS, where, &cpus, fault) < 0 ||
 	    count_field(body, "mem_size_mib", VM_MIN_MEMORY >> MIB_SHIFT, UINT64_MAX >> MIB_SHIFT, where, &mib,
 			fault) < 0)
 		return -EINVAL;
-	/* Firecracker's VmConfig::update: with SMT, one vCPU or an even number. */
-	if (smt && cpus > 1 && cpus % 2)
-		return fail(fault, "`smt` true in %s needs `vcpu_count` 1 or even, not %" PRIu64, where, cpus);
 	cfg->nr_cpus = (unsigned)cpus;
 	cfg->mem_size = mib << MIB_SHIFT;
-	cfg->smt = smt;
 	return 0;
 }
 
 json_t *vm_json_get_machine_config(const struct vm_config *cfg)
 {
 	return json_pack("{s:I, s:I, s:b, s:b, s:s}", "vcpu_count", (json_int_t)cfg->nr_cpus, "mem_size_mib",
-			 (json_int_t)(cfg->mem_size >> MIB_SHIFT), "smt", cfg->smt, "track_dirty_pages", 0,
+			 (json_int_t)(cfg->mem_size >> MIB_SHIFT), "smt", 0, "track_dirty_pages", 0,
 			 "huge_pages", "None");
 }
 
@@ -445,7 +443,7 @@ static int put_drive(const json_t *body, const char *path_id, const char *where,
 		.readonly = bool_field(body, "is_read_only", false),
 		.cache = cache && strcmp(cache, "Writeback") == 0 ? DISK_CACHE_WRITEBACK : DISK_CACHE_UNSAFE,
 		.queues = 1,
-		.transport = TRANSPORT_PCI,
+		.transport = TRANSPORT_MMIO, /* Firecracker's guests boot with pci=off */
 	};
 	int slot = drive_slot(cfg, id, disk.root, where, fault);
 	if (slot < 0)
@@ -484,6 +482,9 @@ int vm_json_patch_drive(const json_t *body, const char *path_id, const struct vm
 	int i = find_disk(cfg, string_field(body, "drive_id"));
 	if (i < 0)
 		return fail(fault, "cannot update %s: no drive of that id is configured", where);
+	if (!string_field(body, "path_on_host"))
+		return fail(fault, "a PATCH of %s without `path_on_host` asks for nothing vmon can change (it has no "
+			    "rate limiters); give `path_on_host` to replace the drive's file", where);
 	*index = (unsigned)i;
 	*path = string_field(body, "path_on_host");
 	return 0;
@@ -534,7 +535,7 @@ static int parse_nic_host_side(const json_t *body, const char *where, struct nic
 static int put_nic(const json_t *body, const char *path_id, const char *where, struct vm_config *cfg,
 		   char **fault)
 {
-	struct nic_config nic = { .queues = 1, .vhost = VHOST_AUTO, .transport = TRANSPORT_PCI };
+	struct nic_config nic = { .queues = 1, .vhost = VHOST_AUTO, .transport = TRANSPORT_MMIO };
 	if (check_body(body, &nic_spec, where, false, fault) < 0 ||
 	    check_id(body, "iface_id", path_id, where, fault) < 0 ||
 	    parse_nic_host_side(body, where, &nic, fault) < 0)
@@ -557,13 +558,20 @@ int vm_json_put_network_interface(const json_t *body, const char *path_id, struc
 	return put_nic(body, path_id, where, cfg, fault);
 }
 
+const char *vm_json_log_level(const char *word)
+{
+	int i = choice_index(find_field(&logger_spec, "level"), word);
+	if (i < 0)
+		return NULL;
+	return strcmp(log_levels[i], "Warn") == 0 ? "Warning" : log_levels[i];
+}
+
 int vm_json_put_logger(const json_t *body, struct vm_config *cfg, char **fault)
 {
 	if (check_body(body, &logger_spec, "logger", false, fault) < 0)
 		return -EINVAL;
 	const char *level = string_field(body, "level");
-	const char *values[] = { string_field(body, "log_path"),
-				 level ? log_levels[choice_index(find_field(&logger_spec, "level"), level)] : NULL };
+	const char *values[] = { string_field(body, "log_path"), level ? vm_json_log_level(level) : NULL };
 	char **const fields[] = { &cfg->logger.path, &cfg->logger.level };
 	char *copies[2];
 	if (copy_strings(copies, values, 2) < 0)

@@ -23,8 +23,9 @@
 int vm_json_put_boot_source(const json_t *body, struct vm_config *cfg, char **fault);
 
 /*
- * PUT /machine-config (vcpu_count and mem_size_mib required; smt defaults
- * to false) or, with patch, PATCH /machine-config (any subset, at least one).
+ * PUT /machine-config (vcpu_count and mem_size_mib required; smt only
+ * false: vmon's vCPUs are one thread per core) or, with patch, PATCH
+ * /machine-config (any subset, at least one).
  */
 int vm_json_put_machine_config(const json_t *body, bool patch, struct vm_config *cfg, char **fault);
 json_t *vm_json_get_machine_config(const struct vm_config *cfg);
@@ -33,15 +34,17 @@ json_t *vm_json_get_machine_config(const struct vm_config *cfg);
  * PUT /drives/{id}: drive_id (must equal the path's id), path_on_host,
  * is_root_device (required), is_read_only, cache_type ("Unsafe", the
  * default, or "Writeback"); replaces the drive of that id or adds one.
- * At most one root device, and it becomes the first disk.
+ * At most one root device, and it becomes the first disk. Drives and
+ * network interfaces are virtio-mmio devices, as Firecracker's are.
  */
 int vm_json_put_drive(const json_t *body, const char *path_id, struct vm_config *cfg, char **fault);
 
 /*
- * PATCH /drives/{id}: drive_id and path_on_host (rate limiters are not
- * supported). On success *index is the disk's index in cfg->disks and
- * *path the new path (owned by body); cfg is not changed (the caller
- * swaps the image, then records the path).
+ * PATCH /drives/{id}: drive_id and path_on_host. path_on_host is optional
+ * in Firecracker (a PATCH may change only rate limiters), but vmon has no
+ * rate limiters: without it the PATCH is a fault. On success *index is the
+ * disk's index in cfg->disks and *path the new path (owned by body); cfg
+ * is not changed (the caller swaps the image, then records the path).
  */
 int vm_json_patch_drive(const json_t *body, const char *path_id, const struct vm_config *cfg,
 			unsigned *index, const char **path, char **fault);
@@ -52,6 +55,12 @@ int vm_json_put_network_interface(const json_t *body, const char *path_id, struc
 
 /* PUT /logger: log_path, level, show_level, show_log_origin (all optional). */
 int vm_json_put_logger(const json_t *body, struct vm_config *cfg, char **fault);
+/*
+ * A log level as Firecracker takes it, in any case: "Error", "Warning" (or
+ * "Warn"), "Info", "Debug", "Trace", "Off". The spelling cfg->logger.level
+ * keeps ("Warn" becomes "Warning"), or NULL if word is none of them.
+ */
+const char *vm_json_log_level(const char *word);
 /* PUT /metrics: metrics_path (required). */
 int vm_json_put_metrics(const json_t *body, struct vm_config *cfg, char **fault);
 

@@ -103,7 +103,7 @@ static bool same_nic(const struct nic_config *a, const struct nic_config *b)
 static bool same_config(const struct vm_config *a, const struct vm_config *b)
 {
 	bool same = same_string(a->kernel_path, b->kernel_path) && same_string(a->initrd_path, b->initrd_path) &&
-		    same_string(a->cmdline, b->cmdline) && a->nr_cpus == b->nr_cpus && a->smt == b->smt &&
+		    same_string(a->cmdline, b->cmdline) && a->nr_cpus == b->nr_cpus &&
 		    a->mem_size == b->mem_size && a->stats == b->stats && a->console == b->console &&
 		    a->nr_disks == b->nr_disks && a->nr_nics == b->nr_nics &&
 		    same_string(a->logger.path, b->logger.path) && same_string(a->logger.level, b->logger.level) &&
@@ -164,16 +164,16 @@ static void test_machine_config(void)
 {
 	reset();
 	CHECK(accepted(put(MACHINE, NULL, "{\"vcpu_count\": 2, \"mem_size_mib\": 512}")) && cfg.nr_cpus == 2 &&
-	      cfg.mem_size == 512ull << 20 && !cfg.smt, "machine-config: vCPUs and memory; smt defaults to false");
-	CHECK(accepted(put(MACHINE, NULL, "{\"vcpu_count\": 4, \"mem_size_mib\": 1024, \"smt\": true, "
+	      cfg.mem_size == 512ull << 20, "machine-config: vCPUs and memory");
+	CHECK(accepted(put(MACHINE, NULL, "{\"vcpu_count\": 3, \"mem_size_mib\": 1024, \"smt\": false, "
 					"\"cpu_template\": \"None\", \"track_dirty_pages\": false, "
-					"\"huge_pages\": \"None\"}")) && cfg.nr_cpus == 4 && cfg.smt,
+					"\"huge_pages\": \"None\"}")) && cfg.nr_cpus == 3,
 	      "machine-config: every field, the unsupported ones at their defaults");
-	CHECK(accepted(put(MACHINE, NULL, "{\"vcpu_count\": 1, \"mem_size_mib\": 4, \"smt\": true}")) &&
-	      cfg.nr_cpus == 1 && cfg.mem_size == VM_MIN_MEMORY && cfg.smt, "machine-config: smt with one vCPU; 4 MiB");
+	CHECK(accepted(put(MACHINE, NULL, "{\"vcpu_count\": 1, \"mem_size_mib\": 4}")) &&
+	      cfg.nr_cpus == 1 && cfg.mem_size == VM_MIN_MEMORY, "machine-config: one vCPU; 4 MiB");
 	CHECK(accepted(put(MACHINE, NULL, "{\"vcpu_count\": 32, \"mem_size_mib\": 17592186044415}")) &&
-	      cfg.nr_cpus == 32 && cfg.mem_size == 17592186044415ull << 20 && !cfg.smt,
-	      "machine-config: 32 vCPUs, the most memory 64-bit bytes hold; a PUT resets smt");
+	      cfg.nr_cpus == 32 && cfg.mem_size == 17592186044415ull << 20,
+	      "machine-config: 32 vCPUs, the most memory 64-bit bytes hold");
 	CHECK(accepted(put(MACHINE, NULL, "{\"vcpu_count\": 2, \"mem_size_mib\": 256, \"smt\": null, "
 					"\"cpu_template\": null}")) && cfg.nr_cpus == 2,
 	      "machine-config: null optional fields");
@@ -204,8 +204,8 @@ static void test_machine_config(void)
 		  "not a number with a fraction or an exponent", "memory 1e30" },
 		{ "{\"vcpu_count\": 1, \"mem_size_mib\": -256}", "not -256", "negative memory" },
 		{ "{\"vcpu_count\": 1, \"mem_size_mib\": {}}", "must be an integer, not an object", "memory {}" },
-		{ "{\"vcpu_count\": 3, \"mem_size_mib\": 256, \"smt\": true}", "`smt` true in machine-config needs "
-		  "`vcpu_count` 1 or even, not 3", "smt with 3 vCPUs" },
+		{ "{\"vcpu_count\": 2, \"mem_size_mib\": 256, \"smt\": true}", "`smt` true is not supported by vmon "
+		  "(its vCPUs are one thread per core)", "smt true" },
 		{ "{\"vcpu_count\": 2, \"mem_size_mib\": 256, \"smt\": \"yes\"}", "`smt` in machine-config must be a "
 		  "boolean, not a string", "smt \"yes\"" },
 		{ "{\"vcpu_count\": 2, \"mem_size_mib\": 256, \"smt\": 1}", "must be a boolean, not an integer",
@@ -233,18 +233,16 @@ static void test_machine_config(void)
 	      strstr(err.text, "too big integer"), "an integer beyond 64 bits is not JSON jansson takes (the API "
 	      "answers \"not valid JSON\")");
 
-	CHECK(accepted(put(MACHINE, NULL, "{\"vcpu_count\": 2, \"mem_size_mib\": 256, \"smt\": true}")),
-	      "machine-config: 2 vCPUs with smt");
-	CHECK(accepted(put(MACHINE_PATCH, NULL, "{\"mem_size_mib\": 128}")) && cfg.nr_cpus == 2 && cfg.smt &&
+	CHECK(accepted(put(MACHINE, NULL, "{\"vcpu_count\": 2, \"mem_size_mib\": 256}")),
+	      "machine-config: 2 vCPUs, 256 MiB");
+	CHECK(accepted(put(MACHINE_PATCH, NULL, "{\"mem_size_mib\": 128}")) && cfg.nr_cpus == 2 &&
 	      cfg.mem_size == 128ull << 20, "PATCH machine-config: memory alone, the rest kept");
-	CHECK(accepted(put(MACHINE_PATCH, NULL, "{\"vcpu_count\": 4}")) && cfg.nr_cpus == 4 && cfg.smt &&
-	      cfg.mem_size == 128ull << 20, "PATCH machine-config: vCPUs alone, smt kept");
-	CHECK(REFUSED(put(MACHINE_PATCH, NULL, "{\"vcpu_count\": 5}"), "`smt` true in machine-config needs "
-		      "`vcpu_count` 1 or even, not 5"), "PATCH machine-config: an odd count against the smt kept");
-	CHECK(accepted(put(MACHINE_PATCH, NULL, "{\"vcpu_count\": 5, \"smt\": false}")) && cfg.nr_cpus == 5 &&
-	      !cfg.smt, "PATCH machine-config: an odd count with smt turned off");
-	CHECK(REFUSED(put(MACHINE_PATCH, NULL, "{\"smt\": true}"), "needs `vcpu_count` 1 or even, not 5"),
-	      "PATCH machine-config: smt against the odd count kept");
+	CHECK(accepted(put(MACHINE_PATCH, NULL, "{\"vcpu_count\": 4}")) && cfg.nr_cpus == 4 &&
+	      cfg.mem_size == 128ull << 20, "PATCH machine-config: vCPUs alone, the rest kept");
+	CHECK(accepted(put(MACHINE_PATCH, NULL, "{\"vcpu_count\": 5, \"smt\": false}")) && cfg.nr_cpus == 5,
+	      "PATCH machine-config: an odd count, smt false");
+	CHECK(REFUSED(put(MACHINE_PATCH, NULL, "{\"smt\": true}"), "`smt` true is not supported by vmon"),
+	      "PATCH machine-config: smt true");
 	CHECK(REFUSED(put(MACHINE_PATCH, NULL, "{}"), "a PATCH of machine-config needs at least one field"),
 	      "PATCH machine-config: an empty body");
 	CHECK(REFUSED(put(MACHINE_PATCH, NULL, "{\"smt\": null}"), "needs at least one field"),
@@ -285,8 +283,8 @@ static void test_drive_fields(void)
 	const struct disk_config *d = &cfg.disks[0];
 	CHECK(cfg.nr_disks == 1 && strcmp(d->id, "rootfs") == 0 && strcmp(d->path, "/r.img") == 0 && d->root &&
 	      d->readonly && d->cache == DISK_CACHE_WRITEBACK, "drive: id, path, root, read-only, Writeback");
-	CHECK(!d->serial && !d->direct && d->queues == 1 && d->transport == TRANSPORT_PCI,
-	      "drive: no serial, page cache, one queue, PCI");
+	CHECK(!d->serial && !d->direct && d->queues == 1 && d->transport == TRANSPORT_MMIO,
+	      "drive: no serial, page cache, one queue, virtio-mmio (as Firecracker's)");
 	CHECK(accepted(put(DRIVE, "data", drive("data", "/d.img", false))) && cfg.nr_disks == 2 &&
 	      !cfg.disks[1].root && !cfg.disks[1].readonly && cfg.disks[1].cache == DISK_CACHE_UNSAFE,
 	      "drive: the defaults are read-write and Unsafe");
@@ -418,7 +416,13 @@ static void test_patch_drive(void)
 		  "is configured", "a drive that does not exist" },
 		{ "a", "{\"drive_id\": \"r\", \"path_on_host\": \"/z\"}", "`drive_id` \"r\" in drive `a` differs from the "
 		  "id in the path, \"a\"", "an id unlike the path's" },
-		{ "a", "{\"drive_id\": \"a\"}", "missing field `path_on_host` in drive `a`", "no path" },
+		{ "a", "{\"drive_id\": \"a\"}", "a PATCH of drive `a` without `path_on_host` asks for nothing vmon can "
+		  "change (it has no rate limiters)", "no path (Firecracker's PartialDrive allows it)" },
+		{ "a", "{\"drive_id\": \"a\", \"path_on_host\": null, \"rate_limiter\": null}", "without `path_on_host` "
+		  "asks for nothing vmon can change", "a null path and a null rate limiter" },
+		{ "z", "{\"drive_id\": \"z\"}", "cannot update drive `z`: no drive of that id", "no path, no such drive" },
+		{ "a", "{\"drive_id\": \"a\", \"path_on_host\": \"\"}", "`path_on_host` in drive `a` must not be empty",
+		  "an empty path" },
 		{ "a", "{\"drive_id\": \"a\", \"path_on_host\": 3}", "`path_on_host` in drive `a` must be a string",
 		  "a number for the path" },
 		{ "a", "{\"drive_id\": \"a\", \"path_on_host\": \"/z\", \"rate_limiter\": {}}", "`rate_limiter` in drive "
@@ -457,8 +461,8 @@ static void test_network_interfaces(void)
 	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0xab, 0xcd, 0x0f };
 	CHECK(cfg.nr_nics == 1 && strcmp(n->id, "eth0") == 0 && strcmp(n->tap, "tap0") == 0 && n->mac_set &&
 	      memcmp(n->mac, mac, 6) == 0, "network interface: id, TAP, MAC in either case");
-	CHECK(n->queues == 1 && n->vhost == VHOST_AUTO && n->transport == TRANSPORT_PCI,
-	      "network interface: one queue pair, vhost when the host has it, PCI");
+	CHECK(n->queues == 1 && n->vhost == VHOST_AUTO && n->transport == TRANSPORT_MMIO,
+	      "network interface: one queue pair, vhost when the host has it, virtio-mmio (as Firecracker's)");
 	CHECK(accepted(put(NIC, "eth1", nic("eth1", "tap1", NULL))) && cfg.nr_nics == 2 && !cfg.nics[1].mac_set,
 	      "network interface: without a MAC (vmon derives one)");
 	CHECK(accepted(put(NIC, "eth0", nic("eth0", "tap5", NULL))) && cfg.nr_nics == 2 &&
@@ -533,20 +537,24 @@ static void test_logger_and_metrics(void)
 	      strcmp(cfg.logger.path, "/tmp/log") == 0 && strcmp(cfg.logger.level, "Warning") == 0 &&
 	      cfg.logger.show_level && cfg.logger.show_origin, "logger: every field; the level in any case, kept as "
 	      "Firecracker spells it");
-	static const char *const levels[] = { "Error", "Warning", "Info", "Debug", "Trace", "Off" };
-	bool all = true;
+	static const char *const levels[][2] = {
+		{ "Error", "Error" }, { "Warning", "Warning" }, { "Warn", "Warning" }, { "WARN", "Warning" },
+		{ "Info", "Info" }, { "Debug", "Debug" }, { "Trace", "Trace" }, { "Off", "Off" },
+	};
 	char body[64];
-	for (size_t i = 0; i < 6; i++) {
-		snprintf(body, sizeof(body), "{\"level\": \"%s\"}", levels[i]);
-		all = all && accepted(put(LOGGER, NULL, body)) && strcmp(cfg.logger.level, levels[i]) == 0;
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+		snprintf(body, sizeof(body), "{\"level\": \"%s\"}", levels[i][0]);
+		CHECK(accepted(put(LOGGER, NULL, body)) && strcmp(cfg.logger.level, levels[i][1]) == 0,
+		      "logger: level %s, kept as %s", levels[i][0], levels[i][1]);
 	}
-	CHECK(all, "logger: each of Firecracker's levels");
+	CHECK(strcmp(vm_json_log_level("warn"), "Warning") == 0 && strcmp(vm_json_log_level("dEBUG"), "Debug") == 0 &&
+	      !vm_json_log_level("Warnings") && !vm_json_log_level(""), "vm_json_log_level: the word kept, or NULL");
 	CHECK(accepted(put(LOGGER, NULL, "{}")) && !cfg.logger.path && !cfg.logger.level && !cfg.logger.show_level &&
 	      !cfg.logger.show_origin, "logger: a PUT of {} is back to the defaults");
 
 	static const struct { const char *body, *words, *name; } bad[] = {
-		{ "{\"level\": \"Verbose\"}", "`level` in logger must be one of \"Error\", \"Warning\", \"Info\", "
-		  "\"Debug\", \"Trace\", \"Off\", not \"Verbose\"", "an unknown level" },
+		{ "{\"level\": \"Verbose\"}", "`level` in logger must be one of \"Error\", \"Warning\", \"Warn\", "
+		  "\"Info\", \"Debug\", \"Trace\", \"Off\", not \"Verbose\"", "an unknown level" },
 		{ "{\"level\": 3}", "`level` in logger must be a string, not an integer", "a numeric level" },
 		{ "{\"log_path\": \"\"}", "`log_path` in logger must not be empty", "an empty path" },
 		{ "{\"show_level\": \"yes\"}", "`show_level` in logger must be a boolean", "show_level \"yes\"" },
@@ -576,7 +584,7 @@ static void configure_everything(void)
 	reset();
 	bool ok = accepted(put(BOOT, NULL, "{\"kernel_image_path\": \"/vmlinux\", \"initrd_path\": \"/initrd\", "
 					   "\"boot_args\": \"console=ttyS0 \\\"quoted\\\" \\u00e9\"}")) &&
-		  accepted(put(MACHINE, NULL, "{\"vcpu_count\": 4, \"mem_size_mib\": 1024, \"smt\": true}")) &&
+		  accepted(put(MACHINE, NULL, "{\"vcpu_count\": 4, \"mem_size_mib\": 1024, \"smt\": false}")) &&
 		  accepted(put(DRIVE, "data", "{\"drive_id\": \"data\", \"path_on_host\": \"/data.img\", "
 					      "\"is_root_device\": false, \"cache_type\": \"Writeback\"}")) &&
 		  accepted(put(DRIVE, "scratch", drive("scratch", "/s.img", false))) &&
@@ -675,6 +683,8 @@ static void test_load(void)
 	      cfg.mem_size == 1024ull << 20 && cfg.nr_disks == 1 && cfg.disks[0].root && cfg.nr_nics == 1 &&
 	      cfg.nics[0].mac[0] == 0x06 && !cfg.logger.level && !cfg.metrics_path,
 	      "--config-file: a document of Firecracker's, its empty sections as null");
+	CHECK(cfg.disks[0].transport == TRANSPORT_MMIO && cfg.nics[0].transport == TRANSPORT_MMIO,
+	      "--config-file: the drive and the interface on virtio-mmio, as Firecracker's");
 	CHECK(cfg.console == CONSOLE_VIRTIO && cfg.stats, "--config-file: the console and --stats are kept");
 	CHECK(accepted(put(LOAD, NULL, "{\"boot-source\": {\"kernel_image_path\": \"/k\"}}")) &&
 	      strcmp(cfg.kernel_path, "/k") == 0 && !cfg.cmdline && cfg.nr_cpus == 1 &&
