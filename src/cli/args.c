@@ -11,6 +11,7 @@
 #include <sys/un.h>
 
 #include "api/vm_json.h"
+#include "cli/ctl.h"
 #include "util/log.h"
 
 #define MIB (1ull << 20)
@@ -389,9 +390,6 @@ static const struct option ctl_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/* What `vmon ctl` can ask (cli/ctl.c turns each into its API request). */
-static const char *const ctl_actions[] = { "pause", "resume", "info", "config", "ctrl-alt-del" };
-
 static int apply_option(int opt, const char *arg, enum cli_command *cmd,
 			struct vm_config *cfg)
 {
@@ -599,14 +597,6 @@ static int parse_api(int argc, char **argv, enum cli_command *cmd, struct cli_ex
 	return check_api_sock(extra->api_sock, "the API");
 }
 
-static bool known_ctl_action(const char *action)
-{
-	for (size_t i = 0; i < sizeof(ctl_actions) / sizeof(ctl_actions[0]); i++)
-		if (strcmp(action, ctl_actions[i]) == 0)
-			return true;
-	return false;
-}
-
 /* vmon ctl --api-sock PATH ACTION (argv[0] is "ctl") */
 static int parse_ctl(int argc, char **argv, enum cli_command *cmd, struct cli_extra *extra)
 {
@@ -625,14 +615,15 @@ static int parse_ctl(int argc, char **argv, enum cli_command *cmd, struct cli_ex
 	*cmd = CLI_CTL;
 	if (check_api_sock(extra->api_sock, "ctl") < 0)
 		return -1;
+	char actions[128];
+	ctl_action_names(actions, sizeof(actions));
 	if (optind == argc)
-		return error_line("%s%s", "ctl needs an action: pause, resume, info, config or ctrl-alt-del", "");
+		return error_line("ctl needs an action: %s%s", actions, "");
 	if (optind + 1 < argc)
 		return error_line("unexpected argument '%s'%s", argv[optind + 1], "");
 	extra->ctl_action = argv[optind];
-	if (!known_ctl_action(extra->ctl_action))
-		return error_line("unknown ctl action '%s'%s", extra->ctl_action,
-				  ": use pause, resume, info, config or ctrl-alt-del");
+	if (!ctl_action_known(extra->ctl_action))
+		return error_line("unknown ctl action '%s': use %s", extra->ctl_action, actions);
 	return 0;
 }
 

@@ -25,6 +25,31 @@ static const struct ctl_action {
 	{ "ctrl-alt-del", "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}" },
 };
 
+#define ACTION_COUNT (sizeof(actions) / sizeof(actions[0]))
+
+static const struct ctl_action *find_action(const char *name)
+{
+	for (size_t i = 0; i < ACTION_COUNT; i++)
+		if (strcmp(actions[i].name, name) == 0)
+			return &actions[i];
+	return NULL;
+}
+
+bool ctl_action_known(const char *name)
+{
+	return find_action(name) != NULL;
+}
+
+void ctl_action_names(char *buf, size_t size)
+{
+	size_t used = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < ACTION_COUNT && used < size; i++) {
+		const char *separator = i == 0 ? "" : i + 1 < ACTION_COUNT ? ", " : " or ";
+		used += (size_t)snprintf(buf + used, size - used, "%s%s", separator, actions[i].name);
+	}
+}
+
 static int fail(const char *fmt, const char *a, const char *b)
 {
 	fprintf(stderr, "vmon ctl: ");
@@ -143,15 +168,16 @@ static int report(const char *answer)
 
 int ctl_run(const char *sock_path, const char *action)
 {
-	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
-		if (strcmp(actions[i].name, action) != 0)
-			continue;
-		char *answer = exchange(sock_path, &actions[i]);
-		if (!answer)
-			return fail("cannot reach vmon at '%s': %s", sock_path, strerror(errno));
-		int ret = report(answer);
-		free(answer);
-		return ret;
+	const struct ctl_action *a = find_action(action);
+	char names[128];
+	if (!a) {
+		ctl_action_names(names, sizeof(names));
+		return fail("unknown action '%s'; use %s", action, names);
 	}
-	return fail("unknown action '%s'%s; use pause, resume, info, config or ctrl-alt-del", action, "");
+	char *answer = exchange(sock_path, a);
+	if (!answer)
+		return fail("cannot reach vmon at '%s': %s", sock_path, strerror(errno));
+	int ret = report(answer);
+	free(answer);
+	return ret;
 }

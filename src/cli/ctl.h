@@ -6,6 +6,14 @@
 #ifndef VMON_CLI_CTL_H
 #define VMON_CLI_CTL_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Whether name is one of the actions (pause, resume, info, config, ctrl-alt-del). */
+bool ctl_action_known(const char *name);
+/* "pause, resume, info, config or ctrl-alt-del", for a message. */
+void ctl_action_names(char *buf, size_t size);
+
 /* 0 on success, 1 (after one line on stderr) otherwise. */
 int ctl_run(const char *sock_path, const char *action);
 

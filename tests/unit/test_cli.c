@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cli/args.h"
+#include "cli/ctl.h"
 #include "tap.h"
 
 /* cli_parse, after freeing what cfg held (it starts as after vm_config_init). */
@@ -146,6 +147,10 @@ static void test_api_and_ctl(void)
 	CHECK(cli_parse(4, api_help, &cmd, &cfg, &extra) == 0 && cmd == CLI_HELP, "--api-sock --help");
 
 	static const char *const actions[] = { "pause", "resume", "info", "config", "ctrl-alt-del" };
+	char names[128];
+	ctl_action_names(names, sizeof(names));
+	CHECK(strcmp(names, "pause, resume, info, config or ctrl-alt-del") == 0 && ctl_action_known("pause") &&
+	      !ctl_action_known("stop") && !ctl_action_known(""), "ctl's actions, listed once in cli/ctl.c");
 	for (size_t i = 0; i < 5; i++) {
 		char *ctl[] = { "vmon", "ctl", "--api-sock", "/s", (char *)actions[i], NULL };
 		CHECK(cli_parse(5, ctl, &cmd, &cfg, &extra) == 0 && cmd == CLI_CTL && strcmp(extra.api_sock, "/s") == 0 &&
