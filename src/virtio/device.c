@@ -180,22 +180,40 @@ void virtio_set_status(struct virtio_device *vd, uint8_t status)
 		failed = vd->ops->activate && vd->ops->activate(vd) < 0;
 	}
 	pthread_mutex_unlock(&vd->control_lock);
-	if (broken || failed)
+	if (broken)
 		virtio_device_needs_reset(vd);
+	else if (failed)
+		virtio_device_failed(vd, "cannot start serving the queues");
+}
+
+/*
+ * Sets DEVICE_NEEDS_RESET and, the first time since the reset, sends the
+ * configuration change notification §2.1.2 asks for (once is enough).
+ * True that first time.
+ */
+static bool set_needs_reset(struct virtio_device *vd)
+{
+	pthread_mutex_lock(&vd->lock);
+	bool first = !(vd->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	vd->status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+	pthread_mutex_unlock(&vd->lock);
+	if (first)
+		virtio_config_changed(vd);
+	return first;
 }
 
 void virtio_device_needs_reset(struct virtio_device *vd)
 {
-	pthread_mutex_lock(&vd->lock);
-	bool first = !(vd->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
-	if (first && log_limit_allow(&protocol_limit))
+	/* Rate-limited: a guest can break the protocol at will. */
+	if (set_needs_reset(vd) && log_limit_allow(&protocol_limit))
 		log_warn("virtio device %u: the driver broke the protocol (queue setup or a malformed "
 			 "request); the device needs a reset", vd->device_id);
-	vd->status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
-	pthread_mutex_unlock(&vd->lock);
-	/* §2.1.2: the device SHOULD send a configuration change notification (once is enough). */
-	if (first)
-		virtio_config_changed(vd);
+}
+
+void virtio_device_failed(struct virtio_device *vd, const char *what)
+{
+	if (set_needs_reset(vd))
+		log_error("virtio device %u: %s; the device needs a reset", vd->device_id, what);
 }
 
 void virtio_config_changed(struct virtio_device *vd)

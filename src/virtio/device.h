@@ -99,8 +99,18 @@ uint8_t virtio_get_status(struct virtio_device *vd);
  */
 void virtio_set_status(struct virtio_device *vd, uint8_t status);
 
-/* The device gave up on a driver that broke the rules (§2.1.2). */
+/*
+ * The device gave up on a driver that broke the rules (§2.1.2): it sets
+ * DEVICE_NEEDS_RESET and, the first time since the reset, logs that and
+ * notifies a configuration change.
+ */
 void virtio_device_needs_reset(struct virtio_device *vd);
+/*
+ * The same for a failure on the host's side, the driver having done
+ * nothing wrong: `what` says what failed, e.g. "the I/O thread could not
+ * be restarted".
+ */
+void virtio_device_failed(struct virtio_device *vd, const char *what);
 
 /* The driver notified queue q: wakes whoever serves it. */
 void virtio_kick_queue(struct virtio_device *vd, unsigned q);
