@@ -11,11 +11,13 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -631,17 +633,18 @@ static void test_worker(void)
 /* --- swapping the image --- */
 
 #define OTHER_SECTORS (2 * IMAGE_SECTORS)
+#define SMALL_SECTORS (IMAGE_SECTORS / 2)
 
 /* What sector s of the second image holds. */
 static uint8_t other_byte(uint64_t s) { return (uint8_t)((s & 0xff) ^ 0x5a); }
 
-/* A second image, twice as large, with other contents; its path in `path`. */
-static void make_other_image(char path[64])
+/* A second image of `sectors` with other contents; its path in `path`. */
+static void make_other_image(char path[64], unsigned sectors)
 {
 	strcpy(path, "/tmp/vmon-test-blk2-XXXXXX");
 	int fd = mkstemp(path);
 	uint8_t sector[512];
-	for (unsigned s = 0; fd >= 0 && s < OTHER_SECTORS; s++) {
+	for (unsigned s = 0; fd >= 0 && s < sectors; s++) {
 		memset(sector, other_byte(s), sizeof(sector));
 		if (pwrite(fd, sector, sizeof(sector), 512ll * s) != 512) {
 			close(fd);
@@ -694,7 +697,7 @@ static void test_replace_file(void)
 	bench_start(&b, rw_cfg());
 	struct drv *d = &b.d;
 	char other[64];
-	make_other_image(other);
+	make_other_image(other, OTHER_SECTORS);
 	CHECK(read_sector(&b, 7) == 7 && read_sector(&b, IMAGE_SECTORS) == -1,
 	      "before the swap: the old image's data and size");
 
@@ -739,7 +742,7 @@ static void test_replace_file_running(void)
 	struct virtio_device *vd = &b.blk.vd;
 	struct drv *d = &b.d;
 	char other[64];
-	make_other_image(other);
+	make_other_image(other, OTHER_SECTORS);
 	activate(&b);
 	struct seg r[] = { hdr_seg(d, T_IN, 7), data_seg(d, 512, true, 0xee), status_seg(d) };
 	drv_offer(d, r, 3);
@@ -776,6 +779,97 @@ static void test_replace_file_running(void)
 	CHECK(atomic_load(&b.config_notifies) == 1 && config_capacity(&b) == OTHER_SECTORS,
 	      "the driver is told of the new capacity");
 	unlink(other);
+	bench_stop(&b);
+}
+
+/* What the device logs to stderr between capture_start and capture_end. */
+struct capture {
+	int saved_stderr, pipe_rd;
+};
+
+static void capture_start(struct capture *c)
+{
+	int p[2];
+	if (pipe(p) < 0) {
+		printf("Bail out! no pipe for capturing the log\n");
+		exit(1);
+	}
+	fflush(stderr);
+	c->saved_stderr = dup(STDERR_FILENO);
+	dup2(p[1], STDERR_FILENO);
+	close(p[1]);
+	c->pipe_rd = p[0];
+}
+
+static void capture_end(struct capture *c, char *text, size_t size)
+{
+	fflush(stderr);
+	dup2(c->saved_stderr, STDERR_FILENO); /* closes the pipe's last write end */
+	close(c->saved_stderr);
+	size_t len = 0;
+	ssize_t n;
+	while (len + 1 < size && (n = read(c->pipe_rd, text + len, size - 1 - len)) > 0)
+		len += (size_t)n;
+	text[len] = 0;
+	close(c->pipe_rd);
+	fputs(text, stderr); /* still shown */
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/*
+ * A request that waited for an I/O slot across a swap to a smaller image
+ * is checked against the new capacity: past the new end it is answered
+ * IOERR by the device, before the backend sees it.
+ */
+static void test_replace_file_pending(void)
+{
+	struct bench b;
+	struct virtio_blk_config cfg = rw_cfg();
+	cfg.io_depth = 1;
+	bench_start(&b, cfg);
+	struct drv *d = &b.d;
+	char small[64];
+	make_other_image(small, SMALL_SECTORS);
+
+	struct seg first[] = { hdr_seg(d, T_IN, 0), data_seg(d, 512, true, 0xee), status_seg(d) };
+	struct seg past[] = { hdr_seg(d, T_OUT, SMALL_SECTORS + 8), data_seg(d, 4096, false, 0x99),
+			      status_seg(d) };
+	drv_offer(d, first, 3);
+	drv_offer(d, past, 3);
+	virtio_blk_serve(&b.blk.vd, 0);
+	bool waited = b.blk.queues[0].pending != NULL;
+	const char *why = NULL;
+	struct capture cap;
+	char log[4096];
+	capture_start(&cap);
+	int ret = virtio_blk_replace_file(&b.blk, small, &why);
+	virtio_blk_wait(&b.blk, 0);
+	capture_end(&cap, log, sizeof(log));
+	CHECK(waited && ret == 0, "a write inside the old image waits for a slot across the swap (%s)",
+	      why ? why : "");
+	CHECK(used_idx(d) == 2 && *(uint8_t *)host(d, first[2].gpa) == S_OK &&
+	      *(uint8_t *)host(d, past[2].gpa) == S_IOERR,
+	      "past the new image's end it is answered IOERR");
+	CHECK(file_size(small) == 512ll * SMALL_SECTORS && strstr(log, "outside the disk's new image") &&
+	      !strstr(log, "I/O error"), "by the device: the new image neither grows nor sees it");
+
+	struct seg fill[] = { hdr_seg(d, T_IN, 0), data_seg(d, 512, true, 0xee), status_seg(d) };
+	struct seg inside[] = { hdr_seg(d, T_IN, SMALL_SECTORS - 1), data_seg(d, 512, true, 0xee),
+				status_seg(d) };
+	drv_offer(d, fill, 3);
+	drv_offer(d, inside, 3);
+	virtio_blk_serve(&b.blk.vd, 0);
+	waited = b.blk.queues[0].pending != NULL;
+	virtio_blk_wait(&b.blk, 0);
+	CHECK(waited && *(uint8_t *)host(d, inside[2].gpa) == S_OK &&
+	      all_bytes(host(d, inside[1].gpa), 512, other_byte(SMALL_SECTORS - 1)),
+	      "a waiting request inside the new image is served from it");
+	unlink(small);
 	bench_stop(&b);
 }
 
@@ -894,6 +988,7 @@ int main(int argc, char **argv)
 	test_worker();
 	test_replace_file();
 	test_replace_file_running();
+	test_replace_file_pending();
 	test_direct();
 	return tap_finish();
 }

@@ -324,6 +324,26 @@ static bool submit(struct virtio_blk_queue *q, struct blk_req *req)
 	return true;
 }
 
+/*
+ * Submits the request that waited for a slot; false when it did not reach
+ * the backend. Its range was checked against the capacity when it was
+ * taken: check again, as the image may have been swapped for a smaller one
+ * since (virtio_blk_replace_file).
+ */
+static bool submit_pending(struct virtio_blk_queue *q)
+{
+	struct blk_req *req = q->pending;
+	q->pending = NULL;
+	q->blocked = false;
+	uint64_t sector = req->br.offset / BLOCK_SECTOR_SIZE;
+	if (!range_ok(q->blk, sector, req->br.len)) {
+		complain(q->blk, "request outside the disk's new image", sector);
+		req_finish(q, req, VIRTIO_BLK_S_IOERR);
+		return false;
+	}
+	return submit(q, req);
+}
+
 static void notify(struct virtio_blk_queue *q)
 {
 	struct virtio_device *vd = &q->blk->vd;
@@ -386,13 +406,8 @@ void virtio_blk_serve(struct virtio_device *vd, unsigned queue)
 	struct virtq *vq = &vd->queues[queue].vq;
 	unsigned submitted = 0;
 
-	if (q->pending) {
-		struct blk_req *req = q->pending;
-		q->pending = NULL;
-		q->blocked = false;
-		if (submit(q, req))
-			submitted++;
-	}
+	if (q->pending && submit_pending(q))
+		submitted++;
 	/* One request per free blk_req: never more than the ring can hold. */
 	while (!q->blocked && !q->broken && q->free && take_one(blk, q, vq, &submitted))
 		;

@@ -100,9 +100,11 @@ void virtio_blk_destroy(struct virtio_blk *blk);
  * PATCH /drives): the new image opens with the device's readonly and
  * direct choices, the requests in flight on the old one complete and are
  * answered, then the old image is closed and the driver hears of the new
- * capacity through a configuration change. 0, or -errno with *why a
- * sentence for the user; then nothing changed, unless the worker could
- * not start again (-errno, *why says so, and the device needs a reset).
+ * capacity through a configuration change. A request taken before and
+ * still waiting for an I/O slot goes to the new image, if it lies inside
+ * it (else IOERR). 0, or -errno with *why a sentence for the user; then
+ * nothing changed, unless the worker could not start again (-errno, *why
+ * says so, and the device needs a reset).
  * Any thread; not together with virtio_blk_destroy.
  */
 int virtio_blk_replace_file(struct virtio_blk *blk, const char *path, const char **why);
