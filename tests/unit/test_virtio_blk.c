@@ -873,6 +873,113 @@ static void test_replace_file_pending(void)
 	bench_stop(&b);
 }
 
+/*
+ * Makes the worker's next epoll_wait fail (EINVAL: not an epoll fd): the
+ * worker thread then ends on its own, without answering what is in flight.
+ * The wait it is in goes on (it holds the epoll instance) so it must be in
+ * one: give it time to get back to it after the last answer.
+ */
+static void break_worker_epoll(struct bench *b)
+{
+	usleep(20000);
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	dup2(null, b->blk.worker.epoll_fd);
+	close(null);
+}
+
+/* The worker ended on its own with a request in flight: the swap is refused, the old image kept. */
+static void test_replace_file_dead_worker(void)
+{
+	struct bench b;
+	bench_start(&b, rw_cfg());
+	struct virtio_device *vd = &b.blk.vd;
+	struct drv *d = &b.d;
+	char other[64];
+	make_other_image(other, OTHER_SECTORS);
+	activate(&b);
+	struct seg f[] = { hdr_seg(d, T_FLUSH, 0), status_seg(d) };
+	drv_offer(d, f, 2);
+	virtio_kick_queue(vd, 0);
+	bool served = wait_used(d, 1);
+	break_worker_epoll(&b);
+	struct seg r[] = { hdr_seg(d, T_IN, 9), data_seg(d, 512, true, 0xee), status_seg(d) };
+	drv_offer(d, r, 3);
+	virtio_kick_queue(vd, 0);
+	/* Its completion signals the eventfd, and nobody reads it. */
+	struct pollfd pfd = { .fd = virtio_blk_queue_fd(&b.blk, 0), .events = POLLIN };
+	bool stranded = served && poll(&pfd, 1, 5000) == 1 && used_idx(d) == 1;
+
+	const char *why = NULL;
+	int ret = virtio_blk_replace_file(&b.blk, other, &why);
+	CHECK(stranded && ret == -EBUSY && why, "I/O left in flight by a dead worker: -EBUSY (%s)",
+	      why ? why : "");
+	CHECK(b.blk.worker.running && wait_used(d, 2) && *(uint8_t *)host(d, r[2].gpa) == S_OK &&
+	      all_bytes(host(d, r[1].gpa), 512, 9), "a new worker answers it, from the old image");
+	CHECK(config_capacity(&b) == IMAGE_SECTORS && atomic_load(&b.config_notifies) == 0 &&
+	      fds_on(other) == 0 && fds_on(b.path) == 2,
+	      "the old image stays open and in the config space; the new one is closed");
+	struct seg r2[] = { hdr_seg(d, T_IN, 7), data_seg(d, 512, true, 0xee), status_seg(d) };
+	drv_offer(d, r2, 3);
+	virtio_kick_queue(vd, 0);
+	CHECK(wait_used(d, 3) && *(uint8_t *)host(d, r2[2].gpa) == S_OK && all_bytes(host(d, r2[1].gpa), 512, 7),
+	      "and serves the old image");
+	why = NULL;
+	ret = virtio_blk_replace_file(&b.blk, other, &why);
+	CHECK(ret == 0 && config_capacity(&b) == OTHER_SECTORS, "then the swap can be done again (%s)",
+	      why ? why : "");
+	unlink(other);
+	bench_stop(&b);
+}
+
+/*
+ * The worker cannot start again after the swap (its epoll refuses the
+ * kick eventfd): the old image stays, the device needs a reset, and the
+ * log does not blame the driver.
+ */
+static void test_replace_file_no_restart(void)
+{
+	struct bench b;
+	bench_start(&b, rw_cfg());
+	struct virtio_device *vd = &b.blk.vd;
+	struct drv *d = &b.d;
+	char other[64];
+	make_other_image(other, OTHER_SECTORS);
+	activate(&b);
+	int kick_fd = vd->queues[0].kick_fd;
+	vd->queues[0].kick_fd = open("/dev/null", O_RDONLY | O_CLOEXEC); /* epoll_ctl: EPERM */
+
+	const char *why = NULL;
+	struct capture cap;
+	char log[4096];
+	capture_start(&cap);
+	int ret = virtio_blk_replace_file(&b.blk, other, &why);
+	capture_end(&cap, log, sizeof(log));
+	CHECK(ret == -EPERM && why && strstr(why, "old image") && strstr(why, "reset"),
+	      "the I/O thread cannot restart: -EPERM, the old image kept, a reset needed (%s)", why ? why : "");
+	CHECK(!b.blk.worker.running && (virtio_get_status(vd) & VIRTIO_STATUS_DEVICE_NEEDS_RESET) &&
+	      atomic_load(&b.config_notifies) == 1, "DEVICE_NEEDS_RESET, with one configuration change");
+	CHECK(strstr(log, "needs a reset") && strstr(log, "I/O thread") && !strstr(log, "driver"),
+	      "the log blames the I/O thread, not the driver");
+	CHECK(config_capacity(&b) == IMAGE_SECTORS && fds_on(other) == 0 && fds_on(b.path) == 2,
+	      "the old image stays open and in the config space; the new one is closed");
+	virtio_device_needs_reset(vd);
+	virtio_device_failed(vd, "test");
+	CHECK(atomic_load(&b.config_notifies) == 1, "giving up again notifies nothing more");
+
+	close(vd->queues[0].kick_fd);
+	vd->queues[0].kick_fd = kick_fd;
+	virtio_set_status(vd, 0);
+	activate(&b);
+	struct seg r[] = { hdr_seg(d, T_IN, IMAGE_SECTORS - 1), data_seg(d, 512, true, 0xee), status_seg(d) };
+	drv_offer(d, r, 3);
+	virtio_kick_queue(vd, 0);
+	CHECK(b.blk.worker.running && wait_used(d, 1) && *(uint8_t *)host(d, r[2].gpa) == S_OK &&
+	      all_bytes(host(d, r[1].gpa), 512, (IMAGE_SECTORS - 1) & 0xff),
+	      "after the reset the device serves the old image");
+	unlink(other);
+	bench_stop(&b);
+}
+
 /* direct=on: unaligned guest buffers go through a bounce buffer. */
 static void test_direct(void)
 {
@@ -989,6 +1096,8 @@ int main(int argc, char **argv)
 	test_replace_file();
 	test_replace_file_running();
 	test_replace_file_pending();
+	test_replace_file_dead_worker();
+	test_replace_file_no_restart();
 	test_direct();
 	return tap_finish();
 }

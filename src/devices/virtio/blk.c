@@ -680,7 +680,10 @@ static void publish_capacity(struct virtio_blk *blk)
 	pthread_mutex_unlock(&blk->vd.lock);
 }
 
-/* Ends the I/O on the current image: afterwards nothing is in flight and nobody serves. */
+/*
+ * Ends the I/O on the current image: afterwards nobody serves, and nothing
+ * is in flight unless the worker had ended on its own (queues_idle).
+ */
 static void quiesce(struct virtio_blk *blk, bool worker_running)
 {
 	if (worker_running) {
@@ -692,16 +695,26 @@ static void quiesce(struct virtio_blk *blk, bool worker_running)
 	}
 }
 
-/* Serves from `file` from now on; nothing may be in flight. Returns the old file. */
-static struct block_file *swap_file(struct virtio_blk *blk, struct block_file *file)
+/*
+ * Whether every queue is idle, so that it may move to another file. After
+ * quiesce they are, unless the worker had ended on its own (an epoll_wait
+ * error) and left what was in flight unanswered.
+ */
+static bool queues_idle(const struct virtio_blk *blk)
 {
-	struct block_file *old = blk->file;
 	for (unsigned i = 0; i < blk->nr_queues; i++)
-		block_queue_set_file(blk->queues[i].bq, file); /* idle: cannot fail */
+		if (block_queue_inflight(blk->queues[i].bq) > 0)
+			return false;
+	return true;
+}
+
+/* Serves from `file` from now on; the queues must be idle (queues_idle). */
+static void use_file(struct virtio_blk *blk, struct block_file *file)
+{
+	for (unsigned i = 0; i < blk->nr_queues; i++)
+		block_queue_set_file(blk->queues[i].bq, file); /* idle: returns 0 */
 	blk->file = file;
 	blk->capacity = block_file_size(file) / BLOCK_SECTOR_SIZE;
-	publish_capacity(blk);
-	return old;
 }
 
 /* A new worker, kicked on every queue: it serves what waited while none ran. */
@@ -711,6 +724,24 @@ static int resume_worker(struct virtio_blk *blk)
 	for (unsigned i = 0; ret == 0 && i < blk->nr_queues; i++)
 		virtio_kick_queue(&blk->vd, i);
 	return ret;
+}
+
+/*
+ * Serves `file` from now on, the queues being idle, and starts the worker
+ * again if it ran. 0, or -errno with *why and the old file kept (no worker).
+ */
+static int switch_to(struct virtio_blk *blk, struct block_file *file, bool running, const char **why)
+{
+	struct block_file *old = blk->file;
+	use_file(blk, file);
+	int ret = running ? resume_worker(blk) : 0;
+	if (ret < 0) {
+		use_file(blk, old); /* no worker started: the queues are still idle */
+		*why = "cannot restart the disk's I/O thread";
+		return ret;
+	}
+	publish_capacity(blk);
+	return 0;
 }
 
 static int open_replacement(const struct virtio_blk *blk, const char *path,
@@ -738,15 +769,23 @@ int virtio_blk_replace_file(struct virtio_blk *blk, const char *path, const char
 	pthread_mutex_lock(&blk->vd.control_lock);
 	bool running = blk->worker.running;
 	quiesce(blk, running);
-	struct block_file *old = swap_file(blk, file);
-	if (running && (ret = resume_worker(blk)) < 0)
-		*why = "cannot restart the disk's I/O thread";
+	struct block_file *old = blk->file;
+	if (queues_idle(blk)) {
+		ret = switch_to(blk, file, running, why);
+	} else {
+		*why = "requests on the current image are still in flight (the disk's I/O thread ended unexpectedly)";
+		ret = -EBUSY;
+	}
+	/* A failed swap keeps the old file, served again as before where that works. */
+	bool needs_reset = running && !blk->worker.running && resume_worker(blk) < 0;
 	pthread_mutex_unlock(&blk->vd.control_lock);
-	block_file_close(old);
-	if (ret < 0)
-		virtio_device_needs_reset(&blk->vd); /* notifies the driver of the change as well */
-	else
+	block_file_close(ret == 0 ? old : file);
+	if (needs_reset) {
+		*why = "cannot restart the disk's I/O thread: the disk keeps its old image and needs a reset by the guest";
+		virtio_device_failed(&blk->vd, "the I/O thread could not be restarted during an image swap");
+	} else if (ret == 0) {
 		virtio_config_changed(&blk->vd); /* §5.2.6.2: a new capacity is announced so */
+	}
 	return ret;
 }
 

@@ -102,9 +102,12 @@ void virtio_blk_destroy(struct virtio_blk *blk);
  * answered, then the old image is closed and the driver hears of the new
  * capacity through a configuration change. A request taken before and
  * still waiting for an I/O slot goes to the new image, if it lies inside
- * it (else IOERR). 0, or -errno with *why a sentence for the user; then
- * nothing changed, unless the worker could not start again (-errno, *why
- * says so, and the device needs a reset).
+ * it (else IOERR).
+ *
+ * 0: the device serves the new image. -errno, with *why a sentence for the
+ * user: it serves the old one still, the new one closed, the config space
+ * unchanged. That includes a failure to restart the I/O thread, after
+ * which the device needs a reset (DEVICE_NEEDS_RESET); *why then says so.
  * Any thread; not together with virtio_blk_destroy.
  */
 int virtio_blk_replace_file(struct virtio_blk *blk, const char *path, const char **why);
