@@ -38,6 +38,19 @@ static void install_fatal_signal_handlers(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/*
+ * The API's machinery runs the VM when the API serves or a configuration
+ * file describes it (so its logger and metrics apply); run's options boot
+ * it directly.
+ */
+static enum vmon_exit_status run_vm(enum cli_command cmd, struct vm_config *cfg, const struct cli_extra *extra)
+{
+	if (cmd == CLI_RUN && !extra->from_config_file)
+		return machine_run(cfg);
+	return api_run(&(struct api_run_options){ .sock_path = extra->api_sock, .instance_id = extra->instance_id,
+						   .cfg = extra->from_config_file ? cfg : NULL });
+}
+
 int main(int argc, char **argv)
 {
 	enum cli_command cmd;
@@ -54,7 +67,7 @@ int main(int argc, char **argv)
 		status = ctl_run(extra.api_sock, extra.ctl_action);
 	else {
 		install_fatal_signal_handlers();
-		status = (int)(cmd == CLI_API ? api_run(extra.api_sock) : machine_run(&cfg));
+		status = (int)run_vm(cmd, &cfg, &extra);
 	}
 	cli_free_config(&cfg);
 	return status;

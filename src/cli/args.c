@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "api/api.h"
 #include "api/vm_json.h"
 #include "cli/ctl.h"
 #include "util/log.h"
@@ -22,7 +23,8 @@ static const char usage[] =
 	"                [--net tap=NAME[,...]]...\n"
 	"                [--console serial|virtio] [--stats] [--verbose]\n"
 	"       vmon run --config-file FILE [--console serial|virtio] [--stats] [--verbose]\n"
-	"       vmon --api-sock PATH [--verbose]\n"
+	"       vmon --api-sock PATH [--config-file FILE] [FIRECRACKER'S FLAGS] [--verbose]\n"
+	"       vmon [--no-api] --config-file FILE [FIRECRACKER'S FLAGS] [--verbose]\n"
 	"       vmon ctl --api-sock PATH pause|resume|info|config|ctrl-alt-del\n"
 	"       vmon --help | --version\n"
 	"\n"
@@ -56,10 +58,29 @@ static const char usage[] =
 	"  --verbose       also log debug messages (e.g. unclaimed I/O addresses)\n"
 	"\n"
 	"  --api-sock PATH without run: serve Firecracker's REST API on the Unix socket\n"
-	"                  PATH; the machine starts when the API says InstanceStart\n"
+	"                  PATH; the machine starts when the API says InstanceStart,\n"
+	"                  or at once with --config-file\n"
 	"  ctl             ask the vmon serving --api-sock PATH to pause or resume the\n"
 	"                  guest, print its state (info) or configuration (config), or\n"
 	"                  press Ctrl-Alt-Del\n"
+	"\n"
+	"Firecracker's flags, as its launchers pass them (without run):\n"
+	"  --config-file FILE\n"
+	"                  the machine to start at once; without --api-sock (or with\n"
+	"                  --no-api) as vmon run --config-file FILE\n"
+	"  --id ID         the instance's \"id\" in GET / (1 to 64 of A-Z, a-z, 0-9, -)\n"
+	"  --log-path PATH, --level LEVEL, --show-level, --show-log-origin\n"
+	"                  the log, as PUT /logger sets it (LEVEL: Error, Warning or\n"
+	"                  Warn, Info, Debug, Trace, Off); with --config-file only\n"
+	"  --metrics-path PATH\n"
+	"                  the metrics file, as PUT /metrics sets it; with\n"
+	"                  --config-file only\n"
+	"  --no-seccomp    accepted: vmon installs no seccomp filter\n"
+	"  --seccomp-filter FILE\n"
+	"                  refused: vmon cannot apply a seccomp filter yet\n"
+	"  --boot-timer    refused: vmon has no boot timer device\n"
+	"  --http-api-max-payload-size N\n"
+	"                  accepted only as 51200: vmon's API limit, Firecracker's default\n"
 	"\n"
 	"Exit status: 0 guest powered off (or Ctrl-A x), 1 vmon error,\n"
 	"             2 guest rebooted, 3 guest crashed (triple fault, KVM failure).\n";
@@ -359,7 +380,9 @@ static int set_string(char **field, const char *arg)
 }
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_STATS, OPT_VERBOSE,
-       OPT_DISK, OPT_CONSOLE, OPT_NET, OPT_CONFIG_FILE, OPT_API_SOCK };
+       OPT_DISK, OPT_CONSOLE, OPT_NET, OPT_CONFIG_FILE, OPT_API_SOCK, OPT_NO_API, OPT_ID, OPT_LOG_PATH,
+       OPT_LEVEL, OPT_SHOW_LEVEL, OPT_SHOW_LOG_ORIGIN, OPT_METRICS_PATH, OPT_NO_SECCOMP, OPT_SECCOMP_FILTER,
+       OPT_BOOT_TIMER, OPT_MAX_PAYLOAD };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -377,8 +400,21 @@ static const struct option run_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* Firecracker's own command line, as its launchers write it. */
 static const struct option api_options[] = {
 	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
+	{ "no-api", no_argument, NULL, OPT_NO_API },
+	{ "id", required_argument, NULL, OPT_ID },
+	{ "config-file", required_argument, NULL, OPT_CONFIG_FILE },
+	{ "log-path", required_argument, NULL, OPT_LOG_PATH },
+	{ "level", required_argument, NULL, OPT_LEVEL },
+	{ "show-level", no_argument, NULL, OPT_SHOW_LEVEL },
+	{ "show-log-origin", no_argument, NULL, OPT_SHOW_LOG_ORIGIN },
+	{ "metrics-path", required_argument, NULL, OPT_METRICS_PATH },
+	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
+	{ "seccomp-filter", required_argument, NULL, OPT_SECCOMP_FILTER },
+	{ "boot-timer", no_argument, NULL, OPT_BOOT_TIMER },
+	{ "http-api-max-payload-size", required_argument, NULL, OPT_MAX_PAYLOAD },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -525,8 +561,18 @@ static int load_config_file(const char *path, struct vm_config *cfg)
 	return ret < 0 ? -1 : 0;
 }
 
-static int parse_run(int argc, char **argv, enum cli_command *cmd,
-		     struct vm_config *cfg)
+/* What the machine's description leaves open: NIC queues per vCPU, the console's command line. */
+static int complete_machine(struct vm_config *cfg)
+{
+	resolve_nic_queues(cfg);
+	if (!cfg->cmdline)
+		return set_string(&cfg->cmdline, cfg->console == CONSOLE_VIRTIO ? VM_DEFAULT_CMDLINE_HVC :
+										  VM_DEFAULT_CMDLINE);
+	return 0;
+}
+
+static int parse_run(int argc, char **argv, enum cli_command *cmd, struct vm_config *cfg,
+		     struct cli_extra *extra)
 {
 	const char *config_file = NULL, *machine_option = NULL;
 	int opt, index = 0;
@@ -554,47 +600,184 @@ static int parse_run(int argc, char **argv, enum cli_command *cmd,
 		return -1;
 	if (!cfg->kernel_path)
 		return error_line("%s%s", "run needs --kernel PATH or --config-file FILE", "");
-	resolve_nic_queues(cfg);
-	if (!cfg->cmdline)
-		return set_string(&cfg->cmdline, cfg->console == CONSOLE_VIRTIO ? VM_DEFAULT_CMDLINE_HVC :
-										  VM_DEFAULT_CMDLINE);
-	return 0;
+	extra->from_config_file = config_file != NULL;
+	return complete_machine(cfg);
 }
 
 _Static_assert(sizeof(((struct sockaddr_un *)NULL)->sun_path) == 108, "the message below says 107 bytes");
 
 /* A path a Unix socket can be bound to or connected to. */
-static int check_api_sock(const char *path, const char *who)
+static int check_api_sock(const char *path)
 {
-	if (!path)
-		return error_line("%s needs --api-sock PATH%s", who, "");
 	if (!*path || strlen(path) >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
 		return error_line("--api-sock '%s' %s", path,
 				  "must be a path of 1 to 107 bytes (the limit of a Unix socket's path)");
 	return 0;
 }
 
-/* vmon --api-sock PATH [--verbose] */
-static int parse_api(int argc, char **argv, enum cli_command *cmd, struct cli_extra *extra)
+/* Firecracker's flags besides the socket: what they ask, applied once --config-file is read. */
+struct api_flags {
+	const char *config_file;
+	bool no_api;
+	const char *log_path, *level, *metrics_path; /* level: as vm_json keeps it */
+	bool show_level, show_origin;
+	const char *output_flag; /* the first of the logger and metrics flags given */
+};
+
+#define INSTANCE_ID_MAX 64
+#define INSTANCE_ID_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-"
+
+/* Firecracker's --id: 1 to 64 characters of A-Z, a-z, 0-9 and '-'. */
+static int set_instance_id(const char *id, struct cli_extra *extra)
 {
-	int opt;
-	restart_options();
-	while ((opt = next_option(argc, argv, api_options, NULL)) != -1) {
-		if (opt == OPTION_BAD)
+	size_t n = strlen(id);
+	if (n < 1 || n > INSTANCE_ID_MAX || strspn(id, INSTANCE_ID_CHARS) != n)
+		return error_line("--id '%s' %s", id, "must be 1 to 64 characters of A-Z, a-z, 0-9 and -");
+	extra->instance_id = id;
+	return 0;
+}
+
+_Static_assert(API_MAX_BODY == 51200, "the message below says 51200");
+
+/* vmon's API takes bodies up to Firecracker's default limit: that value is the only one it takes. */
+static int check_max_payload(const char *arg)
+{
+	unsigned size;
+	if (parse_count(arg, API_MAX_BODY, &size) == 0 && size == API_MAX_BODY)
+		return 0;
+	return error_line("--http-api-max-payload-size '%s' %s", arg,
+			  "is not supported by vmon: its API's body limit is fixed at 51200 bytes (Firecracker's default)");
+}
+
+static int set_level(const char *arg, struct api_flags *f)
+{
+	f->level = vm_json_log_level(arg);
+	return f->level ? 0 : error_line("--level '%s' %s", arg,
+					 "must be Error, Warning (or Warn), Info, Debug, Trace or Off");
+}
+
+static int apply_api_flag(int opt, const char *arg, enum cli_command *cmd, struct api_flags *f,
+			  struct cli_extra *extra)
+{
+	switch (opt) {
+	case OPT_API_SOCK:
+		extra->api_sock = arg;
+		return 0;
+	case OPT_NO_API:
+		f->no_api = true;
+		return 0;
+	case OPT_ID:
+		return set_instance_id(arg, extra);
+	case OPT_CONFIG_FILE:
+		f->config_file = arg; /* read once the flags are known */
+		return 0;
+	case OPT_LOG_PATH:
+		f->log_path = arg;
+		return 0;
+	case OPT_LEVEL:
+		return set_level(arg, f);
+	case OPT_SHOW_LEVEL:
+		f->show_level = true;
+		return 0;
+	case OPT_SHOW_LOG_ORIGIN:
+		f->show_origin = true;
+		return 0;
+	case OPT_METRICS_PATH:
+		f->metrics_path = arg;
+		return 0;
+	case OPT_NO_SECCOMP:
+		return 0; /* vmon installs no seccomp filter: what --no-seccomp asks for */
+	case OPT_SECCOMP_FILTER:
+		return error_line("--seccomp-filter '%s' %s", arg,
+				  "cannot be applied: vmon has no seccomp filtering yet (it runs as with --no-seccomp)");
+	case OPT_BOOT_TIMER:
+		return error_line("%s%s", "--boot-timer is not supported by vmon", " (it has no boot timer device)");
+	case OPT_MAX_PAYLOAD:
+		return check_max_payload(arg);
+	case OPT_VERBOSE:
+		log_set_level(LOG_DEBUG);
+		return 0;
+	default:
+		*cmd = CLI_HELP;
+		return 0;
+	}
+}
+
+/* The flags that say where the log and the metrics go. */
+static bool describes_output(int opt)
+{
+	return opt == OPT_LOG_PATH || opt == OPT_LEVEL || opt == OPT_SHOW_LEVEL || opt == OPT_SHOW_LOG_ORIGIN ||
+	       opt == OPT_METRICS_PATH;
+}
+
+/*
+ * The logger and metrics flags into cfg, as PUT /logger and PUT /metrics
+ * would set them; the file and a flag may not both set one thing.
+ */
+static int apply_output_flags(const struct api_flags *f, struct vm_config *cfg)
+{
+	const struct { const char *flag, *value, *in_file; char **field; } settings[] = {
+		{ "--log-path", f->log_path, "logger.log_path", &cfg->logger.path },
+		{ "--level", f->level, "logger.level", &cfg->logger.level },
+		{ "--metrics-path", f->metrics_path, "metrics.metrics_path", &cfg->metrics_path },
+	};
+	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+		if (!settings[i].value)
+			continue;
+		if (!*settings[i].value)
+			return error_line("%s %s", settings[i].flag, "must not be empty");
+		if (*settings[i].field)
+			return error_line("%s cannot be combined with the configuration file's %s: give one",
+					  settings[i].flag, settings[i].in_file);
+		if (set_string(settings[i].field, settings[i].value) < 0)
 			return -1;
-		if (opt == OPT_API_SOCK)
-			extra->api_sock = optarg;
-		else if (opt == OPT_VERBOSE)
-			log_set_level(LOG_DEBUG);
-		else
-			*cmd = CLI_HELP;
+	}
+	cfg->logger.show_level |= f->show_level;
+	cfg->logger.show_origin |= f->show_origin;
+	return 0;
+}
+
+/* What the flags ask together: a socket or a file; the logger and metrics flags with the file. */
+static int check_api_flags(const struct api_flags *f, const struct cli_extra *extra)
+{
+	if (f->no_api && extra->api_sock)
+		return error_line("%s%s", "--no-api cannot be combined with --api-sock", "");
+	if (!extra->api_sock && !f->config_file)
+		return error_line("%s%s", "missing --api-sock PATH (the API) or --config-file FILE (a VM without it)", "");
+	if (extra->api_sock && check_api_sock(extra->api_sock) < 0)
+		return -1;
+	if (f->output_flag && !f->config_file)
+		return error_line("--%s works only with --config-file for now%s", f->output_flag,
+				  "; without one, use the API's PUT /logger and PUT /metrics");
+	return 0;
+}
+
+/* vmon --api-sock PATH | --config-file FILE, with Firecracker's other flags */
+static int parse_api(int argc, char **argv, enum cli_command *cmd, struct vm_config *cfg,
+		     struct cli_extra *extra)
+{
+	struct api_flags f = { 0 };
+	int opt, index = 0;
+	restart_options();
+	while ((opt = next_option(argc, argv, api_options, &index)) != -1) {
+		if (opt == OPTION_BAD || apply_api_flag(opt, optarg, cmd, &f, extra) < 0)
+			return -1;
+		if (describes_output(opt) && !f.output_flag)
+			f.output_flag = api_options[index].name;
 	}
 	if (*cmd == CLI_HELP)
 		return 0;
 	if (optind < argc)
 		return error_line("unexpected argument '%s'%s", argv[optind], "");
-	*cmd = CLI_API;
-	return check_api_sock(extra->api_sock, "the API");
+	if (check_api_flags(&f, extra) < 0)
+		return -1;
+	*cmd = extra->api_sock ? CLI_API : CLI_RUN;
+	if (!f.config_file)
+		return 0;
+	if (load_config_file(f.config_file, cfg) < 0 || apply_output_flags(&f, cfg) < 0)
+		return -1;
+	extra->from_config_file = true;
+	return complete_machine(cfg);
 }
 
 /* vmon ctl --api-sock PATH ACTION (argv[0] is "ctl") */
@@ -613,7 +796,9 @@ static int parse_ctl(int argc, char **argv, enum cli_command *cmd, struct cli_ex
 	if (*cmd == CLI_HELP)
 		return 0;
 	*cmd = CLI_CTL;
-	if (check_api_sock(extra->api_sock, "ctl") < 0)
+	if (!extra->api_sock)
+		return error_line("%s%s", "ctl needs --api-sock PATH", "");
+	if (check_api_sock(extra->api_sock) < 0)
 		return -1;
 	char actions[128];
 	ctl_action_names(actions, sizeof(actions));
@@ -646,10 +831,10 @@ int cli_parse(int argc, char **argv, enum cli_command *cmd, struct vm_config *cf
 		return 0;
 	}
 	if (strcmp(verb, "run") == 0)
-		return parse_run(argc - 1, argv + 1, cmd, cfg);
+		return parse_run(argc - 1, argv + 1, cmd, cfg, extra);
 	if (strcmp(verb, "ctl") == 0)
 		return parse_ctl(argc - 1, argv + 1, cmd, extra);
 	if (verb[0] == '-')
-		return parse_api(argc, argv, cmd, extra);
+		return parse_api(argc, argv, cmd, cfg, extra);
 	return error_line("unknown command '%s'%s", verb, "");
 }

@@ -154,24 +154,49 @@ tap_check "config file: larger than 1 MiB" rejects "is larger than 1 MiB" run --
 tap_check "config file: with --kernel" rejects "--config-file cannot be combined with --kernel" \
 	run --config-file "$work/tiny.json" --kernel "$k"
 tap_check "config file: its kernel is missing" rejects "No such file" run --config-file "$work/missing-kernel-file.json"
-boots_from_config() {
-	timeout 60 "$vmon" run --config-file "$work/tiny.json" --stats </dev/null >"$work/out" 2>"$work/err"
+# boots VMON-ARGS...: the tiny guest of tiny.json prints its command line and powers off (status 0).
+boots() {
+	timeout 60 "$vmon" "$@" </dev/null >"$work/out" 2>"$work/err"
 	local rc=$?
-	if [ "$rc" = 0 ] && grep -qxF "cmdline: tiny guest cmdline" "$work/out" && grep -qF "vmon-stats" "$work/err"; then
+	if [ "$rc" = 0 ] && grep -qxF "cmdline: tiny guest cmdline" "$work/out"; then
 		return 0
 	fi
 	echo "# status $rc"
 	sed 's/^/#   /' "$work/out" "$work/err" | head -20
 	return 1
 }
+boots_with_stats() { boots run --config-file "$work/tiny.json" --stats && grep -qF "vmon-stats" "$work/err"; }
+# As a Firecracker launcher starts it: no API, the log and metrics files from flags.
+boots_with_firecracker_flags() {
+	boots --no-api --config-file "$work/tiny.json" --id tiny-1 --no-seccomp --log-path "$work/log" --level Warn \
+		--show-level --metrics-path "$work/metrics" && [ -e "$work/log" ] && [ -s "$work/metrics" ]
+}
 if [ -w /dev/kvm ]; then
-	tap_check "config file: a tiny guest boots from one, with --stats" boots_from_config
+	tap_check "config file: a tiny guest boots from one, with --stats" boots_with_stats
+	tap_check "config file without run, with Firecracker's flags: it boots; log and metrics files" \
+		boots_with_firecracker_flags
 else
 	tap_skip "config file: a tiny guest boots from one, with --stats" "no access to /dev/kvm"
+	tap_skip "config file without run, with Firecracker's flags: it boots; log and metrics files" "no access to /dev/kvm"
 fi
 
 tap_check "api: --api-sock without a path" rejects "option '--api-sock' needs a value" --api-sock
 tap_check "api: --api-sock too long" rejects "must be a path of 1 to 107 bytes" --api-sock "/$(head -c 120 /dev/zero | tr '\0' s)"
+tap_check "api: bad --id" rejects "--id 'my_vm' must be 1 to 64 characters of A-Z, a-z, 0-9 and -" \
+	--api-sock "$work/s" --id my_vm
+tap_check "api: --id too long" rejects "must be 1 to 64 characters" --api-sock "$work/s" --id "$(head -c 65 /dev/zero | tr '\0' i)"
+tap_check "api: --seccomp-filter" rejects "--seccomp-filter '$work/f.bpf' cannot be applied: vmon has no seccomp filtering yet" \
+	--api-sock "$work/s" --seccomp-filter "$work/f.bpf"
+tap_check "api: --boot-timer" rejects "--boot-timer is not supported by vmon" --api-sock "$work/s" --boot-timer
+tap_check "api: --http-api-max-payload-size" rejects "body limit is fixed at 51200 bytes" \
+	--api-sock "$work/s" --http-api-max-payload-size 1000000
+tap_check "api: bad --level" rejects "--level 'loud' must be Error, Warning (or Warn), Info, Debug, Trace or Off" \
+	--config-file "$work/tiny.json" --level loud
+tap_check "api: --log-path without --config-file" rejects "--log-path works only with --config-file" \
+	--api-sock "$work/s" --log-path "$work/log"
+tap_check "api: neither --api-sock nor --config-file" rejects "missing --api-sock PATH" --id vm1
+tap_check "api: --no-api with --api-sock" rejects "--no-api cannot be combined with --api-sock" \
+	--no-api --api-sock "$work/s" --config-file "$work/tiny.json"
 tap_check "ctl: unknown action" rejects "unknown ctl action 'stop'" ctl --api-sock "$work/s" stop
 tap_check "ctl: no action" rejects "ctl needs an action" ctl --api-sock "$work/s"
 tap_check "ctl: no --api-sock" rejects "ctl needs --api-sock PATH" ctl pause

@@ -1,4 +1,7 @@
-/* Command-line parsing: sizes, CPU counts, the run command, --config-file, the API and ctl. */
+/*
+ * Command-line parsing: sizes, CPU counts, the run command, --config-file,
+ * the API with Firecracker's flags, and ctl.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +116,107 @@ static void test_config_file(void)
 	CHECK(parse(5, help, &cmd, &cfg) == 0 && cmd == CLI_HELP, "--config-file with --help: the help, no file read");
 }
 
+/* cli_parse of args (NULL-terminated), "FILE" standing for a temporary file holding text. */
+static int parse_with_file(const char *text, const char *const *args, enum cli_command *cmd,
+			   struct vm_config *cfg, struct cli_extra *extra)
+{
+	const char *path = file_with(text);
+	char *argv[24];
+	int argc = 0;
+	for (; args[argc]; argc++)
+		argv[argc] = (char *)(strcmp(args[argc], "FILE") == 0 ? path : args[argc]);
+	argv[argc] = NULL;
+	cli_free_config(cfg);
+	int ret = cli_parse(argc, argv, cmd, cfg, extra);
+	unlink(path);
+	return ret;
+}
+
+#define KERNEL_ONLY "{\"boot-source\": {\"kernel_image_path\": \"/k\"}}"
+#define ARGS(...) ((const char *const[]){ "vmon", __VA_ARGS__, NULL })
+
+static void test_firecracker_flags(void)
+{
+	enum cli_command cmd;
+	struct vm_config cfg;
+	struct cli_extra extra;
+	vm_config_init(&cfg);
+	CHECK(parse_with_file(KERNEL_ONLY, ARGS("--api-sock", "/s", "--id", "my-vm-01", "--no-seccomp"), &cmd, &cfg,
+			      &extra) == 0 && cmd == CLI_API && strcmp(extra.instance_id, "my-vm-01") == 0 &&
+	      !extra.from_config_file && !cfg.kernel_path, "--api-sock with --id and --no-seccomp: no VM yet");
+	CHECK(parse_with_file(KERNEL_ONLY, ARGS("--api-sock", "/s", "--config-file", "FILE"), &cmd, &cfg, &extra) == 0 &&
+	      cmd == CLI_API && extra.from_config_file && strcmp(extra.api_sock, "/s") == 0 && !extra.instance_id &&
+	      strcmp(cfg.kernel_path, "/k") == 0 && strcmp(cfg.cmdline, VM_DEFAULT_CMDLINE) == 0,
+	      "--api-sock with --config-file: the API, and the file's VM to start");
+	CHECK(parse_with_file(KERNEL_ONLY, ARGS("--config-file", "FILE", "--id", "a"), &cmd, &cfg, &extra) == 0 &&
+	      cmd == CLI_RUN && extra.from_config_file && !extra.api_sock && strcmp(cfg.kernel_path, "/k") == 0,
+	      "--config-file without --api-sock: run, as Firecracker's --no-api");
+	CHECK(parse_with_file(KERNEL_ONLY, ARGS("--no-api", "--config-file", "FILE"), &cmd, &cfg, &extra) == 0 &&
+	      cmd == CLI_RUN && extra.from_config_file, "--no-api --config-file: run");
+	CHECK(parse_with_file(KERNEL_ONLY, ARGS("--api-sock", "/s", "--http-api-max-payload-size", "51200"), &cmd, &cfg,
+			      &extra) == 0 && cmd == CLI_API, "--http-api-max-payload-size 51200, vmon's own limit");
+
+	char id64[65];
+	memset(id64, 'I', 64);
+	id64[64] = '\0';
+	CHECK(parse_with_file(KERNEL_ONLY, ARGS("--api-sock", "/s", "--id", id64), &cmd, &cfg, &extra) == 0 &&
+	      strcmp(extra.instance_id, id64) == 0, "--id of 64 characters");
+
+	CHECK(parse_with_file(KERNEL_ONLY, ARGS("--config-file", "FILE", "--log-path", "/l", "--level", "warn",
+						"--show-level", "--show-log-origin", "--metrics-path", "/m"),
+			      &cmd, &cfg, &extra) == 0 && strcmp(cfg.logger.path, "/l") == 0 &&
+	      strcmp(cfg.logger.level, "Warning") == 0 && cfg.logger.show_level && cfg.logger.show_origin &&
+	      strcmp(cfg.metrics_path, "/m") == 0, "the logger and metrics flags fill cfg as PUT /logger and /metrics");
+	CHECK(parse_with_file("{\"boot-source\": {\"kernel_image_path\": \"/k\"}, \"logger\": {\"level\": \"Debug\"}}",
+			      ARGS("--config-file", "FILE", "--log-path", "/l", "--show-level"), &cmd, &cfg, &extra) == 0 &&
+	      strcmp(cfg.logger.path, "/l") == 0 && strcmp(cfg.logger.level, "Debug") == 0 && cfg.logger.show_level,
+	      "the file's logger level with the flags' log path");
+	CHECK(parse_with_file(KERNEL_ONLY, ARGS("--api-sock", "/s", "--help", "--boot-timer"), &cmd, &cfg, &extra) < 0,
+	      "a refused flag after --help is still refused");
+	CHECK(parse_with_file(KERNEL_ONLY, ARGS("--api-sock", "/s", "--id", "x", "--help"), &cmd, &cfg, &extra) == 0 &&
+	      cmd == CLI_HELP, "--api-sock --id --help: the help");
+
+	static const struct { const char *args[12], *text, *name; } bad[] = {
+		{ { "--api-sock", "/s", "--id", "" }, KERNEL_ONLY, "an empty --id" },
+		{ { "--api-sock", "/s", "--id", "IIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIII" }, KERNEL_ONLY,
+		  "--id of 65 characters" },
+		{ { "--api-sock", "/s", "--id", "my_vm" }, KERNEL_ONLY, "--id with '_'" },
+		{ { "--api-sock", "/s", "--id", "a b" }, KERNEL_ONLY, "--id with a space" },
+		{ { "--api-sock", "/s", "--id" }, KERNEL_ONLY, "--id without its value" },
+		{ { "--api-sock", "/s", "--seccomp-filter", "/f.bpf" }, KERNEL_ONLY, "--seccomp-filter" },
+		{ { "--api-sock", "/s", "--boot-timer" }, KERNEL_ONLY, "--boot-timer" },
+		{ { "--api-sock", "/s", "--http-api-max-payload-size", "100000" }, KERNEL_ONLY,
+		  "--http-api-max-payload-size beyond vmon's limit" },
+		{ { "--api-sock", "/s", "--http-api-max-payload-size", "1024" }, KERNEL_ONLY,
+		  "--http-api-max-payload-size below vmon's limit" },
+		{ { "--api-sock", "/s", "--http-api-max-payload-size", "lots" }, KERNEL_ONLY,
+		  "--http-api-max-payload-size not a number" },
+		{ { "--config-file", "FILE", "--level", "loud" }, KERNEL_ONLY, "an unknown --level" },
+		{ { "--config-file", "FILE", "--level", "" }, KERNEL_ONLY, "an empty --level" },
+		{ { "--config-file", "FILE", "--log-path", "" }, KERNEL_ONLY, "an empty --log-path" },
+		{ { "--config-file", "FILE", "--metrics-path", "" }, KERNEL_ONLY, "an empty --metrics-path" },
+		{ { "--api-sock", "/s", "--log-path", "/l" }, KERNEL_ONLY, "--log-path without --config-file" },
+		{ { "--api-sock", "/s", "--show-level" }, KERNEL_ONLY, "--show-level without --config-file" },
+		{ { "--api-sock", "/s", "--metrics-path", "/m" }, KERNEL_ONLY, "--metrics-path without --config-file" },
+		{ { "--config-file", "FILE", "--level", "Info" }, "{\"boot-source\": {\"kernel_image_path\": \"/k\"}, "
+		  "\"logger\": {\"level\": \"Debug\"}}", "--level and the file's logger level" },
+		{ { "--config-file", "FILE", "--metrics-path", "/m" }, "{\"boot-source\": {\"kernel_image_path\": \"/k\"}, "
+		  "\"metrics\": {\"metrics_path\": \"/m2\"}}", "--metrics-path and the file's metrics" },
+		{ { "--no-api" }, KERNEL_ONLY, "--no-api without --config-file" },
+		{ { "--no-api", "--api-sock", "/s", "--config-file", "FILE" }, KERNEL_ONLY, "--no-api with --api-sock" },
+		{ { "--id", "x" }, KERNEL_ONLY, "neither --api-sock nor --config-file" },
+		{ { "--config-file", "FILE" }, "{}", "--config-file without a boot source" },
+		{ { "--config-file", "FILE", "--stats" }, KERNEL_ONLY, "--stats is run's" },
+		{ { "--config-file", "FILE", "--api-sock", "" }, KERNEL_ONLY, "an empty --api-sock with --config-file" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *args[14] = { "vmon" };
+		memcpy(&args[1], bad[i].args, sizeof(bad[i].args));
+		CHECK(parse_with_file(bad[i].text, args, &cmd, &cfg, &extra) < 0, "refused: %s", bad[i].name);
+	}
+	cli_free_config(&cfg);
+}
+
 static void test_api_and_ctl(void)
 {
 	enum cli_command cmd;
@@ -175,8 +279,8 @@ static void test_api_and_ctl(void)
 	char *ctl_help[] = { "vmon", "ctl", "--help", NULL };
 	CHECK(cli_parse(3, ctl_help, &cmd, &cfg, &extra) == 0 && cmd == CLI_HELP, "ctl --help");
 	char *run_extra[] = { "vmon", "run", "--kernel", "k", NULL };
-	CHECK(cli_parse(4, run_extra, &cmd, &cfg, &extra) == 0 && !extra.api_sock && !extra.ctl_action,
-	      "run leaves extra empty");
+	CHECK(cli_parse(4, run_extra, &cmd, &cfg, &extra) == 0 && !extra.api_sock && !extra.ctl_action &&
+	      !extra.instance_id && !extra.from_config_file, "run leaves extra empty");
 	cli_free_config(&cfg);
 }
 
@@ -292,6 +396,7 @@ int main(void)
 	cli_free_config(&cfg);
 
 	test_config_file();
+	test_firecracker_flags();
 	test_api_and_ctl();
 	return tap_finish();
 }
