@@ -9,7 +9,8 @@
 int image_open(struct image *img, const char *path, uint64_t max_size)
 {
 	*img = (struct image){ .fd = -1 };
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer; only regular files pass. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 

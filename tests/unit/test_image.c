@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tap.h"
@@ -32,6 +33,12 @@ int main(void)
 	CHECK(image_open(&img, path, 4) == -EFBIG, "larger than the limit: -EFBIG");
 	CHECK(image_open(&img, "/tmp", 1024) == -EINVAL, "a directory: -EINVAL");
 	CHECK(image_open(&img, "/nonexistent/vmon", 1024) == -ENOENT, "missing: -ENOENT");
+	unlink(path);
+	/* A FIFO nobody writes to: refused at once, not waited on (the API opens kernels on its thread). */
+	CHECK(mkfifo(path, 0600) == 0, "a FIFO made");
+	alarm(10); /* a hang is a failure */
+	CHECK(image_open(&img, path, 1024) == -EINVAL, "a FIFO: -EINVAL, without waiting for a writer");
+	alarm(0);
 	unlink(path);
 
 	struct image mem = image_from_memory(content, 16);
