@@ -46,7 +46,8 @@ struct api {
 	struct api_vm_ops vm;
 	enum api_vm_state state;
 	struct vm_config cfg;
-	FILE *metrics;                      /* opened by PUT /metrics */
+	const char *instance_id;            /* GET /'s "id" */
+	int metrics_fd;                     /* opened by PUT /metrics; -1: none */
 	uint64_t requests, faults;          /* answered, and of those with a fault */
 	/* What the last metrics line counted from: each line is the change since. */
 	struct machine_counters last_flush;
@@ -58,7 +59,8 @@ struct api_response {
 	char *body;        /* malloc'd JSON; NULL with 204 */
 };
 
-void api_init(struct api *api, const struct api_vm_ops *vm);
+/* instance_id: GET /'s "id" (outlives api); NULL: Firecracker's "anonymous-instance". */
+void api_init(struct api *api, const struct api_vm_ops *vm, const char *instance_id);
 void api_destroy(struct api *api);
 
 /* Answers one request; body need not be NUL-terminated. Thread-safe. */
@@ -67,9 +69,18 @@ void api_handle(struct api *api, const char *method, const char *path, const cha
 void api_response_free(struct api_response *r);
 
 /*
- * Writes one metrics line now (FlushMetrics, and the periodic flush):
- * counters since the last flush, as Firecracker's metrics are. 0, or
- * -EINVAL when no metrics file is configured, or -errno.
+ * A configuration made elsewhere (--config-file): taken over (*cfg is left
+ * empty), its logger and metrics applied and the VM started, as the API
+ * calls would. 0; -EINVAL with *fault (malloc'd) for what the
+ * configuration lacks; or the VM side's -errno (*fault NULL: it logged why).
+ */
+int api_start_configured(struct api *api, struct vm_config *cfg, char **fault);
+
+/*
+ * Writes one metrics line now (the periodic flush, and at exit): counters
+ * since the last flush, as Firecracker's metrics are. 0, or -EINVAL when
+ * no metrics file is configured, -ETIMEDOUT when a request has held the
+ * API for 2 s, or -errno.
  */
 int api_flush_metrics(struct api *api);
 /* The state as GET / words it: "Not started", "Running", "Paused". */

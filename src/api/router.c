@@ -144,61 +144,54 @@ static int parse_network_interface(const struct request *req, struct vm_config *
 	return vm_json_put_network_interface(req->body, req->id, cfg, fault);
 }
 
-static void put_boot_source(struct api *api, const struct request *req, struct api_response *out)
-{
-	configure(api, req, out, parse_boot_source);
-}
+/* --- logger and metrics: their files opened now, so that a bad path is refused now --- */
 
-static void put_machine_config(struct api *api, const struct request *req, struct api_response *out)
+/*
+ * O_RDWR | O_NONBLOCK: a FIFO opens at once even with no reader yet, and is
+ * never waited on (Firecracker opens its log and metrics FIFOs so); a file
+ * that does not exist is created. The fd, or -1 with *fault.
+ */
+static int open_output(const char *path, char **fault)
 {
-	configure(api, req, out, parse_machine_config);
-}
-
-static void put_drive(struct api *api, const struct request *req, struct api_response *out)
-{
-	configure(api, req, out, parse_drive);
-}
-
-static void put_network_interface(struct api *api, const struct request *req, struct api_response *out)
-{
-	configure(api, req, out, parse_network_interface);
-}
-
-/* --- logger and metrics: files opened now, so that a bad path is refused now --- */
-
-static FILE *open_output(const char *path, char **fault)
-{
-	/* O_NONBLOCK: a FIFO with no reader yet must not hang the API (Firecracker does the same). */
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0600);
-	FILE *f = fd >= 0 ? fdopen(fd, "a") : NULL;
-	if (!f) {
-		if (asprintf(fault, "Cannot open '%s': %s.", path, strerror(errno)) < 0)
-			*fault = NULL;
-		if (fd >= 0)
-			close(fd);
-	}
-	return f;
+	int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0600);
+	if (fd < 0 && asprintf(fault, "Cannot open '%s': %s.", path, strerror(errno)) < 0)
+		*fault = NULL;
+	return fd;
 }
 
 /* "Error", "Warning", ... (any case, as Firecracker's); vm_json checked the word already. */
-static struct log_target log_target_for(const struct logger_config *l, FILE *out)
+static struct log_target log_target_for(const struct logger_config *l, int fd)
 {
 	static const struct { const char *name; enum log_level level; } levels[] = {
-		{ "error", LOG_ERROR }, { "warning", LOG_WARN }, { "info", LOG_INFO },
-		{ "debug", LOG_DEBUG }, { "trace", LOG_DEBUG },
+		{ "error", LOG_ERROR }, { "warning", LOG_WARN }, { "warn", LOG_WARN },
+		{ "info", LOG_INFO }, { "debug", LOG_DEBUG }, { "trace", LOG_DEBUG },
 	};
-	struct log_target t = { .out = out, .enabled = false, .level = LOG_INFO,
+	/* No level: the one in force (--verbose stays). */
+	struct log_target t = { .fd = fd, .enabled = !l->level, .level = log_current_level(),
 				.show_level = l->show_level, .show_origin = l->show_origin };
-	if (!l->level) {
-		t.enabled = true;
-		return t;
-	}
-	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+	for (size_t i = 0; l->level && i < sizeof(levels) / sizeof(levels[0]); i++)
 		if (strcasecmp(l->level, levels[i].name) == 0) {
 			t.enabled = true;
 			t.level = levels[i].level;
 		}
 	return t; /* "Off": enabled stays false */
+}
+
+/* vmon's log to where l says. NULL, or the fault (malloc'd). */
+static char *apply_logger(const struct logger_config *l)
+{
+	char *fault = NULL;
+	int fd = l->path ? open_output(l->path, &fault) : -1;
+	if (l->path && fd < 0)
+		return fault ? fault : strdup("out of memory");
+	struct log_target t = log_target_for(l, fd);
+	log_configure(&t);
+	return NULL;
+}
+
+static bool logger_configured(const struct logger_config *l)
+{
+	return l->path || l->level || l->show_level || l->show_origin;
 }
 
 static void put_logger(struct api *api, const struct request *req, struct api_response *out)
@@ -210,14 +203,11 @@ static void put_logger(struct api *api, const struct request *req, struct api_re
 	struct vm_config scratch;
 	vm_config_init(&scratch);
 	char *fault = NULL;
-	FILE *f = NULL;
-	if (vm_json_put_logger(req->body, &scratch, &fault) == 0 && scratch.logger.path)
-		f = open_output(scratch.logger.path, &fault);
+	if (vm_json_put_logger(req->body, &scratch, &fault) == 0)
+		fault = apply_logger(&scratch.logger);
 	if (fault) {
 		answer_fault_owned(out, fault);
 	} else {
-		struct log_target t = log_target_for(&scratch.logger, f);
-		log_configure(&t);
 		free(api->cfg.logger.path);
 		free(api->cfg.logger.level);
 		api->cfg.logger = scratch.logger;
@@ -227,46 +217,69 @@ static void put_logger(struct api *api, const struct request *req, struct api_re
 	vm_config_free(&scratch);
 }
 
-static void put_metrics(struct api *api, const struct request *req, struct api_response *out)
+/* Opens cfg.metrics_path for the lines. NULL, or the fault (malloc'd). */
+static char *apply_metrics(struct api *api)
 {
-	if (api->metrics) {
-		answer_fault(out, "Metrics are already configured (to '%s'): they cannot be set twice.",
-			     api->cfg.metrics_path);
-		return;
-	}
-	struct vm_config scratch;
-	vm_config_init(&scratch);
 	char *fault = NULL;
-	if (vm_json_put_metrics(req->body, &scratch, &fault) == 0)
-		api->metrics = open_output(scratch.metrics_path, &fault);
-	if (fault) {
-		answer_fault_owned(out, fault);
-	} else {
-		free(api->cfg.metrics_path);
-		api->cfg.metrics_path = scratch.metrics_path;
-		scratch.metrics_path = NULL;
-		answer_done(out);
-	}
-	vm_config_free(&scratch);
+	api->metrics_fd = open_output(api->cfg.metrics_path, &fault);
+	return api->metrics_fd < 0 ? (fault ? fault : strdup("out of memory")) : NULL;
 }
 
-/* --- the running VM --- */
-
-/* InstanceStart: the configuration must name a kernel; the VM side builds and starts it. */
-static void instance_start(struct api *api, struct api_response *out)
+static void put_metrics(struct api *api, const struct request *req, struct api_response *out)
 {
 	if (started(api)) {
 		answer_fault(out, "%s", AFTER_START);
 		return;
 	}
-	if (!api->cfg.kernel_path) {
-		answer_fault(out, "Cannot start the microVM without a kernel: PUT /boot-source first.");
+	if (api->metrics_fd >= 0) {
+		answer_fault(out, "Metrics are already configured (to '%s'): they cannot be set twice.",
+			     api->cfg.metrics_path);
 		return;
+	}
+	char *old = api->cfg.metrics_path, *fault = NULL;
+	api->cfg.metrics_path = NULL;
+	if (vm_json_put_metrics(req->body, &api->cfg, &fault) == 0 && (fault = apply_metrics(api))) {
+		free(api->cfg.metrics_path);
+		api->cfg.metrics_path = NULL;
+	}
+	if (fault) {
+		api->cfg.metrics_path = old;
+		answer_fault_owned(out, fault);
+	} else {
+		free(old);
+		answer_done(out);
+	}
+}
+
+/* --- the running VM --- */
+
+/*
+ * The VM side builds and starts the VM the configuration names. 0; or
+ * -EINVAL with *fault (malloc'd) when the call is not possible now; or
+ * the VM side's -errno, which it logged the reason for.
+ */
+static int start_vm(struct api *api, char **fault)
+{
+	*fault = NULL;
+	if (started(api) || !api->cfg.kernel_path) {
+		*fault = strdup(started(api) ? AFTER_START :
+				"Cannot start the microVM without a kernel: PUT /boot-source first.");
+		return -EINVAL;
 	}
 	int ret = api->vm.start(api->vm.ctx, &api->cfg);
 	if (ret == 0)
 		api->state = API_VM_RUNNING;
-	answer_vm_result(out, ret, "start the microVM (vmon's log says why)");
+	return ret;
+}
+
+static void instance_start(struct api *api, struct api_response *out)
+{
+	char *fault;
+	int ret = start_vm(api, &fault);
+	if (fault)
+		answer_fault_owned(out, fault);
+	else
+		answer_vm_result(out, ret, "start the microVM (vmon's log says why)");
 }
 
 static void send_ctrl_alt_del(struct api *api, struct api_response *out)
@@ -280,6 +293,10 @@ static void send_ctrl_alt_del(struct api *api, struct api_response *out)
 
 static void flush_metrics(struct api *api, struct api_response *out)
 {
+	if (!started(api)) {
+		answer_fault(out, "%s", BEFORE_START);
+		return;
+	}
 	int ret = api_flush_metrics_locked(api);
 	if (ret == -EINVAL)
 		answer_fault(out, "Metrics are not configured: PUT /metrics first.");
@@ -360,7 +377,7 @@ static void patch_drive(struct api *api, const struct request *req, struct api_r
 static void get_info(struct api *api, const struct request *req, struct api_response *out)
 {
 	(void)req;
-	answer_json(out, 200, json_pack("{s:s, s:s, s:s, s:s}", "id", "anonymous-instance",
+	answer_json(out, 200, json_pack("{s:s, s:s, s:s, s:s}", "id", api->instance_id,
 					"state", api_state_name(api->state), "vmm_version", VMON_VERSION,
 					"app_name", "vmon"));
 }
@@ -379,26 +396,30 @@ static void get_vm_config(struct api *api, const struct request *req, struct api
 
 /* --- routing --- */
 
-/* A route: the method, and the path exactly or (with_id) as "prefix{id}". */
+/*
+ * A route: the method, and the path exactly or (with_id) as "prefix{id}";
+ * a handler, or for a configuration call only its parser (configure()).
+ */
 static const struct route {
 	const char *method;
 	const char *path;
 	bool with_id;
 	handler_fn *handler;
+	config_parser *parse;
 } routes[] = {
-	{ "GET", "/", false, get_info },
-	{ "GET", "/machine-config", false, get_machine_config },
-	{ "PUT", "/machine-config", false, put_machine_config },
-	{ "PATCH", "/machine-config", false, put_machine_config },
-	{ "GET", "/vm/config", false, get_vm_config },
-	{ "PUT", "/boot-source", false, put_boot_source },
-	{ "PUT", "/drives/", true, put_drive },
-	{ "PATCH", "/drives/", true, patch_drive },
-	{ "PUT", "/network-interfaces/", true, put_network_interface },
-	{ "PUT", "/actions", false, put_actions },
-	{ "PATCH", "/vm", false, patch_vm },
-	{ "PUT", "/logger", false, put_logger },
-	{ "PUT", "/metrics", false, put_metrics },
+	{ "GET", "/", false, get_info, NULL },
+	{ "GET", "/machine-config", false, get_machine_config, NULL },
+	{ "PUT", "/machine-config", false, NULL, parse_machine_config },
+	{ "PATCH", "/machine-config", false, NULL, parse_machine_config },
+	{ "GET", "/vm/config", false, get_vm_config, NULL },
+	{ "PUT", "/boot-source", false, NULL, parse_boot_source },
+	{ "PUT", "/drives/", true, NULL, parse_drive },
+	{ "PATCH", "/drives/", true, patch_drive, NULL },
+	{ "PUT", "/network-interfaces/", true, NULL, parse_network_interface },
+	{ "PUT", "/actions", false, put_actions, NULL },
+	{ "PATCH", "/vm", false, patch_vm, NULL },
+	{ "PUT", "/logger", false, put_logger, NULL },
+	{ "PUT", "/metrics", false, put_metrics, NULL },
 };
 
 /* The route for method and path, with *id pointing into path for "{id}" routes. */
@@ -428,8 +449,7 @@ static bool has_body(const char *method)
 static bool parse_body(const char *body, size_t len, struct request *req, struct api_response *out)
 {
 	if (len > API_MAX_BODY) {
-		answer_fault(out, "The request body (%zu bytes) is larger than the limit of %d bytes.", len,
-			     API_MAX_BODY);
+		answer_fault(out, "The request body is larger than the limit of %d bytes.", API_MAX_BODY);
 		return false;
 	}
 	json_error_t err;
@@ -453,7 +473,11 @@ static void route(struct api *api, const char *method, const char *path, const c
 	const struct route *r = find_route(method, path, &req.id);
 	if (!r)
 		answer_fault(out, "Invalid request method and/or path: %s %s.", method, path);
-	else if (!has_body(method) || parse_body(body, len, &req, out))
+	else if (has_body(method) && !parse_body(body, len, &req, out))
+		; /* answered */
+	else if (r->parse)
+		configure(api, &req, out, r->parse);
+	else
 		r->handler(api, &req, out);
 	json_decref(req.body);
 }
@@ -487,17 +511,36 @@ void api_response_free(struct api_response *r)
 
 /* --- lifecycle and metrics --- */
 
-void api_init(struct api *api, const struct api_vm_ops *vm)
+void api_init(struct api *api, const struct api_vm_ops *vm, const char *instance_id)
 {
-	*api = (struct api){ .vm = *vm, .state = API_VM_NOT_STARTED };
+	*api = (struct api){ .vm = *vm, .state = API_VM_NOT_STARTED, .metrics_fd = -1,
+			     .instance_id = instance_id ? instance_id : "anonymous-instance" };
 	pthread_mutex_init(&api->lock, NULL);
 	vm_config_init(&api->cfg);
 }
 
+int api_start_configured(struct api *api, struct vm_config *cfg, char **fault)
+{
+	pthread_mutex_lock(&api->lock);
+	vm_config_free(&api->cfg);
+	api->cfg = *cfg;
+	vm_config_init(cfg);
+	int ret = 0;
+	*fault = logger_configured(&api->cfg.logger) ? apply_logger(&api->cfg.logger) : NULL;
+	if (!*fault && api->cfg.metrics_path)
+		*fault = apply_metrics(api);
+	if (*fault)
+		ret = -EINVAL;
+	else
+		ret = start_vm(api, fault);
+	pthread_mutex_unlock(&api->lock);
+	return ret;
+}
+
 void api_destroy(struct api *api)
 {
-	if (api->metrics)
-		fclose(api->metrics);
+	if (api->metrics_fd >= 0)
+		close(api->metrics_fd);
 	vm_config_free(&api->cfg);
 	pthread_mutex_destroy(&api->lock);
 }
@@ -505,17 +548,23 @@ void api_destroy(struct api *api)
 /* Caller holds api->lock. */
 static int api_flush_metrics_locked(struct api *api)
 {
-	if (!api->metrics)
+	if (api->metrics_fd < 0)
 		return -EINVAL;
 	struct machine_counters now = { 0 };
 	if (started(api))
 		api->vm.counters(api->vm.ctx, &now);
 	json_t *line = metrics_line(&api->cfg, &now, &api->last_flush, api->requests - api->flushed_requests,
 				    api->faults - api->flushed_faults);
-	int ret = line && json_dumpf(line, api->metrics, JSON_COMPACT) == 0 ? 0 : -EIO;
+	char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
 	json_decref(line);
-	if (ret == 0 && (fputc('\n', api->metrics) == EOF || fflush(api->metrics) != 0))
-		ret = -errno;
+	if (!text)
+		return -ENOMEM;
+	/* One write per line, never waited on: a full FIFO loses this line, not the next one's start. */
+	size_t n = strlen(text);
+	text[n] = '\n'; /* over the NUL: json_dumps' buffer has room for it */
+	ssize_t written = write(api->metrics_fd, text, n + 1);
+	int ret = written == (ssize_t)(n + 1) ? 0 : written < 0 ? -errno : -EAGAIN;
+	free(text);
 	if (ret == 0) {
 		api->last_flush = now;
 		api->flushed_requests = api->requests;
@@ -526,7 +575,12 @@ static int api_flush_metrics_locked(struct api *api)
 
 int api_flush_metrics(struct api *api)
 {
-	pthread_mutex_lock(&api->lock);
+	/* A request stuck in the VM side (a hung disk) must not also hang vmon's way out. */
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2;
+	if (pthread_mutex_timedlock(&api->lock, &until) != 0)
+		return -ETIMEDOUT;
 	int ret = api_flush_metrics_locked(api);
 	pthread_mutex_unlock(&api->lock);
 	return ret;

@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
@@ -13,16 +13,26 @@
 #include "api/api.h"
 #include "api/server.h"
 #include "util/log.h"
+#include "util/sys.h"
 #include "vmm/machine.h"
 
 /* Firecracker writes a metrics line every minute once metrics are configured. */
 #define METRICS_PERIOD_S 60
 
-/* The machine behind the API, and how the main thread learns it started. */
+/*
+ * The machine behind the API, and how the main thread learns it started:
+ * the API thread publishes `machine` (release) before it signals
+ * started_fd; the main thread reads it (acquire) after.
+ */
 struct api_machine {
-	struct machine *machine;  /* written once by start, before started_fd is signalled */
+	struct machine *machine;
 	int started_fd;           /* eventfd */
 };
+
+static struct machine *machine_of(void *ctx)
+{
+	return __atomic_load_n(&((struct api_machine *)ctx)->machine, __ATOMIC_ACQUIRE);
+}
 
 static int vm_start(void *ctx, const struct vm_config *cfg)
 {
@@ -33,34 +43,40 @@ static int vm_start(void *ctx, const struct vm_config *cfg)
 		machine_destroy(m);
 	if (ret < 0)
 		return ret;
-	am->machine = m;
+	__atomic_store_n(&am->machine, m, __ATOMIC_RELEASE); /* before the main thread can look */
 	uint64_t one = 1;
-	return write(am->started_fd, &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
+	if (write(am->started_fd, &one, sizeof(one)) != sizeof(one)) {
+		ret = -errno; /* the main thread would never wait for it: take it down */
+		__atomic_store_n(&am->machine, NULL, __ATOMIC_RELEASE);
+		machine_destroy(m);
+		return ret;
+	}
+	return 0;
 }
 
 static int vm_pause(void *ctx)
 {
-	return machine_pause(((struct api_machine *)ctx)->machine);
+	return machine_pause(machine_of(ctx));
 }
 
 static int vm_resume(void *ctx)
 {
-	return machine_resume(((struct api_machine *)ctx)->machine);
+	return machine_resume(machine_of(ctx));
 }
 
 static int vm_ctrl_alt_del(void *ctx)
 {
-	return machine_send_ctrl_alt_del(((struct api_machine *)ctx)->machine);
+	return machine_send_ctrl_alt_del(machine_of(ctx));
 }
 
 static int vm_replace_disk(void *ctx, unsigned index, const char *path, const char **why)
 {
-	return machine_replace_disk(((struct api_machine *)ctx)->machine, index, path, why);
+	return machine_replace_disk(machine_of(ctx), index, path, why);
 }
 
 static void vm_counters(void *ctx, struct machine_counters *out)
 {
-	machine_get_counters(((struct api_machine *)ctx)->machine, out);
+	machine_get_counters(machine_of(ctx), out);
 }
 
 /* Writes a metrics line every METRICS_PERIOD_S until told to stop. */
@@ -68,7 +84,7 @@ struct metrics_timer {
 	struct api *api;
 	pthread_t thread;
 	pthread_mutex_t lock; /* protects stop */
-	pthread_cond_t wake;
+	pthread_cond_t wake;  /* on CLOCK_MONOTONIC: setting the clock moves no line */
 	bool stop;
 };
 
@@ -78,7 +94,7 @@ static void *metrics_timer_thread(void *arg)
 	pthread_mutex_lock(&t->lock);
 	while (!t->stop) {
 		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
+		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_sec += METRICS_PERIOD_S;
 		if (pthread_cond_timedwait(&t->wake, &t->lock, &until) == ETIMEDOUT && !t->stop) {
 			pthread_mutex_unlock(&t->lock);
@@ -90,13 +106,34 @@ static void *metrics_timer_thread(void *arg)
 	return NULL;
 }
 
-static void metrics_timer_stop(struct metrics_timer *t)
+static bool metrics_timer_start(struct metrics_timer *t, struct api *api)
 {
-	pthread_mutex_lock(&t->lock);
-	t->stop = true;
-	pthread_cond_signal(&t->wake);
-	pthread_mutex_unlock(&t->lock);
-	pthread_join(t->thread, NULL);
+	*t = (struct metrics_timer){ .api = api };
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&t->wake, &attr);
+	pthread_condattr_destroy(&attr);
+	pthread_mutex_init(&t->lock, NULL);
+	if (pthread_create(&t->thread, NULL, metrics_timer_thread, t) != 0) {
+		log_warn("api: no periodic metrics (cannot start a thread); FlushMetrics still works");
+		return false;
+	}
+	pthread_setname_np(t->thread, "metrics");
+	return true;
+}
+
+static void metrics_timer_stop(struct metrics_timer *t, bool running)
+{
+	if (running) {
+		pthread_mutex_lock(&t->lock);
+		t->stop = true;
+		pthread_cond_signal(&t->wake);
+		pthread_mutex_unlock(&t->lock);
+		pthread_join(t->thread, NULL);
+	}
+	pthread_cond_destroy(&t->wake);
+	pthread_mutex_destroy(&t->lock);
 }
 
 /* Until the API starts the VM (true) or a stop signal comes (false). */
@@ -116,47 +153,56 @@ static bool wait_for_start(int started_fd, int signal_fd)
 	}
 }
 
-/* The threads vmon starts inherit this: stop signals arrive only through signalfds. */
-static int block_stop_signals(void)
+/* The VM from a configuration file, started at once. */
+static bool start_configured(struct api *api, struct vm_config *cfg)
 {
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	return signalfd(-1, &set, SFD_CLOEXEC);
+	char *fault = NULL;
+	int ret = api_start_configured(api, cfg, &fault);
+	if (fault)
+		log_error("%s", fault);
+	free(fault);
+	return ret == 0;
 }
 
-/* With the server running: wait for the VM, run it to its end. */
+/* Waits for the VM, runs it to its end; the API, if any, serves meanwhile. */
 static enum vmon_exit_status serve(struct api *api, struct api_machine *am, int signal_fd)
 {
-	struct metrics_timer timer = { .api = api };
-	pthread_mutex_init(&timer.lock, NULL);
-	pthread_cond_init(&timer.wake, NULL);
-	bool timer_running = pthread_create(&timer.thread, NULL, metrics_timer_thread, &timer) == 0;
-	if (timer_running)
-		pthread_setname_np(timer.thread, "metrics");
-	else
-		log_warn("api: no periodic metrics (cannot start a thread); FlushMetrics still works");
-
+	struct metrics_timer timer;
+	bool timer_running = metrics_timer_start(&timer, api);
 	enum vmon_exit_status status = VMON_EXIT_POWEROFF;
 	if (wait_for_start(am->started_fd, signal_fd))
-		status = machine_wait(am->machine);
-	if (timer_running)
-		metrics_timer_stop(&timer);
-	pthread_cond_destroy(&timer.wake);
-	pthread_mutex_destroy(&timer.lock);
+		status = machine_wait(machine_of(am));
+	metrics_timer_stop(&timer, timer_running);
 	api_flush_metrics(api); /* the last counts, as Firecracker writes them at exit */
 	return status;
 }
 
-enum vmon_exit_status api_run(const char *sock_path)
+static enum vmon_exit_status run_with(struct api *api, struct api_machine *am, const struct api_run_options *o,
+				      int signal_fd)
+{
+	struct api_server server = { .listen_fd = -1 };
+	const char *why = NULL;
+	if (o->sock_path && api_server_start(&server, o->sock_path, api, &why) < 0) {
+		log_error("--api-sock '%s': %s", o->sock_path, why);
+		return VMON_EXIT_ERROR;
+	}
+	if (o->sock_path)
+		log_info("api: serving on %s", o->sock_path);
+	enum vmon_exit_status status = VMON_EXIT_ERROR;
+	if (!o->cfg || start_configured(api, o->cfg))
+		status = serve(api, am, signal_fd);
+	if (o->sock_path)
+		api_server_stop(&server); /* no request runs after this */
+	return status;
+}
+
+enum vmon_exit_status api_run(const struct api_run_options *o)
 {
 	struct api_machine am = { .started_fd = eventfd(0, EFD_CLOEXEC) };
-	int signal_fd = block_stop_signals();
+	int signal_fd = stop_signals_fd(); /* before any thread: they all inherit the mask */
 	if (am.started_fd < 0 || signal_fd < 0) {
-		log_error("cannot set up vmon's event and signal handling: %s", strerror(errno));
+		log_error("cannot set up vmon's event and signal handling: %s",
+			  strerror(signal_fd < 0 ? -signal_fd : errno));
 		return VMON_EXIT_ERROR;
 	}
 	struct api_vm_ops ops = {
@@ -164,18 +210,9 @@ enum vmon_exit_status api_run(const char *sock_path)
 		.replace_disk = vm_replace_disk, .counters = vm_counters, .ctx = &am,
 	};
 	struct api api;
-	api_init(&api, &ops);
-	struct api_server server;
-	const char *why = NULL;
-	enum vmon_exit_status status = VMON_EXIT_ERROR;
-	if (api_server_start(&server, sock_path, &api, &why) < 0) {
-		log_error("--api-sock '%s': %s", sock_path, why);
-	} else {
-		log_info("api: serving on %s", sock_path);
-		status = serve(&api, &am, signal_fd);
-		api_server_stop(&server); /* no request runs after this */
-	}
-	machine_destroy(am.machine);
+	api_init(&api, &ops, o->instance_id);
+	enum vmon_exit_status status = run_with(&api, &am, o, signal_fd);
+	machine_destroy(machine_of(&am));
 	api_destroy(&api);
 	close(signal_fd);
 	close(am.started_fd);

@@ -17,7 +17,7 @@
 /* One request being received: its body so far. */
 struct exchange {
 	char *body;
-	size_t len;
+	size_t len;      /* kept: at most API_MAX_BODY + 1 */
 	size_t seen;     /* bytes the client sent, kept or not */
 };
 
@@ -74,9 +74,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*upload_data_size = 0;
 		return ok ? MHD_YES : MHD_NO;
 	}
-	/* The length sent, though only API_MAX_BODY + 1 bytes were kept: the router refuses more unread. */
+	/* What was kept: API_MAX_BODY + 1 bytes of a longer body are enough for the router to refuse it. */
 	struct api_response r;
-	api_handle(api, method, url, x->body, x->seen, &r);
+	api_handle(api, method, url, x->body, x->len, &r);
 	return respond(conn, &r);
 }
 
@@ -143,6 +143,7 @@ int api_server_start(struct api_server *s, const char *path, struct api *api, co
 		api_server_stop(s);
 		return -EIO;
 	}
+	s->listen_fd = -1; /* the daemon's now: MHD_stop_daemon closes it */
 	return 0;
 }
 

@@ -1,9 +1,11 @@
 /*
  * The API over HTTP/1.1 on a Unix socket (libmicrohttpd on a socket vmon
- * creates and binds). One internal thread serves every connection without
- * blocking on any of them: a slow client, a half-closed one or one that
+ * creates and binds). One internal thread serves every connection and no
+ * client can make it wait: a slow client, a half-closed one or one that
  * never finishes its body only holds its own connection, until the
- * connection timeout drops it.
+ * connection timeout drops it. Requests are answered one at a time, each
+ * after its work on the VM is done (building and starting it, parking the
+ * vCPUs, swapping a disk image).
  */
 #ifndef VMON_API_SERVER_H
 #define VMON_API_SERVER_H
@@ -15,7 +17,7 @@
 
 struct api_server {
 	struct MHD_Daemon *daemon;
-	int listen_fd;
+	int listen_fd;   /* until the daemon owns it; then -1 */
 	char *path;      /* the socket file, removed at stop */
 };
 

@@ -1,8 +1,11 @@
 #include "util/log.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *const level_names[] = {
 	[LOG_ERROR] = "error",
@@ -13,7 +16,7 @@ static const char *const level_names[] = {
 
 /* Protects `target` and `configured`, and keeps each line whole on its file. */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct log_target target = { .enabled = true, .level = LOG_INFO };
+static struct log_target target = { .fd = -1, .enabled = true, .level = LOG_INFO };
 static bool configured; /* the API set a target: its line format */
 
 void log_set_level(enum log_level level)
@@ -23,34 +26,56 @@ void log_set_level(enum log_level level)
 	pthread_mutex_unlock(&log_lock);
 }
 
+enum log_level log_current_level(void)
+{
+	pthread_mutex_lock(&log_lock);
+	enum log_level level = target.level;
+	pthread_mutex_unlock(&log_lock);
+	return level;
+}
+
 void log_configure(const struct log_target *t)
 {
 	pthread_mutex_lock(&log_lock);
-	if (target.out && target.out != t->out)
-		fclose(target.out);
+	if (target.fd >= 0 && target.fd != t->fd)
+		close(target.fd);
 	target = *t;
 	configured = true;
 	pthread_mutex_unlock(&log_lock);
 }
 
+/*
+ * Paths, ids and names in messages can come from a client or a guest: a
+ * control character must not start a forged line or drive the terminal.
+ */
+static void make_printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+			*s = '?';
+}
+
 /* The API's format: "2026-11-21T19:00:00.123456789 [vmon:vcpu0] [warning] [file.c:42] text". */
-static void write_configured_line(FILE *out, enum log_level level, const char *file, int line,
-				  const char *text)
+static void write_configured_line(enum log_level level, const char *file, int line, const char *text)
 {
 	struct timespec now;
 	struct tm tm;
-	char stamp[32], thread[16] = "?";
+	char stamp[32], thread[16] = "?", out[1400];
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	pthread_getname_np(pthread_self(), thread, sizeof(thread));
-	fprintf(out, "%s.%09ld [vmon:%s]", stamp, now.tv_nsec, thread);
+	int n = snprintf(out, sizeof(out), "%s.%09ld [vmon:%s]", stamp, now.tv_nsec, thread);
 	if (target.show_level)
-		fprintf(out, " [%s]", level_names[level]);
+		n += snprintf(out + n, sizeof(out) - (size_t)n, " [%s]", level_names[level]);
 	if (target.show_origin)
-		fprintf(out, " [%s:%d]", file, line);
-	fprintf(out, " %s\n", text);
-	fflush(out);
+		n += snprintf(out + n, sizeof(out) - (size_t)n, " [%s:%d]", file, line);
+	n += snprintf(out + n, sizeof(out) - (size_t)n, " %s\n", text);
+	if ((size_t)n >= sizeof(out))
+		n = sizeof(out) - 1;
+	/* One write, never waited on: a FIFO nobody drains loses lines, not vmon's time. */
+	if (write(target.fd >= 0 ? target.fd : STDERR_FILENO, out, (size_t)n) < 0 && errno != EAGAIN)
+		target.enabled = false;
 }
 
 void log_msg(enum log_level level, const char *file, int line, const char *fmt, ...)
@@ -60,14 +85,14 @@ void log_msg(enum log_level level, const char *file, int line, const char *fmt, 
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	make_printable(text);
 
 	pthread_mutex_lock(&log_lock);
 	if (target.enabled && level <= target.level) {
-		FILE *out = target.out ? target.out : stderr;
 		if (configured)
-			write_configured_line(out, level, file, line, text);
+			write_configured_line(level, file, line, text);
 		else
-			fprintf(out, "vmon: %s: %s\n", level_names[level], text);
+			fprintf(stderr, "vmon: %s: %s\n", level_names[level], text);
 	}
 	pthread_mutex_unlock(&log_lock);
 }

@@ -5,7 +5,6 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
@@ -18,14 +17,19 @@ void log_msg(enum log_level level, const char *file, int line, const char *fmt, 
 #define log_info(...) log_msg(LOG_INFO, __FILE__, __LINE__, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_DEBUG, __FILE__, __LINE__, __VA_ARGS__)
 
+/* The level in force (--verbose: LOG_DEBUG). */
+enum log_level log_current_level(void);
+
 /*
  * Where the log goes once the API configures it (Firecracker's PUT
- * /logger): lines to `out` (owned from now on; NULL: stderr), each with a
+ * /logger): lines to `fd` (owned from now on, best non-blocking: a line
+ * that cannot be written at once is dropped; -1: stderr), each with a
  * timestamp and the thread, the level and the source position only when
- * asked. `enabled` false: nothing at all (level "Off").
+ * asked. `enabled` false: nothing at all (level "Off"). Control characters
+ * in any message are shown as '?'.
  */
 struct log_target {
-	FILE *out;
+	int fd;
 	bool enabled;
 	enum log_level level;
 	bool show_level, show_origin;

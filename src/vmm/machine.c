@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
@@ -20,6 +21,7 @@
 #include "hv/hv.h"
 #include "util/image.h"
 #include "util/log.h"
+#include "util/sys.h"
 #include "vmm/guest_mem.h"
 #include "vmm/msi.h"
 #include "vmm/platform.h"
@@ -241,18 +243,6 @@ static int create_vcpus(struct machine *m, const struct kernel_entry *entry)
 		log_error("cannot set up the vCPUs: %s", strerror(-ret));
 	free(supported);
 	return ret;
-}
-
-/* Signals that end the VM politely; blocked in every thread, read from a signalfd. */
-static int open_stop_signal_fd(void)
-{
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	return signalfd(-1, &set, SFD_CLOEXEC);
 }
 
 static bool stop_was_requested(struct machine *m)
@@ -483,7 +473,7 @@ static struct machine *machine_alloc(const struct vm_config *cfg)
 	pthread_mutex_init(&m->stop_lock, NULL);
 	vcpu_gate_init(&m->gate);
 	m->stop_fd = eventfd(0, EFD_CLOEXEC);
-	m->signal_fd = open_stop_signal_fd();
+	m->signal_fd = stop_signals_fd();
 	return m;
 }
 

@@ -104,7 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				  .ctrl_alt_del = fake_ok, .replace_disk = fake_replace,
 				  .counters = fake_counters, .ctx = NULL };
 	struct api api;
-	api_init(&api, &ops);
+	api_init(&api, &ops, NULL);
 	const char *p = (const char *)data, *end = p + size;
 	for (unsigned n = 0; n < MAX_REQUESTS && p < end; n++) {
 		const char *stop = memchr(p, 0, (size_t)(end - p));

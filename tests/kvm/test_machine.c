@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "tap.h"
+#include "util/sys.h"
 #include "vmm/machine.h"
 
 #define GUEST_BASE 0x100000u /* PVH kernels load at 1 MiB */
@@ -126,16 +127,6 @@ static int redirect_console(void)
 	close(in);
 	close(out);
 	return 0;
-}
-
-static void block_stop_signals(void)
-{
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
 static void sleep_ms(long ms)
@@ -375,7 +366,7 @@ static void test_create_fails(void)
 
 int main(void)
 {
-	block_stop_signals(); /* as vmon's main thread does before any thread exists */
+	close(stop_signals_fd()); /* blocks them, as vmon's main thread does before any thread exists */
 	if (access("/dev/kvm", F_OK) != 0) {
 		SKIP("no /dev/kvm on this host");
 		return tap_finish();

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -117,7 +118,7 @@ static void start_api(void)
 	struct api_vm_ops ops = { .start = fake_start, .pause = fake_pause, .resume = fake_resume,
 				  .ctrl_alt_del = fake_cad, .replace_disk = fake_replace,
 				  .counters = fake_counters, .ctx = &fake };
-	api_init(&api, &ops);
+	api_init(&api, &ops, NULL);
 }
 
 static void test_requests_refused(void)
@@ -157,8 +158,8 @@ static void test_requests_refused(void)
 	      "an unknown state: 400");
 	CHECK(fault_says(call("PATCH", "/drives/root", "{\"drive_id\": \"root\", \"path_on_host\": \"/x\"}"),
 			 "not supported before starting"), "PATCH /drives before start: 400");
-	CHECK(fault_says(call("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}"), "PUT /metrics first"),
-	      "FlushMetrics with no metrics file: 400");
+	CHECK(fault_says(call("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}"), "before starting"),
+	      "FlushMetrics before start: 400");
 	CHECK(fault_says(call("PUT", "/metrics", "{\"metrics_path\": \"/nonexistent-dir/m\"}"), "Cannot open"),
 	      "a metrics path that cannot be opened: 400");
 	CHECK(fake.starts + fake.pauses + fake.cads + fake.replaces == 0, "the VM was never asked anything");
@@ -223,6 +224,10 @@ static void test_lifecycle(void)
 	CHECK(fault_says(call("PATCH", "/vm", "{\"state\": \"Paused\", \"extra\": 1}"), "state"),
 	      "PATCH /vm with an unknown field: 400");
 
+	CHECK(fault_says(call("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}"), "PUT /metrics first"),
+	      "FlushMetrics with no metrics file: 400");
+	CHECK(fault_says(call("PUT", "/metrics", "{\"metrics_path\": \"/tmp/m\"}"), "not supported after starting"),
+	      "PUT /metrics after start: 400");
 	CHECK(call("PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}") == 204 && fake.cads == 1,
 	      "SendCtrlAltDel: 204, the keys pressed");
 	fake.fail = -ENODEV;
@@ -287,6 +292,59 @@ static void test_metrics(void)
 	api_destroy(&api);
 }
 
+/* A FIFO with no reader yet is a fine log or metrics path (Firecracker's documented flow). */
+static void test_fifo_outputs(void)
+{
+	start_api();
+	char dir[] = "/tmp/vmon-test-fifo-XXXXXX", log[64], metrics[64], body[160];
+	bool made = mkdtemp(dir) != NULL;
+	snprintf(log, sizeof(log), "%s/log", dir);
+	snprintf(metrics, sizeof(metrics), "%s/metrics", dir);
+	made = made && mkfifo(log, 0600) == 0 && mkfifo(metrics, 0600) == 0;
+	alarm(10); /* a hang is a failure */
+	snprintf(body, sizeof(body), "{\"log_path\": \"%s\", \"level\": \"Warning\"}", log);
+	CHECK(made && call("PUT", "/logger", body) == 204, "PUT /logger on a FIFO nobody reads: 204 at once");
+	snprintf(body, sizeof(body), "{\"metrics_path\": \"%s\"}", metrics);
+	CHECK(call("PUT", "/metrics", body) == 204, "PUT /metrics on a FIFO nobody reads: 204 at once");
+	for (int i = 0; i < 2000; i++)
+		log_warn("a line for a FIFO nobody reads, number %d, until its buffer is full", i);
+	CHECK(api_flush_metrics(&api) == 0 || api_flush_metrics(&api) == -EAGAIN,
+	      "a metrics line to that FIFO: written or dropped, never waited on");
+	alarm(0);
+	struct log_target to_stderr = { .fd = -1, .enabled = true, .level = LOG_INFO };
+	log_configure(&to_stderr);
+	api_destroy(&api);
+	unlink(log);
+	unlink(metrics);
+	rmdir(dir);
+}
+
+/* --config-file: a configuration from elsewhere, started as InstanceStart would. */
+static void test_start_configured(void)
+{
+	struct vm_config cfg;
+	vm_config_init(&cfg);
+	char *fault = NULL;
+	start_api();
+	CHECK(api_start_configured(&api, &cfg, &fault) == -EINVAL && fault && strstr(fault, "without a kernel") &&
+	      fake.starts == 0, "a configuration without a kernel: refused, the VM not asked");
+	free(fault);
+	api_destroy(&api);
+
+	struct api_vm_ops ops = { .start = fake_start, .pause = fake_pause, .resume = fake_resume,
+				  .ctrl_alt_del = fake_cad, .replace_disk = fake_replace,
+				  .counters = fake_counters, .ctx = &fake };
+	api_init(&api, &ops, "vm-7");
+	vm_config_set_string(&cfg.kernel_path, "/from-file");
+	CHECK(api_start_configured(&api, &cfg, &fault) == 0 && fake.starts == 1 &&
+	      strcmp(fake.started_kernel, "/from-file") == 0 && !cfg.kernel_path,
+	      "a configuration with a kernel: taken over (the caller's left empty) and started");
+	CHECK(call("GET", "/", NULL) == 200 && body_field_is("state", "Running") && body_field_is("id", "vm-7"),
+	      "GET /: Running, with the instance id given (%s)", last_body);
+	vm_config_free(&cfg);
+	api_destroy(&api);
+}
+
 static void test_logger(void)
 {
 	start_api();
@@ -305,11 +363,16 @@ static void test_logger(void)
 	CHECK(got && strstr(line, "[vmon:") && strstr(line, "[warning]") && strstr(line, "test_api.c:") &&
 	      strstr(line, "a warning for the log file"), "the warning is in the file with level and origin (%s)", line);
 	CHECK(!(f && fgets(line, sizeof(line), f)), "the info line is not");
-	if (f)
-		fclose(f);
+	clearerr(f);
 	CHECK(fault_says(call("PUT", "/logger", "{\"log_path\": \"/nonexistent-dir/log\"}"), "Cannot open"),
 	      "a log path that cannot be opened: 400");
-	struct log_target to_stderr = { .enabled = true, .level = LOG_INFO };
+	log_warn("a forged\nvmon: error: line");
+	line[0] = 0;
+	CHECK(f && fgets(line, sizeof(line), f) && strstr(line, "a forged?vmon: error: line"),
+	      "a newline inside a message cannot start a line of its own");
+	if (f)
+		fclose(f);
+	struct log_target to_stderr = { .fd = -1, .enabled = true, .level = LOG_INFO };
 	log_configure(&to_stderr);
 	unlink(path);
 	api_destroy(&api);
@@ -320,6 +383,8 @@ int main(void)
 	test_requests_refused();
 	test_lifecycle();
 	test_metrics();
+	test_fifo_outputs();
+	test_start_configured();
 	test_logger();
 	return tap_finish();
 }
