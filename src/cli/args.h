@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cli/values.h"
 #include "vmm/config.h"
 
 /*
@@ -34,22 +35,6 @@ int cli_parse(int argc, char **argv, enum cli_command *cmd, struct vm_config *cf
 
 void cli_print_help(void);
 
-/* "512M", "2G", "1024" (MiB); whole MiB only. 0 or -1 with *why set. */
-int cli_parse_memory(const char *s, uint64_t *bytes, const char **why);
-/* A positive decimal count up to VM_MAX_CPUS. */
-int cli_parse_cpus(const char *s, unsigned *cpus, const char **why);
-
-/*
- * "path=FILE[,readonly=on|off][,serial=STR][,direct=on|off][,queues=N]
- *  [,transport=pci|mmio]".
- * 0, or -1 with *why set; on success `disk` owns copies of the strings.
- */
-int cli_parse_disk(const char *s, struct disk_config *disk, const char **why);
 void cli_free_config(struct vm_config *cfg);
-
-/* One --net: "tap=NAME[,mac=..][,queues=N|auto][,vhost=..][,transport=..]". 0 or -1 with *why. */
-int cli_parse_net(const char *s, struct nic_config *nic, const char **why);
-/* "52:54:00:12:34:56": a unicast, non-zero MAC. 0 or -1 with *why. */
-int cli_parse_mac(const char *s, uint8_t mac[6], const char **why);
 
 #endif
