@@ -5,11 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "devices/virtio/net_hdr.h"
+#include "devices/virtio/net_vhost.h"
 #include "util/log.h"
 #include "virtio/chain.h"
 #include "virtio/virtio.h"
@@ -47,8 +47,6 @@ static unsigned active_pairs(const struct virtio_net *net)
 }
 
 static unsigned ctrl_queue(const struct virtio_net *net) { return 2 * active_pairs(net); }
-static unsigned rx_queue(const struct net_pair *p) { return 2 * p->index; }
-static unsigned tx_queue(const struct net_pair *p) { return 2 * p->index + 1; }
 static struct virtq *queue_of(struct net_pair *p, unsigned q) { return &p->net->vd.queues[q].vq; }
 
 /* A frame dropped for `what` (one of a few fixed sentences): logged the first time only. */
@@ -189,11 +187,11 @@ static void transmit_chain(struct net_pair *p, const struct virtq_chain *c)
 
 static void serve_tx(struct net_pair *p)
 {
-	struct virtq *vq = queue_of(p, tx_queue(p));
+	struct virtq *vq = queue_of(p, net_tx_queue(p));
 	bool pushed = false;
 	for (unsigned turn = 0;; turn++) {
 		if (turn == TX_BUDGET) {
-			virtio_kick_queue(&p->net->vd, tx_queue(p)); /* the rest on the next turn */
+			virtio_kick_queue(&p->net->vd, net_tx_queue(p)); /* the rest on the next turn */
 			break;
 		}
 		int got = virtq_pop(vq, p->chain);
@@ -216,7 +214,7 @@ static void serve_tx(struct net_pair *p)
 		pushed = true;
 	}
 	if (pushed)
-		notify_if_wanted(p, tx_queue(p));
+		notify_if_wanted(p, net_tx_queue(p));
 }
 
 /* --- receive --- */
@@ -242,7 +240,7 @@ static bool rx_chain_usable(const struct virtq_chain *c, bool first)
 static enum rx_result deliver_frame(struct net_pair *p)
 {
 	struct virtio_net *net = p->net;
-	struct virtq *vq = queue_of(p, rx_queue(p));
+	struct virtq *vq = queue_of(p, net_rx_queue(p));
 	bool mergeable = virtio_has_feature(&net->vd, VIRTIO_NET_F_MRG_RXBUF);
 	unsigned most = mergeable ? vq->size : 1; /* vq->size <= VIRTIO_NET_QUEUE_SIZE */
 	struct virtq_used used[VIRTIO_NET_QUEUE_SIZE];
@@ -344,7 +342,7 @@ void virtio_net_receive(struct net_pair *p)
 			 * added them before it saw avail_event (§2.7.10), so try once
 			 * more after publishing it.
 			 */
-			virtq_publish_avail_event(queue_of(p, rx_queue(p)));
+			virtq_publish_avail_event(queue_of(p, net_rx_queue(p)));
 			pause_backend(p, true);
 			continue;
 		}
@@ -360,7 +358,7 @@ void virtio_net_receive(struct net_pair *p)
 		p->rx_len = 0;
 	}
 	if (pushed)
-		notify_if_wanted(p, rx_queue(p));
+		notify_if_wanted(p, net_rx_queue(p));
 }
 
 /* The driver added receive buffers: resume a paused TAP queue. */
@@ -443,90 +441,6 @@ void virtio_net_serve(struct virtio_device *vd, unsigned queue)
 		serve_tx(&net->pairs[queue / 2]);
 }
 
-/* --- vhost-net --- */
-
-/* vhost's interrupts, relayed by vmon where the transport has no irqfd. */
-static void relay_ready(void *arg)
-{
-	struct net_relay *r = arg;
-	uint64_t count;
-	if (read(r->fd, &count, sizeof(count)) == sizeof(count))
-		virtio_notify_queue(&r->net->vd, r->queue);
-}
-
-static void close_relays(struct net_pair *p)
-{
-	for (unsigned i = 0; i < 2; i++) {
-		if (p->relays[i].fd >= 0)
-			close(p->relays[i].fd);
-		p->relays[i].fd = -1;
-	}
-}
-
-/* The call eventfd vhost signals for queue q: the transport's irqfd, or a relay. */
-static int call_fd(struct net_pair *p, unsigned which, unsigned q)
-{
-	int irqfd = virtio_queue_irqfd(&p->net->vd, q);
-	if (irqfd >= 0)
-		return irqfd;
-	struct net_relay *r = &p->relays[which];
-	r->net = p->net;
-	r->queue = q;
-	r->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	return r->fd >= 0 ? r->fd : -errno;
-}
-
-/* The ring features vhost-net handles; the offloads are the TAP's business. */
-static uint64_t vhost_features(const struct virtio_net *net, const struct net_pair *p)
-{
-	return net->vd.driver_features & p->vhost.features;
-}
-
-static int start_vring(struct net_pair *p, unsigned which, unsigned q)
-{
-	struct virtio_queue *queue = &p->net->vd.queues[q];
-	const struct guest_mem *mem = p->net->vd.mem;
-	uint16_t size = queue->vq.size;
-	struct vhost_vring r = {
-		.index = which, .size = size, .last_avail = queue->vq.last_avail,
-		.desc = guest_mem_ptr(mem, queue->vq.desc_gpa, 16ull * size),
-		.avail = guest_mem_ptr(mem, queue->vq.avail_gpa, 6 + 2ull * size),
-		.used = guest_mem_ptr(mem, queue->vq.used_gpa, 6 + 8ull * size),
-		.kick_fd = queue->kick_fd,
-		.call_fd = call_fd(p, which, q),
-	};
-	if (r.call_fd < 0)
-		return r.call_fd;
-	if (!r.desc || !r.avail || !r.used)
-		return -EFAULT; /* virtq_init checked them: cannot happen */
-	int ret = vhost_net_start_vring(&p->vhost, &r);
-	return ret < 0 ? ret : vhost_net_set_backend(&p->vhost, which, p->fd);
-}
-
-/* Hands one pair's enabled queues to vhost-net. */
-static int start_vhost_pair(struct net_pair *p)
-{
-	struct virtio_net *net = p->net;
-	int ret = vhost_net_set_features(&p->vhost, vhost_features(net, p));
-	if (ret == 0)
-		ret = vhost_net_set_memory(&p->vhost, net->vd.mem);
-	unsigned queues[2] = { rx_queue(p), tx_queue(p) };
-	for (unsigned which = 0; ret == 0 && which < 2; which++)
-		if (net->vd.queues[queues[which]].enabled)
-			ret = start_vring(p, which, queues[which]);
-	return ret;
-}
-
-static void stop_vhost_pair(struct net_pair *p)
-{
-	for (unsigned which = 0; which < 2; which++) {
-		uint16_t last_avail; /* unused: the next activation starts the ring afresh */
-		if (vhost_net_set_backend(&p->vhost, which, -1) == 0)
-			vhost_net_stop_vring(&p->vhost, which, &last_avail);
-	}
-	close_relays(p);
-}
-
 /* --- lifecycle --- */
 
 static void pair_ready(void *arg)
@@ -543,7 +457,7 @@ static void forget_all(struct virtio_net *net)
 		p->rx_len = 0;
 		p->rx_paused = false;
 		if (net->vhost)
-			stop_vhost_pair(p);
+			net_vhost_stop_pair(p);
 	}
 }
 
@@ -582,11 +496,7 @@ static unsigned worker_fds(struct virtio_net *net, struct virtio_worker_fd *fds)
 			fds[n++] = (struct virtio_worker_fd){ .fd = p->fd, .ready = pair_ready, .arg = p };
 			continue;
 		}
-		for (unsigned which = 0; which < 2; which++)
-			if (p->relays[which].fd >= 0)
-				fds[n++] = (struct virtio_worker_fd){ .fd = p->relays[which].fd,
-								      .ready = relay_ready,
-								      .arg = &p->relays[which] };
+		n += net_vhost_relay_fds(p, fds + n);
 	}
 	return n;
 }
@@ -598,7 +508,7 @@ static int net_activate(struct virtio_device *vd)
 	attach_first_pair(net);
 	int ret = set_offloads(net);
 	for (unsigned i = 0; ret == 0 && net->vhost && i < active_pairs(net); i++) {
-		ret = start_vhost_pair(&net->pairs[i]);
+		ret = net_vhost_start_pair(&net->pairs[i]);
 		if (ret < 0)
 			log_error("virtio-net %s: vhost-net refused queue pair %u: %s", net->tap.name, i,
 				  strerror(-ret));
@@ -737,7 +647,7 @@ static void free_pairs(struct virtio_net *net)
 	for (unsigned i = 0; i < net->nr_pairs; i++) {
 		struct net_pair *p = &net->pairs[i];
 		vhost_net_close(&p->vhost);
-		close_relays(p);
+		net_vhost_close_relays(p);
 		free(p->rx_frame);
 		free(p->chain);
 		free(p->first_chain);
@@ -757,29 +667,6 @@ int virtio_net_init_fds(struct virtio_net *net, const struct virtio_net_config *
 	if (ret < 0)
 		free_pairs(net);
 	return ret;
-}
-
-/* One vhost-net per pair; with none on the host, AUTO falls back to vmon's path (vhost false). */
-static int open_vhost(struct virtio_net *net, enum net_vhost_mode mode, const char **why)
-{
-	if (mode == NET_VHOST_OFF)
-		return 0;
-	for (unsigned i = 0; i < net->nr_pairs; i++) {
-		int ret = vhost_net_open(&net->pairs[i].vhost, why);
-		if (ret == -ENOENT && mode == NET_VHOST_AUTO) {
-			log_info("virtio-net %s: no /dev/vhost-net; vmon moves the frames itself",
-				 net->tap.name);
-			for (unsigned j = 0; j < i; j++)
-				vhost_net_close(&net->pairs[j].vhost);
-			return 0;
-		}
-		if (ret == -ENOENT)
-			*why = "vhost=on, but this host has no /dev/vhost-net (modprobe vhost_net)";
-		if (ret < 0)
-			return ret;
-	}
-	net->vhost = true;
-	return 0;
 }
 
 static int read_mtu(const char *name, uint16_t *mtu)
@@ -819,7 +706,7 @@ int virtio_net_init(struct virtio_net *net, const struct virtio_net_config *cfg,
 		log_warn("virtio-net %s: cannot read the interface's MTU; using 1500", cfg->tap);
 	if (tap_read_stats(cfg->tap, &net->tap_baseline) < 0)
 		memset(&net->tap_baseline, 0, sizeof(net->tap_baseline));
-	ret = open_vhost(net, cfg->vhost, why);
+	ret = net_vhost_open(net, cfg->vhost, why);
 	if (ret == 0) {
 		ret = init_device(net, cfg, mem, net->tap.fds);
 		if (ret < 0)
@@ -852,26 +739,11 @@ static void add_counters(struct net_counters *sum, const struct net_counters *c)
 	sum->tx_drops += __atomic_load_n(&c->tx_drops, __ATOMIC_RELAXED);
 }
 
-/* On vhost-net the frames never pass vmon: the TAP counts them (its tx is the guest's rx). */
-static void tap_counters(const struct virtio_net *net, struct net_counters *out)
-{
-	struct tap_stats now;
-	if (tap_read_stats(net->tap.name, &now) < 0)
-		return;
-	const struct tap_stats *b = &net->tap_baseline;
-	out->rx_packets = now.tx_packets - b->tx_packets;
-	out->rx_bytes = now.tx_bytes - b->tx_bytes;
-	out->rx_drops = now.tx_dropped - b->tx_dropped;
-	out->tx_packets = now.rx_packets - b->rx_packets;
-	out->tx_bytes = now.rx_bytes - b->rx_bytes;
-	out->tx_drops = now.rx_dropped - b->rx_dropped;
-}
-
 void virtio_net_counters(const struct virtio_net *net, struct net_counters *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (net->vhost) {
-		tap_counters(net, out);
+		net_vhost_counters(net, out);
 		return;
 	}
 	for (unsigned i = 0; i < net->nr_pairs; i++)

@@ -10,7 +10,7 @@
  * of the TAP.
  *
  * Two data paths:
- *  - vhost-net (hv/vhost.h): the host kernel moves frames between the rings
+ *  - vhost-net (net_vhost.c over hv/vhost.h): the host kernel moves frames between the rings
  *    and the TAP; vmon only sets it up at DRIVER_OK and tears it down at
  *    reset. Its interrupts go straight to KVM when the transport has an
  *    irqfd for the queue's vector, else through an eventfd vmon relays.
