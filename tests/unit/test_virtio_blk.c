@@ -734,16 +734,22 @@ static void test_replace_file(void)
 	bench_stop(&b);
 }
 
+/* A running device (worker started) over the test image, and another image of OTHER_SECTORS to swap in. */
+static void swap_bench_start(struct bench *b, char other[64])
+{
+	bench_start(b, rw_cfg());
+	make_other_image(other, OTHER_SECTORS);
+	activate(b);
+}
+
 /* With the worker running: it stops, the image changes, it serves again. */
 static void test_replace_file_running(void)
 {
 	struct bench b;
-	bench_start(&b, rw_cfg());
+	char other[64];
+	swap_bench_start(&b, other);
 	struct virtio_device *vd = &b.blk.vd;
 	struct drv *d = &b.d;
-	char other[64];
-	make_other_image(other, OTHER_SECTORS);
-	activate(&b);
 	struct seg r[] = { hdr_seg(d, T_IN, 7), data_seg(d, 512, true, 0xee), status_seg(d) };
 	drv_offer(d, r, 3);
 	virtio_kick_queue(vd, 0);
@@ -891,12 +897,10 @@ static void break_worker_epoll(struct bench *b)
 static void test_replace_file_dead_worker(void)
 {
 	struct bench b;
-	bench_start(&b, rw_cfg());
+	char other[64];
+	swap_bench_start(&b, other);
 	struct virtio_device *vd = &b.blk.vd;
 	struct drv *d = &b.d;
-	char other[64];
-	make_other_image(other, OTHER_SECTORS);
-	activate(&b);
 	struct seg f[] = { hdr_seg(d, T_FLUSH, 0), status_seg(d) };
 	drv_offer(d, f, 2);
 	virtio_kick_queue(vd, 0);
@@ -939,12 +943,10 @@ static void test_replace_file_dead_worker(void)
 static void test_replace_file_no_restart(void)
 {
 	struct bench b;
-	bench_start(&b, rw_cfg());
+	char other[64];
+	swap_bench_start(&b, other);
 	struct virtio_device *vd = &b.blk.vd;
 	struct drv *d = &b.d;
-	char other[64];
-	make_other_image(other, OTHER_SECTORS);
-	activate(&b);
 	int kick_fd = vd->queues[0].kick_fd;
 	vd->queues[0].kick_fd = open("/dev/null", O_RDONLY | O_CLOEXEC); /* epoll_ctl: EPERM */
 
