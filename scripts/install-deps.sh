@@ -13,6 +13,7 @@ packages=(
 	e2fsprogs
 	liburing-dev                                # io_uring for the disk backend
 	libjansson-dev libmicrohttpd-dev curl       # the management API: JSON, HTTP, its tests
+	zlib1g-dev                                  # the state format's checksum (crc32)
 	iproute2                                    # the demo's TAP interface (ip tuntap)
 )
 

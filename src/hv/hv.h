@@ -49,6 +49,8 @@ struct kvm_cpuid2 *hv_get_supported_cpuid(struct hv *hv);
 
 int hv_vm_create(struct hv *hv, struct hv_vm **out);
 void hv_vm_destroy(struct hv_vm *vm);
+/* Slot numbers run from 0 to HV_MAX_SLOTS - 1; a size of 0 removes the slot. */
+#define HV_MAX_SLOTS 32
 int hv_vm_map_memory(struct hv_vm *vm, unsigned slot, uint64_t gpa,
 		     uint64_t size, void *host);
 /* In-kernel LAPICs, IOAPIC, PICs and PIT. */
@@ -153,6 +155,53 @@ int hv_vcpu_set_fpu(struct hv_vcpu *vcpu, const struct kvm_fpu *fpu);
 int hv_vcpu_set_cpuid(struct hv_vcpu *vcpu, const struct kvm_cpuid2 *cpuid);
 int hv_vcpu_get_lapic(struct hv_vcpu *vcpu, struct kvm_lapic_state *lapic);
 int hv_vcpu_set_lapic(struct hv_vcpu *vcpu, const struct kvm_lapic_state *lapic);
+
+/* Everything KVM keeps for one vCPU, in KVM's own layouts (api.rst). */
+#define HV_MAX_MSRS 256
+struct hv_vcpu_state {
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_xcrs xcrs;
+	struct kvm_lapic_state lapic;
+	struct kvm_vcpu_events events;
+	struct kvm_mp_state mp_state;
+	struct kvm_debugregs debugregs;
+	uint32_t nr_msrs;
+	struct kvm_msr_entry msrs[HV_MAX_MSRS]; /* every MSR KVM saves (KVM_GET_MSR_INDEX_LIST) */
+	/* KVM_GET_XSAVE (4 KiB: the legacy area, AVX, ...); last, as its extra[] ends it. */
+	struct kvm_xsave xsave;
+};
+
+/*
+ * Reads / writes all of it (vCPU not running). 0 or -errno. On a restore,
+ * KVM_SET_CPUID2 comes first (x86_vcpu_init) and hv_vm_set_state before.
+ */
+int hv_vcpu_get_state(struct hv_vcpu *vcpu, struct hv_vcpu_state *s);
+int hv_vcpu_set_state(struct hv_vcpu *vcpu, const struct hv_vcpu_state *s);
+
+/* What the VM itself keeps in the kernel: PICs, IOAPIC, PIT, clock. */
+struct hv_vm_state {
+	struct kvm_irqchip pic_master, pic_slave, ioapic;
+	struct kvm_pit_state2 pit;
+	struct kvm_clock_data clock;
+};
+
+/* Needs the in-kernel irqchip (hv_vm_create_irqchip). 0 or -errno. */
+int hv_vm_get_state(struct hv_vm *vm, struct hv_vm_state *s);
+int hv_vm_set_state(struct hv_vm *vm, const struct hv_vm_state *s);
+
+/*
+ * Dirty page logging (KVM_MEM_LOG_DIRTY_PAGES) on every RAM slot mapped so
+ * far, and on slots mapped while it is on. 0 or -errno.
+ */
+int hv_vm_set_dirty_logging(struct hv_vm *vm, bool on);
+/*
+ * ORs into `bitmap` (one bit per 4 KiB page of the slot, as mapped; bit 0 of
+ * word 0 is its first page; (pages + 63) / 64 words) the pages the vCPUs
+ * wrote in slot `slot` since the last call (or since logging started), and
+ * clears KVM's log. 0 or -errno.
+ */
+int hv_vm_get_dirty_log(struct hv_vm *vm, unsigned slot, uint64_t *bitmap);
 
 /* Prints general, segment and control registers, for crash reports. */
 void hv_vcpu_dump(struct hv_vcpu *vcpu, FILE *out);

@@ -1,6 +1,7 @@
 /* The hypervisor layer over Linux KVM: every KVM ioctl of vmon is here. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,15 +18,31 @@
 
 #define CPUID_MAX_ENTRIES 256
 
+/* KVM reads or writes fewer than MAX_IO_MSRS (256) MSRs per call (arch/x86/kvm/x86.c, msr_io). */
+#define MSR_CHUNK 128
+
+/* The dirty log counts x86 base pages (api.rst, KVM_GET_DIRTY_LOG). */
+#define DIRTY_PAGE_SIZE 4096u
+
 struct hv {
 	int kvm_fd;
 	int run_size;
 	struct hv_info info;
+	struct kvm_msr_list *msr_list; /* the MSRs KVM saves; NULL if it could not say */
+};
+
+/* A RAM slot as mapped, to register it again with other flags. */
+struct hv_slot {
+	uint64_t gpa, size;   /* size 0: unused */
+	void *host;
+	uint64_t *dirty;      /* KVM_GET_DIRTY_LOG's bitmap, allocated on first use */
 };
 
 struct hv_vm {
 	struct hv *hv;
 	int fd;
+	bool dirty_logging;
+	struct hv_slot slots[HV_MAX_SLOTS];
 };
 
 struct hv_vcpu {
@@ -33,6 +50,8 @@ struct hv_vcpu {
 	unsigned index;
 	int fd;
 	struct kvm_run *run;
+	uint32_t *msr_indices; /* KVM's MSR list less those this vCPU cannot read */
+	unsigned nr_msr_indices;
 };
 
 static int xioctl(int fd, unsigned long req, void *arg)
@@ -74,15 +93,42 @@ static const long required_caps[] = {
 	KVM_CAP_IRQ_ROUTING, KVM_CAP_IRQFD, KVM_CAP_IOEVENTFD, KVM_CAP_SIGNAL_MSI,
 };
 
-static int check_required_caps(int kvm_fd)
+/* The capabilities of the state ioctls (api.rst, each ioctl's "Capability:" line). */
+static const long vcpu_state_caps[] = {
+	KVM_CAP_MP_STATE, KVM_CAP_XSAVE, KVM_CAP_XCRS, KVM_CAP_DEBUGREGS, KVM_CAP_VCPU_EVENTS,
+};
+static const long vm_state_caps[] = { KVM_CAP_IRQCHIP, KVM_CAP_PIT_STATE2, KVM_CAP_ADJUST_CLOCK };
+
+#define CHECK_CAPS(fd, caps) check_caps(fd, caps, sizeof(caps) / sizeof(caps[0]))
+
+static int check_caps(int fd, const long *caps, size_t count)
 {
-	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
-		if (!check_extension(kvm_fd, required_caps[i])) {
-			log_error("KVM lacks required capability %ld", required_caps[i]);
+	for (size_t i = 0; i < count; i++) {
+		if (!check_extension(fd, caps[i])) {
+			log_error("KVM lacks required capability %ld", caps[i]);
 			return -ENOTSUP;
 		}
 	}
 	return 0;
+}
+
+/* The MSRs KVM saves and restores (api.rst, KVM_GET_MSR_INDEX_LIST); NULL if it cannot say. */
+static struct kvm_msr_list *read_msr_index_list(int kvm_fd)
+{
+	/* A list too short for all of them fails with E2BIG and holds their number. */
+	struct kvm_msr_list probe = { .nmsrs = 0 };
+	int ret = xioctl(kvm_fd, KVM_GET_MSR_INDEX_LIST, &probe);
+	if (ret < 0 && ret != -E2BIG)
+		return NULL;
+	struct kvm_msr_list *list = malloc(sizeof(*list) + probe.nmsrs * sizeof(list->indices[0]));
+	if (!list)
+		return NULL;
+	list->nmsrs = probe.nmsrs;
+	if (xioctl(kvm_fd, KVM_GET_MSR_INDEX_LIST, list) < 0) {
+		free(list);
+		return NULL;
+	}
+	return list;
 }
 
 int hv_open(struct hv **out)
@@ -100,7 +146,7 @@ int hv_open(struct hv **out)
 		close(fd);
 		return -ENOTSUP;
 	}
-	ret = check_required_caps(fd);
+	ret = CHECK_CAPS(fd, required_caps);
 	int run_size = ioctl(fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (ret == 0 && run_size < (int)sizeof(struct kvm_run))
 		ret = -ENOTSUP;
@@ -118,6 +164,7 @@ int hv_open(struct hv **out)
 	if (hv->info.max_vcpus == 0)
 		hv->info.max_vcpus = hv->info.recommended_vcpus ? hv->info.recommended_vcpus : 4;
 	read_kvm_signature(hv, hv->info.kvm_signature);
+	hv->msr_list = read_msr_index_list(fd);
 	*out = hv;
 	return 0;
 }
@@ -127,6 +174,7 @@ void hv_close(struct hv *hv)
 	if (!hv)
 		return;
 	close(hv->kvm_fd);
+	free(hv->msr_list);
 	free(hv);
 }
 
@@ -179,19 +227,81 @@ void hv_vm_destroy(struct hv_vm *vm)
 	if (!vm)
 		return;
 	close(vm->fd);
+	for (unsigned i = 0; i < HV_MAX_SLOTS; i++)
+		free(vm->slots[i].dirty);
 	free(vm);
+}
+
+static int register_slot(struct hv_vm *vm, unsigned slot, const struct hv_slot *m)
+{
+	struct kvm_userspace_memory_region region = {
+		.slot = slot,
+		.flags = vm->dirty_logging ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+		.guest_phys_addr = m->gpa,
+		.memory_size = m->size,
+		.userspace_addr = (uint64_t)(uintptr_t)m->host,
+	};
+	return xioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &region);
 }
 
 int hv_vm_map_memory(struct hv_vm *vm, unsigned slot, uint64_t gpa,
 		     uint64_t size, void *host)
 {
-	struct kvm_userspace_memory_region region = {
-		.slot = slot,
-		.guest_phys_addr = gpa,
-		.memory_size = size,
-		.userspace_addr = (uint64_t)(uintptr_t)host,
-	};
-	return xioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &region);
+	if (slot >= HV_MAX_SLOTS)
+		return -EINVAL;
+	struct hv_slot next = { .gpa = gpa, .size = size, .host = host };
+	int ret = register_slot(vm, slot, &next);
+	if (ret < 0)
+		return ret;
+	free(vm->slots[slot].dirty);
+	vm->slots[slot] = next;
+	return 0;
+}
+
+/* Registers every slot again, with the dirty logging flag of vm->dirty_logging. */
+static int reregister_slots(struct hv_vm *vm)
+{
+	for (unsigned i = 0; i < HV_MAX_SLOTS; i++) {
+		if (vm->slots[i].size == 0)
+			continue;
+		int ret = register_slot(vm, i, &vm->slots[i]);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+int hv_vm_set_dirty_logging(struct hv_vm *vm, bool on)
+{
+	/* api.rst, KVM_SET_USER_MEMORY_REGION: a slot's flags may change in place. */
+	bool was = vm->dirty_logging;
+	vm->dirty_logging = on;
+	int ret = reregister_slots(vm);
+	if (ret < 0) {
+		/* Slots whose flags did not change are left as they are by KVM. */
+		vm->dirty_logging = was;
+		reregister_slots(vm);
+	}
+	return ret;
+}
+
+int hv_vm_get_dirty_log(struct hv_vm *vm, unsigned slot, uint64_t *bitmap)
+{
+	if (slot >= HV_MAX_SLOTS || vm->slots[slot].size == 0)
+		return -EINVAL;
+	struct hv_slot *m = &vm->slots[slot];
+	/* api.rst, KVM_GET_DIRTY_LOG: bit 0 is the slot's first page, in 64-bit longs on x86-64. */
+	uint64_t pages = m->size / DIRTY_PAGE_SIZE;
+	size_t words = (size_t)((pages + 63) / 64);
+	if (!m->dirty && !(m->dirty = calloc(words, sizeof(uint64_t))))
+		return -ENOMEM;
+	struct kvm_dirty_log log = { .slot = slot, .dirty_bitmap = m->dirty };
+	int ret = xioctl(vm->fd, KVM_GET_DIRTY_LOG, &log);
+	if (ret < 0)
+		return ret;
+	for (size_t i = 0; i < words; i++)
+		bitmap[i] |= m->dirty[i];
+	return 0;
 }
 
 int hv_vm_create_irqchip(struct hv_vm *vm)
@@ -331,6 +441,7 @@ void hv_vcpu_destroy(struct hv_vcpu *vcpu)
 		return;
 	munmap(vcpu->run, vcpu->vm->hv->run_size);
 	close(vcpu->fd);
+	free(vcpu->msr_indices);
 	free(vcpu);
 }
 
@@ -487,6 +598,230 @@ int hv_vcpu_get_lapic(struct hv_vcpu *vcpu, struct kvm_lapic_state *lapic)
 int hv_vcpu_set_lapic(struct hv_vcpu *vcpu, const struct kvm_lapic_state *lapic)
 {
 	return xioctl(vcpu->fd, KVM_SET_LAPIC, (void *)lapic);
+}
+
+/* One ioctl of a state save or restore; a failure is logged with the ioctl's name. */
+static int state_ioctl(int fd, unsigned long req, const char *name, void *arg)
+{
+	int ret = xioctl(fd, req, arg);
+	if (ret < 0)
+		log_error("%s failed: %s", name, strerror(-ret));
+	return ret;
+}
+
+#define STATE_IOCTL(fd, req, arg) state_ioctl(fd, req, #req, (void *)(arg))
+
+/*
+ * KVM_GET_MSRS / KVM_SET_MSRS on n entries, in chunks KVM takes; `out`
+ * (NULL for a set) receives what was read. Returns how many MSRs were done
+ * before the first one KVM refused (api.rst: both return that count), or -errno.
+ */
+static int msr_io(struct hv_vcpu *vcpu, unsigned long req, const struct kvm_msr_entry *in,
+		  struct kvm_msr_entry *out, unsigned n)
+{
+	struct kvm_msrs *msrs = malloc(sizeof(*msrs) + MSR_CHUNK * sizeof(msrs->entries[0]));
+	if (!msrs)
+		return -ENOMEM;
+	unsigned done = 0;
+	int ret = 0;
+	while (done < n) {
+		unsigned chunk = n - done < MSR_CHUNK ? n - done : MSR_CHUNK;
+		*msrs = (struct kvm_msrs){ .nmsrs = chunk };
+		memcpy(msrs->entries, in + done, chunk * sizeof(in[0]));
+		ret = xioctl(vcpu->fd, req, msrs);
+		if (ret < 0)
+			break;
+		if (out)
+			memcpy(out + done, msrs->entries, (size_t)ret * sizeof(out[0]));
+		done += (unsigned)ret;
+		if ((unsigned)ret < chunk)
+			break;
+	}
+	free(msrs);
+	return ret < 0 ? ret : (int)done;
+}
+
+/* The vCPU starts from KVM's whole list of saved MSRs. */
+static int init_vcpu_msr_list(struct hv_vcpu *vcpu)
+{
+	const struct kvm_msr_list *list = vcpu->vm->hv->msr_list;
+	if (vcpu->msr_indices)
+		return 0;
+	if (!list) {
+		log_error("KVM did not list the MSRs it saves (KVM_GET_MSR_INDEX_LIST)");
+		return -ENOTSUP;
+	}
+	if (list->nmsrs > HV_MAX_MSRS) {
+		log_error("KVM saves %u MSRs, vmon keeps at most %d", list->nmsrs, HV_MAX_MSRS);
+		return -E2BIG;
+	}
+	vcpu->msr_indices = malloc((list->nmsrs + 1) * sizeof(uint32_t)); /* + 1: never malloc(0) */
+	if (!vcpu->msr_indices)
+		return -ENOMEM;
+	memcpy(vcpu->msr_indices, list->indices, list->nmsrs * sizeof(uint32_t));
+	vcpu->nr_msr_indices = list->nmsrs;
+	return 0;
+}
+
+/* An MSR KVM lists but cannot read for this vCPU (its CPUID lacks the feature) is not saved. */
+static void drop_vcpu_msr(struct hv_vcpu *vcpu, unsigned i)
+{
+	log_debug("vCPU %u: MSR %#x cannot be read, not saved", vcpu->index, vcpu->msr_indices[i]);
+	vcpu->nr_msr_indices--;
+	memmove(&vcpu->msr_indices[i], &vcpu->msr_indices[i + 1],
+		(vcpu->nr_msr_indices - i) * sizeof(uint32_t));
+}
+
+/* KVM_GET_MSRS stops at the first MSR it cannot read: that one is dropped and the rest read on. */
+static int get_msrs(struct hv_vcpu *vcpu, struct hv_vcpu_state *s)
+{
+	int ret = init_vcpu_msr_list(vcpu);
+	unsigned done = 0;
+	while (ret == 0 && done < vcpu->nr_msr_indices) {
+		for (unsigned i = done; i < vcpu->nr_msr_indices; i++)
+			s->msrs[i] = (struct kvm_msr_entry){ .index = vcpu->msr_indices[i] };
+		ret = msr_io(vcpu, KVM_GET_MSRS, s->msrs + done, s->msrs + done,
+			     vcpu->nr_msr_indices - done);
+		if (ret < 0)
+			break;
+		done += (unsigned)ret;
+		ret = 0;
+		if (done < vcpu->nr_msr_indices)
+			drop_vcpu_msr(vcpu, done);
+	}
+	s->nr_msrs = done;
+	return ret;
+}
+
+static int set_msrs(struct hv_vcpu *vcpu, const struct hv_vcpu_state *s)
+{
+	if (s->nr_msrs > HV_MAX_MSRS)
+		return -EINVAL;
+	int ret = msr_io(vcpu, KVM_SET_MSRS, s->msrs, NULL, s->nr_msrs);
+	if (ret >= 0 && (unsigned)ret < s->nr_msrs) {
+		const struct kvm_msr_entry *e = &s->msrs[ret];
+		log_error("vCPU %u: KVM refused the value %#llx for MSR %#x", vcpu->index,
+			  (unsigned long long)e->data, e->index);
+		return -EINVAL;
+	}
+	return ret < 0 ? ret : 0;
+}
+
+/* The vCPU's XSAVE area must fit KVM_GET_XSAVE's 4 KiB (api.rst, KVM_CAP_XSAVE2: AMX makes it larger). */
+static int check_xsave_size(struct hv_vcpu *vcpu)
+{
+	int size = check_extension(vcpu->vm->fd, KVM_CAP_XSAVE2);
+	if (size > (int)sizeof(struct kvm_xsave)) {
+		log_error("the guest's XSAVE area is %d bytes, more than KVM_GET_XSAVE's %zu",
+			  size, sizeof(struct kvm_xsave));
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+int hv_vcpu_get_state(struct hv_vcpu *vcpu, struct hv_vcpu_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	int ret = CHECK_CAPS(vcpu->vm->fd, vcpu_state_caps);
+	if (ret == 0)
+		ret = check_xsave_size(vcpu);
+	/*
+	 * Firecracker's order (vstate/vcpu): KVM_GET_MP_STATE first, as it may
+	 * deliver pending INIT/SIPI into the other state; the events last, as
+	 * the other gets may change them.
+	 */
+	if (ret == 0)
+		ret = STATE_IOCTL(vcpu->fd, KVM_GET_MP_STATE, &s->mp_state);
+	if (ret == 0)
+		ret = STATE_IOCTL(vcpu->fd, KVM_GET_REGS, &s->regs);
+	if (ret == 0)
+		ret = STATE_IOCTL(vcpu->fd, KVM_GET_SREGS, &s->sregs);
+	if (ret == 0)
+		ret = STATE_IOCTL(vcpu->fd, KVM_GET_XSAVE, &s->xsave);
+	if (ret == 0)
+		ret = STATE_IOCTL(vcpu->fd, KVM_GET_XCRS, &s->xcrs);
+	if (ret == 0)
+		ret = STATE_IOCTL(vcpu->fd, KVM_GET_DEBUGREGS, &s->debugregs);
+	if (ret == 0)
+		ret = STATE_IOCTL(vcpu->fd, KVM_GET_LAPIC, &s->lapic);
+	if (ret == 0)
+		ret = get_msrs(vcpu, s);
+	if (ret == 0)
+		ret = STATE_IOCTL(vcpu->fd, KVM_GET_VCPU_EVENTS, &s->events);
+	return ret;
+}
+
+int hv_vcpu_set_state(struct hv_vcpu *vcpu, const struct hv_vcpu_state *s)
+{
+	int ret = CHECK_CAPS(vcpu->vm->fd, vcpu_state_caps);
+	/*
+	 * regs before sregs (KVM_SET_SREGS looks at RIP for a BSP at reset);
+	 * sregs, which hold the APIC base MSR, before the LAPIC; the LAPIC
+	 * before the MSRs (the TSC deadline MSR needs its timer mode); the
+	 * events last (Firecracker's and QEMU's restore order).
+	 */
+	if (ret == 0)
+		ret = STATE_IOCTL(vcpu->fd, KVM_SET_REGS, &s->regs);
+	if (ret == 0)
+		ret = STATE_IOCTL(vcpu->fd, KVM_SET_SREGS, &s->sregs);
+	if (ret == 0)
+		ret = STATE_IOCTL(vcpu->fd, KVM_SET_XSAVE, &s->xsave);
+	if (ret == 0)
+		ret = STATE_IOCTL(vcpu->fd, KVM_SET_XCRS, &s->xcrs);
+	if (ret == 0)
+		ret = STATE_IOCTL(vcpu->fd, KVM_SET_DEBUGREGS, &s->debugregs);
+	if (ret == 0)
+		ret = STATE_IOCTL(vcpu->fd, KVM_SET_LAPIC, &s->lapic);
+	if (ret == 0)
+		ret = set_msrs(vcpu, s);
+	if (ret == 0)
+		ret = STATE_IOCTL(vcpu->fd, KVM_SET_MP_STATE, &s->mp_state);
+	if (ret == 0)
+		ret = STATE_IOCTL(vcpu->fd, KVM_SET_VCPU_EVENTS, &s->events);
+	return ret;
+}
+
+int hv_vm_get_state(struct hv_vm *vm, struct hv_vm_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->pic_master.chip_id = KVM_IRQCHIP_PIC_MASTER;
+	s->pic_slave.chip_id = KVM_IRQCHIP_PIC_SLAVE;
+	s->ioapic.chip_id = KVM_IRQCHIP_IOAPIC;
+	int ret = CHECK_CAPS(vm->fd, vm_state_caps);
+	if (ret == 0)
+		ret = STATE_IOCTL(vm->fd, KVM_GET_IRQCHIP, &s->pic_master);
+	if (ret == 0)
+		ret = STATE_IOCTL(vm->fd, KVM_GET_IRQCHIP, &s->pic_slave);
+	if (ret == 0)
+		ret = STATE_IOCTL(vm->fd, KVM_GET_IRQCHIP, &s->ioapic);
+	if (ret == 0)
+		ret = STATE_IOCTL(vm->fd, KVM_GET_PIT2, &s->pit);
+	if (ret == 0)
+		ret = STATE_IOCTL(vm->fd, KVM_GET_CLOCK, &s->clock);
+	return ret;
+}
+
+int hv_vm_set_state(struct hv_vm *vm, const struct hv_vm_state *s)
+{
+	/*
+	 * api.rst, KVM_SET_CLOCK: of the flags KVM_GET_CLOCK returns only
+	 * KVM_CLOCK_REALTIME does something (the clock also counts the real
+	 * time since the save); a KVM that does not know it refuses it.
+	 */
+	struct kvm_clock_data clock = s->clock;
+	clock.flags &= KVM_CLOCK_REALTIME & (uint32_t)check_extension(vm->fd, KVM_CAP_ADJUST_CLOCK);
+	int ret = CHECK_CAPS(vm->fd, vm_state_caps);
+	if (ret == 0)
+		ret = STATE_IOCTL(vm->fd, KVM_SET_IRQCHIP, &s->pic_master);
+	if (ret == 0)
+		ret = STATE_IOCTL(vm->fd, KVM_SET_IRQCHIP, &s->pic_slave);
+	if (ret == 0)
+		ret = STATE_IOCTL(vm->fd, KVM_SET_IRQCHIP, &s->ioapic);
+	if (ret == 0)
+		ret = STATE_IOCTL(vm->fd, KVM_SET_PIT2, &s->pit);
+	if (ret == 0)
+		ret = STATE_IOCTL(vm->fd, KVM_SET_CLOCK, &clock);
+	return ret;
 }
 
 static void dump_segment(FILE *out, const char *name, const struct kvm_segment *s)

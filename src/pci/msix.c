@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "migration/state.h"
+#include "util/log.h"
+
 #define MSGCTL_OFFSET        2
 #define MSGCTL_ENABLE        (1u << 15)
 #define MSGCTL_FUNCTION_MASK (1u << 14)
@@ -203,4 +206,155 @@ void msix_notify(struct msix *m, unsigned vector)
 	else if (m->enabled)
 		set_pending(m, vector, true);
 	pthread_mutex_unlock(&m->lock);
+}
+
+static unsigned pba_words(unsigned nr_vectors)
+{
+	return msix_pba_size(nr_vectors) / 8;
+}
+
+/*
+ * Section STATE_TAG_MSIX, instance the PCI slot: u32 nr_vectors; per
+ * vector u64 address, u32 data, u32 vector control; the PBA as
+ * (nr_vectors + 63) / 64 u64 words; bool enabled, bool function_masked.
+ */
+void msix_save(struct msix *m, struct state_writer *w, uint32_t instance)
+{
+	state_begin(w, STATE_TAG_MSIX, instance);
+	pthread_mutex_lock(&m->lock);
+	state_put_u32(w, m->nr_vectors);
+	for (unsigned v = 0; v < m->nr_vectors; v++) {
+		state_put_u64(w, m->table[v].address);
+		state_put_u32(w, m->table[v].data);
+		state_put_u32(w, m->table[v].control);
+	}
+	for (unsigned i = 0; i < pba_words(m->nr_vectors); i++)
+		state_put_u64(w, m->pending[i]);
+	state_put_bool(w, m->enabled);
+	state_put_bool(w, m->function_masked);
+	pthread_mutex_unlock(&m->lock);
+	state_end(w);
+}
+
+/* What a load reads before it changes anything. */
+struct msix_saved {
+	struct msix_entry *table;
+	uint64_t *pending;
+	bool enabled, function_masked;
+};
+
+/* Entries the guest could have written: address dword aligned, control bit 0 only. */
+static int check_entry(const struct msix_entry *e, unsigned slot, unsigned v)
+{
+	if (e->address & 0x3) {
+		log_error("snapshot: PCI slot %u: MSI-X vector %u address 0x%llx is not dword aligned",
+			  slot, v, (unsigned long long)e->address);
+		return -EINVAL;
+	}
+	if (e->control & ~ENTRY_CONTROL_MASKED) {
+		log_error("snapshot: PCI slot %u: MSI-X vector %u control 0x%x has bits other than mask",
+			  slot, v, e->control);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int read_table(const struct msix *m, struct state_section *s, struct msix_saved *saved)
+{
+	for (unsigned v = 0; v < m->nr_vectors; v++) {
+		struct msix_entry *e = &saved->table[v];
+		e->address = state_get_u64(s);
+		e->data = state_get_u32(s);
+		e->control = state_get_u32(s);
+		if (check_entry(e, m->dev->slot, v) < 0)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* Bits past the last vector do not exist (§6.8.2.11: reserved, read as zero). */
+static int read_pba(const struct msix *m, struct state_section *s, struct msix_saved *saved)
+{
+	unsigned words = pba_words(m->nr_vectors);
+	for (unsigned i = 0; i < words; i++)
+		saved->pending[i] = state_get_u64(s);
+	unsigned used = m->nr_vectors % 64;
+	if (used && saved->pending[words - 1] >> used) {
+		log_error("snapshot: PCI slot %u: MSI-X pending bits set past vector %u", m->dev->slot,
+			  m->nr_vectors - 1);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The flags mirror the message control word pci_device_load restored. */
+static int check_flags(struct msix *m, const struct msix_saved *saved)
+{
+	pthread_mutex_lock(&m->dev->lock);
+	uint16_t msgctl = (uint16_t)pci_cfg_get(m->dev, m->cap + MSGCTL_OFFSET, 2);
+	pthread_mutex_unlock(&m->dev->lock);
+	if (saved->enabled != !!(msgctl & MSGCTL_ENABLE) ||
+	    saved->function_masked != !!(msgctl & MSGCTL_FUNCTION_MASK)) {
+		log_error("snapshot: PCI slot %u: MSI-X enable/function mask disagree with config "
+			  "space (message control 0x%04x)", m->dev->slot, msgctl);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int read_section(struct msix *m, const struct state_reader *r, uint32_t instance,
+			struct msix_saved *saved)
+{
+	struct state_section s;
+	if (state_find(r, STATE_TAG_MSIX, instance, &s) < 0) {
+		log_error("snapshot: PCI slot %u: no saved MSI-X state", m->dev->slot);
+		return -EINVAL;
+	}
+	uint32_t nr_vectors = state_get_u32(&s);
+	if (!s.overrun && nr_vectors != m->nr_vectors) {
+		log_error("snapshot: PCI slot %u: MSI-X has %u vectors, the saved one %u", m->dev->slot,
+			  m->nr_vectors, nr_vectors);
+		return -EINVAL;
+	}
+	int ret = read_table(m, &s, saved);
+	if (ret == 0)
+		ret = read_pba(m, &s, saved);
+	saved->enabled = state_get_bool(&s);
+	saved->function_masked = state_get_bool(&s);
+	if (ret == 0 && state_section_finish(&s) < 0) {
+		log_error("snapshot: PCI slot %u: the saved MSI-X state is truncated or malformed",
+			  m->dev->slot);
+		ret = -EINVAL;
+	}
+	return ret;
+}
+
+/*
+ * Call after pci_device_load of the same device. The sink hears about
+ * every vector, and what is pending on a usable vector is delivered, as on
+ * an unmask (§6.8.2.9).
+ */
+int msix_load(struct msix *m, const struct state_reader *r, uint32_t instance)
+{
+	struct msix_saved saved = {
+		.table = calloc(m->nr_vectors, sizeof(*saved.table)),
+		.pending = calloc(pba_words(m->nr_vectors), sizeof(uint64_t)),
+	};
+	int ret = saved.table && saved.pending ? 0 : -ENOMEM;
+	if (ret == 0)
+		ret = read_section(m, r, instance, &saved);
+	if (ret == 0)
+		ret = check_flags(m, &saved);
+	if (ret == 0) {
+		pthread_mutex_lock(&m->lock);
+		memcpy(m->table, saved.table, m->nr_vectors * sizeof(*m->table));
+		memcpy(m->pending, saved.pending, pba_words(m->nr_vectors) * sizeof(uint64_t));
+		m->enabled = saved.enabled;
+		m->function_masked = saved.function_masked;
+		refresh(m, 0, m->nr_vectors - 1);
+		pthread_mutex_unlock(&m->lock);
+	}
+	free(saved.table);
+	free(saved.pending);
+	return ret;
 }

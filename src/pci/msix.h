@@ -73,4 +73,14 @@ void msix_config_written(struct msix *m, unsigned offset, unsigned len);
  */
 void msix_notify(struct msix *m, unsigned vector);
 
+/*
+ * Snapshots (section STATE_TAG_MSIX, instance: the PCI slot). msix_load
+ * runs after pci_device_load and refuses, with one log line and -EINVAL
+ * (or -ENOMEM), a missing or malformed section, another vector count,
+ * entries the guest could not have written, pending bits past the last
+ * vector, and enable/mask flags other than config space's.
+ */
+void msix_save(struct msix *m, struct state_writer *w, uint32_t instance);
+int msix_load(struct msix *m, const struct state_reader *r, uint32_t instance);
+
 #endif

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "migration/state.h"
 #include "util/log.h"
 
 #define PCI_HEADER_END    0x40 /* capabilities start here */
@@ -205,16 +206,20 @@ static bool touches(unsigned offset, unsigned len, unsigned start, unsigned end)
 	return offset < end && offset + len > start;
 }
 
+/* Only the guest-writable bits of a config byte change. Caller holds the lock. */
+static void write_masked(struct pci_device *dev, unsigned offset, uint8_t byte)
+{
+	uint8_t mask = dev->wmask[offset];
+	dev->cfg[offset] = (uint8_t)((dev->cfg[offset] & ~mask) | (byte & mask));
+}
+
 void pci_config_write(struct pci_device *dev, unsigned offset, unsigned len, uint32_t value)
 {
 	if (!valid_access(offset, len))
 		return;
 	pthread_mutex_lock(&dev->lock);
-	for (unsigned i = 0; i < len; i++) {
-		uint8_t mask = dev->wmask[offset + i];
-		uint8_t byte = (uint8_t)(value >> (8 * i));
-		dev->cfg[offset + i] = (uint8_t)((dev->cfg[offset + i] & ~mask) | (byte & mask));
-	}
+	for (unsigned i = 0; i < len; i++)
+		write_masked(dev, offset + i, (uint8_t)(value >> (8 * i)));
 	if (touches(offset, len, PCI_COMMAND, PCI_COMMAND + 2) ||
 	    touches(offset, len, PCI_BAR0, PCI_BAR0 + 4 * PCI_NUM_BARS))
 		update_bar_mappings(dev);
@@ -222,4 +227,71 @@ void pci_config_write(struct pci_device *dev, unsigned offset, unsigned len, uin
 	pthread_mutex_unlock(&dev->lock);
 	if (capability && dev->ops && dev->ops->config_written)
 		dev->ops->config_written(dev, offset, len);
+}
+
+/*
+ * Section STATE_TAG_PCI, instance the slot: the 4096 bytes of config space
+ * as the guest reads them (BARs, command, capabilities included).
+ */
+void pci_device_save(struct pci_device *dev, struct state_writer *w, uint32_t instance)
+{
+	state_begin(w, STATE_TAG_PCI, instance);
+	pthread_mutex_lock(&dev->lock);
+	state_put_bytes(w, dev->cfg, PCI_CONFIG_SIZE);
+	pthread_mutex_unlock(&dev->lock);
+	state_end(w);
+}
+
+static int read_config_section(const struct pci_device *dev, const struct state_reader *r,
+			       uint32_t instance, uint8_t cfg[PCI_CONFIG_SIZE])
+{
+	struct state_section s;
+	if (state_find(r, STATE_TAG_PCI, instance, &s) < 0) {
+		log_error("snapshot: PCI slot %u: no saved config space", dev->slot);
+		return -EINVAL;
+	}
+	state_get_bytes(&s, cfg, PCI_CONFIG_SIZE);
+	if (state_section_finish(&s) < 0) {
+		log_error("snapshot: PCI slot %u: the saved config space is not %u bytes", dev->slot,
+			  PCI_CONFIG_SIZE);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Read-only bits are the device's identity and layout: a saved one must match ours. */
+static int first_read_only_difference(const struct pci_device *dev, const uint8_t *cfg)
+{
+	for (unsigned i = 0; i < PCI_CONFIG_SIZE; i++)
+		if ((cfg[i] ^ dev->cfg[i]) & ~dev->wmask[i])
+			return (int)i;
+	return -1;
+}
+
+/*
+ * Applies the writable bits as guest writes would, BARs and decoding
+ * included; capabilities (MSI-X) restore their own state, so no
+ * config_written callback runs.
+ */
+int pci_device_load(struct pci_device *dev, const struct state_reader *r, uint32_t instance)
+{
+	uint8_t cfg[PCI_CONFIG_SIZE];
+	int ret = read_config_section(dev, r, instance, cfg);
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&dev->lock);
+	int differs = first_read_only_difference(dev, cfg);
+	if (differs < 0) {
+		for (unsigned i = 0; i < PCI_CONFIG_SIZE; i++)
+			write_masked(dev, i, cfg[i]);
+		update_bar_mappings(dev);
+	}
+	pthread_mutex_unlock(&dev->lock);
+	if (differs >= 0) {
+		log_error("snapshot: PCI slot %u: the device is not the one saved "
+			  "(vendor/device/capabilities differ at config offset 0x%x)", dev->slot,
+			  (unsigned)differs);
+		return -EINVAL;
+	}
+	return 0;
 }

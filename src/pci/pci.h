@@ -16,6 +16,9 @@
 
 #include "bus/bus.h"
 
+struct state_reader;
+struct state_writer;
+
 #define PCI_CONFIG_SIZE  4096
 #define PCI_NUM_BARS     6
 #define PCI_MAX_DEVICES  32 /* bus 0, function 0 of each slot */
@@ -119,5 +122,14 @@ void pci_config_write(struct pci_device *dev, unsigned offset, unsigned len, uin
 /* Little-endian accessors for a device's own use (caller holds dev->lock). */
 uint32_t pci_cfg_get(const struct pci_device *dev, unsigned offset, unsigned len);
 void pci_cfg_set(struct pci_device *dev, unsigned offset, unsigned len, uint32_t value);
+
+/*
+ * Snapshots (section STATE_TAG_PCI, instance: the slot). A load refuses,
+ * with one log line and -EINVAL, a missing or malformed section and any
+ * read-only bit that differs from this device's; else it takes the
+ * guest-writable bits and maps the BARs as the guest's writes would.
+ */
+void pci_device_save(struct pci_device *dev, struct state_writer *w, uint32_t instance);
+int pci_device_load(struct pci_device *dev, const struct state_reader *r, uint32_t instance);
 
 #endif

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,6 +79,19 @@ static void write_configured_line(enum log_level level, const char *file, int li
 		target.enabled = false;
 }
 
+/* This thread's last error line, for callers that pass the reason on (API faults). */
+static _Thread_local char last_error[LOG_LAST_ERROR_MAX]; /* the last byte stays NUL */
+
+const char *log_last_error(void)
+{
+	return last_error;
+}
+
+void log_clear_last_error(void)
+{
+	last_error[0] = '\0';
+}
+
 void log_msg(enum log_level level, const char *file, int line, const char *fmt, ...)
 {
 	char text[1024];
@@ -86,6 +100,8 @@ void log_msg(enum log_level level, const char *file, int line, const char *fmt, 
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	make_printable(text);
+	if (level == LOG_ERROR)
+		memccpy(last_error, text, '\0', sizeof(last_error) - 1); /* cut short if longer */
 
 	pthread_mutex_lock(&log_lock);
 	if (target.enabled && level <= target.level) {

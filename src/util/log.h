@@ -17,6 +17,15 @@ void log_msg(enum log_level level, const char *file, int line, const char *fmt, 
 #define log_info(...) log_msg(LOG_INFO, __FILE__, __LINE__, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_DEBUG, __FILE__, __LINE__, __VA_ARGS__)
 
+/*
+ * The last error this thread logged since log_clear_last_error ("" if
+ * none): a caller that answers someone (the API) passes it on as the
+ * reason. Valid until the thread logs again.
+ */
+#define LOG_LAST_ERROR_MAX 512
+const char *log_last_error(void);
+void log_clear_last_error(void);
+
 /* The level in force (--verbose: LOG_DEBUG). */
 enum log_level log_current_level(void);
 

@@ -18,6 +18,8 @@
 #define VIRTIO_MAX_QUEUES 64
 
 struct virtio_device;
+struct state_writer;
+struct state_reader;
 
 struct virtio_device_ops {
 	/* Device-specific configuration space (§2.5); offsets are bounds-checked. */
@@ -29,6 +31,19 @@ struct virtio_device_ops {
 	void (*reset)(struct virtio_device *vd);
 	/* Optional: false when `features` lack a feature another requires; FEATURES_OK is refused. */
 	bool (*features_consistent)(uint64_t features);
+	/*
+	 * Snapshots and migration (see virtio_device_quiesce). quiesce: stop
+	 * serving the queues of an activated device, keeping their state
+	 * (requests in flight completed and pushed, indices a data path
+	 * outside vmon kept read back into vd->queues). unquiesce: serve them
+	 * again, from the indices in vd->queues, after quiesce or after a
+	 * load; 0 or -errno. save/load: the device type's own state beyond
+	 * virtio's common one, in its own section (optional both).
+	 */
+	void (*quiesce)(struct virtio_device *vd);
+	int (*unquiesce)(struct virtio_device *vd);
+	void (*save)(struct virtio_device *vd, struct state_writer *w, uint32_t instance);
+	int (*load)(struct virtio_device *vd, const struct state_reader *r, uint32_t instance);
 };
 
 /* How a device raises its interrupts: the transport's side. */
@@ -41,6 +56,8 @@ struct virtio_transport {
 	 */
 	int (*queue_irqfd)(void *ctx, uint16_t vector);
 	void *ctx;
+	/* Vectors 0 .. nr_vectors - 1 exist (MSI-X); 0: only VIRTIO_NO_VECTOR. */
+	uint16_t nr_vectors;
 };
 
 struct virtio_queue {
@@ -66,6 +83,7 @@ struct virtio_device {
 	 */
 	pthread_mutex_t control_lock;
 	bool activated;                   /* activate ran since the last reset; under control_lock */
+	bool quiesced;                    /* quiesced or loaded, not yet unquiesced; under control_lock */
 
 	/* Protects the fields below: vCPU threads change them, I/O threads read queues after activation. */
 	pthread_mutex_t lock;
@@ -128,5 +146,34 @@ int virtio_queue_irqfd(struct virtio_device *vd, unsigned q);
 
 /* Raises a used-buffer interrupt for queue q (through the transport). */
 void virtio_notify_queue(struct virtio_device *vd, unsigned q);
+
+/*
+ * Snapshots and migration. With the vCPUs paused, virtio_device_quiesce
+ * stops the device serving its queues (ops->quiesce when activated): then
+ * nothing changes guest memory or the device's state, which
+ * virtio_device_save writes (section STATE_TAG_VIRTIO, `instance`: status,
+ * features, configuration generation and vector, each queue's size,
+ * addresses, enable, vector and indices; then ops->save). Idempotent.
+ *
+ * virtio_device_load sets a freshly initialised device (never activated)
+ * to the saved state, checking every value as it would the driver's
+ * (sizes, ring addresses in guest RAM, features it offers), and leaves it
+ * quiesced; the transport must be initialised (its vector count is
+ * checked). virtio_device_unquiesce then serves the queues again
+ * (ops->unquiesce) if DRIVER_OK is set and DEVICE_NEEDS_RESET is not:
+ * after a quiesce, or after a load once the transport is loaded too; it
+ * kicks every enabled queue once, for a notification the saved process
+ * had not served. Load: 0, or -EINVAL after logging which value was wrong
+ * (the device is then only fit for destroying); unquiesce: 0 or -errno
+ * (the device then needs a reset, as after a failed activate).
+ *
+ * A device type's quiesce stops its I/O thread without forgetting the
+ * queues (indices stay in vd->queues[q].vq, which the core restores
+ * before unquiesce); unquiesce restarts it. Neither resets anything.
+ */
+void virtio_device_quiesce(struct virtio_device *vd);
+int virtio_device_unquiesce(struct virtio_device *vd);
+void virtio_device_save(struct virtio_device *vd, struct state_writer *w, uint32_t instance);
+int virtio_device_load(struct virtio_device *vd, const struct state_reader *r, uint32_t instance);
 
 #endif

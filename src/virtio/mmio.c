@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "migration/state.h"
 #include "util/log.h"
 #include "virtio/virtio.h"
 
@@ -312,4 +313,72 @@ void virtio_mmio_destroy(struct virtio_mmio *vm)
 int virtio_mmio_register(struct virtio_mmio *vm, struct bus *mmio_bus, uint64_t base)
 {
 	return bus_register(mmio_bus, base, VIRTIO_MMIO_SIZE, &virtio_mmio_ops, vm, "virtio-mmio");
+}
+
+/* ---- snapshots ---- */
+
+#define INTERRUPT_BITS (VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG)
+
+/*
+ * Section STATE_TAG_VIRTIO_MMIO: u32 DeviceFeaturesSel, u32
+ * DriverFeaturesSel, u32 QueueSel, u32 InterruptStatus.
+ */
+void virtio_mmio_save(struct virtio_mmio *mmio, struct state_writer *w, uint32_t instance)
+{
+	state_begin(w, STATE_TAG_VIRTIO_MMIO, instance);
+	pthread_mutex_lock(&mmio->lock);
+	state_put_u32(w, mmio->device_features_sel);
+	state_put_u32(w, mmio->driver_features_sel);
+	state_put_u32(w, mmio->queue_sel);
+	state_put_u32(w, mmio->interrupt_status);
+	pthread_mutex_unlock(&mmio->lock);
+	state_end(w);
+	virtio_device_save(mmio->vd, w, instance);
+}
+
+struct saved_transport {
+	uint32_t device_features_sel, driver_features_sel, queue_sel, interrupt_status;
+};
+
+/* Any selector is one the driver could write; InterruptStatus holds only the device's bits. */
+static int read_transport(const struct state_reader *r, uint32_t instance, struct saved_transport *st)
+{
+	struct state_section s;
+	if (state_find(r, STATE_TAG_VIRTIO_MMIO, instance, &s) < 0) {
+		log_error("snapshot: virtio device %u: no saved virtio-mmio state", instance);
+		return -EINVAL;
+	}
+	st->device_features_sel = state_get_u32(&s);
+	st->driver_features_sel = state_get_u32(&s);
+	st->queue_sel = state_get_u32(&s);
+	st->interrupt_status = state_get_u32(&s);
+	if (state_section_finish(&s) < 0) {
+		log_error("snapshot: virtio device %u: the saved virtio-mmio state is truncated or malformed",
+			  instance);
+		return -EINVAL;
+	}
+	if (st->interrupt_status & ~INTERRUPT_BITS) {
+		log_error("snapshot: virtio device %u: InterruptStatus 0x%x has bits no device sets",
+			  instance, st->interrupt_status);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int virtio_mmio_load(struct virtio_mmio *mmio, const struct state_reader *r, uint32_t instance)
+{
+	struct saved_transport st = { 0 };
+	int ret = read_transport(r, instance, &st);
+	if (ret == 0)
+		ret = virtio_device_load(mmio->vd, r, instance);
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&mmio->lock);
+	mmio->device_features_sel = st.device_features_sel;
+	mmio->driver_features_sel = st.driver_features_sel;
+	mmio->queue_sel = st.queue_sel;
+	mmio->interrupt_status = st.interrupt_status;
+	update_line_locked(mmio); /* §4.2.2: the line follows InterruptStatus */
+	pthread_mutex_unlock(&mmio->lock);
+	return 0;
 }

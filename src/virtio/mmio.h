@@ -66,4 +66,17 @@ extern const struct bus_ops virtio_mmio_ops;
 /* Claims [base, base + VIRTIO_MMIO_SIZE) on the MMIO bus: bus_register's result. */
 int virtio_mmio_register(struct virtio_mmio *vm, struct bus *mmio_bus, uint64_t base);
 
+/*
+ * Snapshots: the selectors and InterruptStatus (STATE_TAG_VIRTIO_MMIO),
+ * then the device (virtio_device_save), both under `instance`, the
+ * caller's number for this device. virtio_mmio_load restores them into a
+ * fresh transport of the same configuration and drives the line as
+ * InterruptStatus says; the device is left quiesced: the caller runs
+ * virtio_device_unquiesce once everything is loaded. QueueNotify has no
+ * ioeventfd (it is a trapped write that kicks the queue): nothing to
+ * register. 0, or -EINVAL after one log line saying what was refused.
+ */
+void virtio_mmio_save(struct virtio_mmio *mmio, struct state_writer *w, uint32_t instance);
+int virtio_mmio_load(struct virtio_mmio *mmio, const struct state_reader *r, uint32_t instance);
+
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "migration/state.h"
 #include "util/log.h"
 #include "virtio/virtio.h"
 
@@ -501,16 +502,16 @@ int virtio_pci_init(struct virtio_pci *vp, struct virtio_device *vd, uint32_t pc
 	vp->pci.opaque = vp;
 	vd->transport = (struct virtio_transport){
 		.notify_queue = notify_queue, .notify_config = notify_config,
-		.queue_irqfd = queue_irqfd, .ctx = vp,
+		.queue_irqfd = queue_irqfd, .ctx = vp, .nr_vectors = (uint16_t)(vd->nr_queues + 1),
 	};
 	struct msix_sink sink = { .vector_changed = msix_vector_changed, .deliver = msix_deliver, .ctx = vp };
-	int ret = create_irqfds(vp, vd->nr_queues + 1);
+	int ret = create_irqfds(vp, vd->transport.nr_vectors);
 	if (ret == 0)
 		ret = pci_device_add_bar(&vp->pci, 0, PCI_BAR_MMIO32, BAR0_SIZE, &bar0_ops, vp);
 	if (ret == 0)
 		ret = add_capabilities(vp);
 	if (ret == 0)
-		ret = msix_init(&vp->msix, &vp->pci, vd->nr_queues + 1, 0, MSIX_TABLE_OFFSET,
+		ret = msix_init(&vp->msix, &vp->pci, vd->transport.nr_vectors, 0, MSIX_TABLE_OFFSET,
 				MSIX_PBA_OFFSET, &sink);
 	if (ret < 0)
 		virtio_pci_destroy(vp);
@@ -524,4 +525,84 @@ void virtio_pci_destroy(struct virtio_pci *vp)
 	pci_device_destroy(&vp->pci);
 	pthread_mutex_destroy(&vp->lock);
 	memset(vp, 0, sizeof(*vp));
+}
+
+/* ---- snapshots ---- */
+
+/* The ISR bits a device sets (§4.1.4.5): queue interrupt, configuration change. */
+#define ISR_BITS 0x3
+
+/*
+ * Section STATE_TAG_VIRTIO_PCI: u32 device_feature_select,
+ * u32 driver_feature_select, u16 queue_select, u8 isr.
+ */
+void virtio_pci_save(struct virtio_pci *vp, struct state_writer *w, uint32_t instance)
+{
+	pci_device_save(&vp->pci, w, instance);
+	msix_save(&vp->msix, w, instance);
+	state_begin(w, STATE_TAG_VIRTIO_PCI, instance);
+	pthread_mutex_lock(&vp->lock);
+	state_put_u32(w, vp->device_feature_select);
+	state_put_u32(w, vp->driver_feature_select);
+	state_put_u16(w, vp->queue_select);
+	state_put_u8(w, vp->isr);
+	pthread_mutex_unlock(&vp->lock);
+	state_end(w);
+	virtio_device_save(vp->vd, w, instance);
+}
+
+struct saved_transport {
+	uint32_t device_feature_select, driver_feature_select;
+	uint16_t queue_select;
+	uint8_t isr;
+};
+
+/* Any selector is one the driver could write; the ISR holds only the device's bits. */
+static int read_transport(const struct state_reader *r, uint32_t instance, struct saved_transport *t)
+{
+	struct state_section s;
+	if (state_find(r, STATE_TAG_VIRTIO_PCI, instance, &s) < 0) {
+		log_error("snapshot: virtio device %u: no saved virtio-pci state", instance);
+		return -EINVAL;
+	}
+	t->device_feature_select = state_get_u32(&s);
+	t->driver_feature_select = state_get_u32(&s);
+	t->queue_select = state_get_u16(&s);
+	t->isr = state_get_u8(&s);
+	if (state_section_finish(&s) < 0) {
+		log_error("snapshot: virtio device %u: the saved virtio-pci state is truncated or malformed",
+			  instance);
+		return -EINVAL;
+	}
+	if (t->isr & ~ISR_BITS) {
+		log_error("snapshot: virtio device %u: ISR 0x%x has bits no device sets", instance, t->isr);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * pci_device_load maps BAR 0 as the guest's writes would, so bar_mapped
+ * registers the notify ioeventfds; msix_load tells msix_vector_changed
+ * every vector, which routes its irqfd.
+ */
+int virtio_pci_load(struct virtio_pci *vp, const struct state_reader *r, uint32_t instance)
+{
+	struct saved_transport t = { 0 };
+	int ret = pci_device_load(&vp->pci, r, instance);
+	if (ret == 0)
+		ret = msix_load(&vp->msix, r, instance);
+	if (ret == 0)
+		ret = read_transport(r, instance, &t);
+	if (ret == 0)
+		ret = virtio_device_load(vp->vd, r, instance);
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&vp->lock);
+	vp->device_feature_select = t.device_feature_select;
+	vp->driver_feature_select = t.driver_feature_select;
+	vp->queue_select = t.queue_select;
+	vp->isr = t.isr;
+	pthread_mutex_unlock(&vp->lock);
+	return 0;
 }

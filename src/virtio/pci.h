@@ -51,4 +51,19 @@ int virtio_pci_init(struct virtio_pci *vp, struct virtio_device *vd, uint32_t pc
 		    const struct vm_control *vm);
 void virtio_pci_destroy(struct virtio_pci *vp);
 
+/*
+ * Snapshots: the function's config space (STATE_TAG_PCI), its MSI-X
+ * state (STATE_TAG_MSIX), the transport's selectors and ISR
+ * (STATE_TAG_VIRTIO_PCI), then the device (virtio_device_save), all under
+ * `instance`, the caller's number for this device. virtio_pci_load
+ * restores them in that order into a fresh function of the same
+ * configuration, already on the host bridge: BAR 0 decodes where the
+ * guest put it, with its notify ioeventfds, and each vector is routed to
+ * its irqfd. The device is left quiesced: the caller runs
+ * virtio_device_unquiesce once everything is loaded. 0, or -EINVAL (or
+ * -ENOMEM) after one log line saying what was refused.
+ */
+void virtio_pci_save(struct virtio_pci *vp, struct state_writer *w, uint32_t instance);
+int virtio_pci_load(struct virtio_pci *vp, const struct state_reader *r, uint32_t instance);
+
 #endif

@@ -243,6 +243,17 @@ static int walk_indirect(struct chain_walk *w, const struct desc *d)
 	return walk_table(w, &t, 0);
 }
 
+/*
+ * Live migration resends the pages vmon writes: a chain's device-writable
+ * buffers count as written from the pop on, whatever the device then does.
+ */
+static void note_writable(const struct virtq *vq, const struct virtq_chain *chain)
+{
+	for (unsigned i = 0; i < chain->count; i++)
+		if (chain->bufs[i].device_writable)
+			guest_mem_note_write(vq->mem, chain->bufs[i].host, chain->bufs[i].len);
+}
+
 int virtq_pop(struct virtq *vq, struct virtq_chain *chain)
 {
 	struct rings r;
@@ -270,8 +281,19 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *chain)
 	int err = walk_table(&w, &t, head);
 	if (err)
 		return err;
+	note_writable(vq, chain);
 	vq->last_avail++;
 	return 1;
+}
+
+/* For live migration: the n used elements from `first` on (they may wrap) and used idx. */
+static void note_used(const struct virtq *vq, const struct rings *r, uint16_t first, unsigned n)
+{
+	unsigned start = first & (r->size - 1u);
+	unsigned before_wrap = n < r->size - start ? n : r->size - start;
+	guest_mem_note_write(vq->mem, &r->used->ring[start], before_wrap * sizeof(struct used_elem));
+	guest_mem_note_write(vq->mem, &r->used->ring[0], (n - before_wrap) * sizeof(struct used_elem));
+	guest_mem_note_write(vq->mem, &r->used->idx, sizeof(r->used->idx));
 }
 
 int virtq_push_many(struct virtq *vq, const struct virtq_used *elems, unsigned n)
@@ -288,6 +310,7 @@ int virtq_push_many(struct virtq *vq, const struct virtq_used *elems, unsigned n
 		store32(&e->id, elems[i].head);
 		store32(&e->len, elems[i].len);
 	}
+	note_used(vq, &r, vq->used_idx, n);
 	vq->used_idx += (uint16_t)n;
 	/* The elements, len included, before the idx that publishes them (§2.7.8.2). */
 	__atomic_thread_fence(__ATOMIC_RELEASE);
@@ -351,6 +374,7 @@ void virtq_publish_avail_event(struct virtq *vq)
 	 * avail_event, so an event it has already passed would never come.
 	 */
 	store16(avail_event(&r), load16(&r.avail->idx));
+	guest_mem_note_write(vq->mem, avail_event(&r), sizeof(uint16_t));
 	/*
 	 * avail_event before the caller reads avail idx again: a driver that
 	 * still saw the old value and skipped its notification has then

@@ -1,8 +1,10 @@
 #include "vmm/guest_mem.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void add_region(struct guest_mem *gm, uint64_t gpa, uint64_t size,
@@ -39,6 +41,17 @@ static void *map_aligned_anonymous(uint64_t size)
 	return p + lead;
 }
 
+/* RAM below the PCI hole first, the rest from high_start on: one mapping, in order. */
+static void lay_out(struct guest_mem *gm, uint8_t *mapping, uint64_t ram_size,
+		    uint64_t hole_start, uint64_t high_start)
+{
+	gm->mapping = mapping;
+	uint64_t low = ram_size < hole_start ? ram_size : hole_start;
+	add_region(gm, 0, low, gm->mapping);
+	if (ram_size > low)
+		add_region(gm, high_start, ram_size - low, gm->mapping + low);
+}
+
 int guest_mem_init(struct guest_mem *gm, uint64_t ram_size,
 		   uint64_t hole_start, uint64_t high_start)
 {
@@ -49,12 +62,31 @@ int guest_mem_init(struct guest_mem *gm, uint64_t ram_size,
 	void *p = map_aligned_anonymous(ram_size);
 	if (p == MAP_FAILED)
 		return -errno;
-	gm->mapping = p;
+	lay_out(gm, p, ram_size, hole_start, high_start);
+	return 0;
+}
 
-	uint64_t low = ram_size < hole_start ? ram_size : hole_start;
-	add_region(gm, 0, low, gm->mapping);
-	if (ram_size > low)
-		add_region(gm, high_start, ram_size - low, gm->mapping + low);
+int guest_mem_init_file(struct guest_mem *gm, int fd, uint64_t ram_size,
+			uint64_t hole_start, uint64_t high_start)
+{
+	memset(gm, 0, sizeof(*gm));
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return -errno;
+	if (ram_size == 0 || hole_start > high_start || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size != ram_size)
+		return -EINVAL;
+	/* The file over an aligned reservation, so 2 MiB boundaries still coincide. */
+	uint8_t *p = map_aligned_anonymous(ram_size);
+	if (p == MAP_FAILED)
+		return -errno;
+	if (mmap(p, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE,
+		 fd, 0) == MAP_FAILED) {
+		int err = -errno;
+		munmap(p, ram_size);
+		return err;
+	}
+	lay_out(gm, p, ram_size, hole_start, high_start);
 	return 0;
 }
 
@@ -69,6 +101,8 @@ void guest_mem_destroy(struct guest_mem *gm)
 {
 	if (gm->mapping)
 		munmap(gm->mapping, gm->ram_size);
+	free(gm->written_storage);
+	free(gm->written_ever);
 	memset(gm, 0, sizeof(*gm));
 }
 
@@ -102,7 +136,71 @@ int guest_mem_write(const struct guest_mem *gm, uint64_t gpa, const void *src,
 	if (!dst)
 		return -EFAULT;
 	memcpy(dst, src, len);
+	guest_mem_note_write(gm, dst, len);
 	return 0;
+}
+
+/* Where the tracked pages start: the one mapping, or a flat region's memory. */
+static const uint8_t *tracking_base(const struct guest_mem *gm)
+{
+	return gm->mapping ? gm->mapping : gm->nr_regions ? gm->regions[0].host : NULL;
+}
+
+static uint64_t tracked_words(const struct guest_mem *gm)
+{
+	uint64_t pages = (gm->ram_size + GUEST_PAGE_SIZE - 1) / GUEST_PAGE_SIZE;
+	return (pages + 63) / 64;
+}
+
+int guest_mem_track_writes(struct guest_mem *gm, bool on)
+{
+	size_t bytes = tracked_words(gm) * sizeof(uint64_t);
+	if (on && !gm->written_storage) {
+		gm->written_storage = calloc(1, bytes);
+		gm->written_ever = calloc(1, bytes);
+		if (!gm->written_storage || !gm->written_ever)
+			return -ENOMEM; /* both freed by destroy */
+	}
+	if (on) {
+		memset(gm->written_storage, 0, bytes);
+		memset(gm->written_ever, 0, bytes);
+	}
+	/* Never freed before destroy: a writer that loaded the pointer may still set bits. */
+	__atomic_store_n(&gm->written, on ? gm->written_storage : NULL, __ATOMIC_RELEASE);
+	return 0;
+}
+
+void guest_mem_note_write(const struct guest_mem *gm, const void *host, uint64_t len)
+{
+	uint64_t *bitmap = __atomic_load_n(&gm->written, __ATOMIC_ACQUIRE);
+	const uint8_t *base = tracking_base(gm);
+	const uint8_t *p = host;
+	if (!bitmap || len == 0 || p < base || (uint64_t)(p - base) >= gm->ram_size)
+		return;
+	uint64_t start = (uint64_t)(p - base);
+	uint64_t end = len > gm->ram_size - start ? gm->ram_size : start + len;
+	for (uint64_t page = start / GUEST_PAGE_SIZE; page * GUEST_PAGE_SIZE < end; page++) {
+		uint64_t bit = 1ull << (page % 64);
+		__atomic_fetch_or(&bitmap[page / 64], bit, __ATOMIC_RELAXED);
+		__atomic_fetch_or(&gm->written_ever[page / 64], bit, __ATOMIC_RELAXED);
+	}
+}
+
+void guest_mem_take_written(struct guest_mem *gm, uint64_t *bitmap, bool since_start)
+{
+	uint64_t *written = __atomic_load_n(&gm->written, __ATOMIC_ACQUIRE);
+	for (uint64_t i = 0; written && i < tracked_words(gm); i++) {
+		bitmap[i] |= __atomic_exchange_n(&written[i], 0, __ATOMIC_ACQ_REL);
+		if (since_start)
+			bitmap[i] |= __atomic_load_n(&gm->written_ever[i], __ATOMIC_RELAXED);
+	}
+}
+
+void *guest_mem_offset_ptr(const struct guest_mem *gm, uint64_t offset, uint64_t len)
+{
+	if (!gm->mapping || len == 0 || offset > gm->ram_size || len > gm->ram_size - offset)
+		return NULL;
+	return gm->mapping + offset;
 }
 
 uint64_t guest_mem_low_end(const struct guest_mem *gm)

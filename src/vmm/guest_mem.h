@@ -10,6 +10,7 @@
 #ifndef VMON_VMM_GUEST_MEM_H
 #define VMON_VMM_GUEST_MEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,11 +22,22 @@ struct guest_mem_region {
 	uint8_t *host;
 };
 
+#define GUEST_PAGE_SIZE 4096ull
+
 struct guest_mem {
 	struct guest_mem_region regions[GUEST_MEM_MAX_REGIONS];
 	unsigned nr_regions;
 	uint64_t ram_size; /* sum of the regions' sizes */
-	uint8_t *mapping;  /* one host mapping holding all regions */
+	uint8_t *mapping;  /* one host mapping holding all regions, in order */
+	/*
+	 * While live migration runs: one bit per page of `mapping` that vmon
+	 * itself (a device, not a vCPU: KVM logs those) may have written.
+	 * Set with atomic ORs from any thread; NULL when not tracking. The
+	 * pointer itself is read and written with __atomic builtins.
+	 */
+	uint64_t *written;
+	uint64_t *written_storage; /* what `written` points to while tracking; kept until destroy */
+	uint64_t *written_ever;    /* the same pages, noted since tracking started; never cleared by takes */
 };
 
 /*
@@ -40,6 +52,15 @@ struct guest_mem {
  */
 int guest_mem_init(struct guest_mem *gm, uint64_t ram_size,
 		   uint64_t hole_start, uint64_t high_start);
+
+/*
+ * Like guest_mem_init, but the RAM is the file `fd` (exactly ram_size
+ * bytes, a snapshot's memory file) mapped MAP_PRIVATE: pages are read in
+ * when the guest touches them, and several VMs restored from one file
+ * share the pages none of them wrote. 0, or -errno (-EINVAL: wrong size).
+ */
+int guest_mem_init_file(struct guest_mem *gm, int fd, uint64_t ram_size,
+			uint64_t hole_start, uint64_t high_start);
 
 /* Wraps caller-owned host memory as one region at `gpa` (tests, fuzzers). */
 void guest_mem_init_flat(struct guest_mem *gm, void *host, uint64_t gpa,
@@ -58,6 +79,29 @@ int guest_mem_read(const struct guest_mem *gm, uint64_t gpa, void *dst,
 		   uint64_t len);
 int guest_mem_write(const struct guest_mem *gm, uint64_t gpa, const void *src,
 		    uint64_t len);
+
+/*
+ * Write tracking for live migration: guest_mem_track_writes(gm, true)
+ * starts noting the pages vmon writes; guest_mem_note_write marks
+ * [host, host + len) (a pointer from guest_mem_ptr or a virtqueue buffer;
+ * anything outside guest RAM is ignored) and costs one load when not
+ * tracking; guest_mem_take_written ORs the pages noted since the last
+ * call into `bitmap` (one bit per page of the mapping, ram_size / 4096
+ * bits) and clears them; with since_start, every page noted since tracking
+ * started too (a device may finish writing a page after it was taken: the
+ * last round of a migration sends them all again). guest_mem_write notes
+ * its writes itself.
+ */
+int guest_mem_track_writes(struct guest_mem *gm, bool on);
+void guest_mem_note_write(const struct guest_mem *gm, const void *host, uint64_t len);
+void guest_mem_take_written(struct guest_mem *gm, uint64_t *bitmap, bool since_start);
+
+/*
+ * The host address of [offset, offset + len) of the RAM mapping (RAM in
+ * guest_mem order, as memory files and migration number pages), or NULL
+ * when any of it lies outside.
+ */
+void *guest_mem_offset_ptr(const struct guest_mem *gm, uint64_t offset, uint64_t len);
 
 /* Highest guest-physical address + 1 of RAM below 4 GiB. */
 uint64_t guest_mem_low_end(const struct guest_mem *gm);

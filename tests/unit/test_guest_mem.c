@@ -1,7 +1,10 @@
 /* Guest memory: layout around the PCI hole and the bounds-checked helpers. */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tap.h"
 #include "vmm/guest_mem.h"
@@ -47,9 +50,100 @@ static void test_checked_access(void)
 	CHECK(guest_mem_ptr(&gm, 0x11000, 1) == NULL, "first byte after RAM is refused");
 }
 
+/* A memory file of `size` bytes whose page i starts with byte i + 1. */
+static int memory_file(uint64_t size)
+{
+	FILE *f = tmpfile();
+	if (!f)
+		return -1;
+	int fd = dup(fileno(f));
+	fclose(f);
+	if (fd < 0 || ftruncate(fd, (off_t)size) != 0)
+		return -1;
+	for (uint64_t page = 0; page < size / 4096; page++) {
+		uint8_t b = (uint8_t)(page + 1);
+		if (pwrite(fd, &b, 1, (off_t)(page * 4096)) != 1)
+			return -1;
+	}
+	return fd;
+}
+
+static void test_memory_file(void)
+{
+	int fd = memory_file(4 * MiB);
+	CHECK(fd >= 0, "make a 4 MiB memory file");
+	struct guest_mem gm;
+	CHECK(guest_mem_init_file(&gm, fd, 8 * MiB, 3 * GiB, 4 * GiB) == -EINVAL,
+	      "a memory file of another size than the RAM is refused");
+	CHECK(guest_mem_init_file(&gm, fd, 4 * MiB, 3 * GiB, 4 * GiB) == 0, "map it as 4 MiB of RAM");
+	uint8_t b = 0;
+	CHECK(guest_mem_read(&gm, 3 * 4096, &b, 1) == 0 && b == 4, "RAM holds the file's bytes");
+	CHECK(((uintptr_t)gm.mapping & (2 * MiB - 1)) == 0, "the file mapping is 2 MiB-aligned");
+	uint8_t x = 0xaa;
+	CHECK(guest_mem_write(&gm, 3 * 4096, &x, 1) == 0, "the guest writes its RAM");
+	CHECK(pread(fd, &b, 1, 3 * 4096) == 1 && b == 4, "the write stays private: the file keeps its byte");
+	guest_mem_destroy(&gm);
+
+	struct guest_mem other;
+	CHECK(guest_mem_init_file(&other, fd, 4 * MiB, 1 * MiB, 4 * GiB) == 0, "map it split by a hole at 1 MiB");
+	CHECK(guest_mem_read(&other, 4 * GiB, &b, 1) == 0 && b == (uint8_t)257, /* page 256 */
+	      "high RAM continues the file after low RAM");
+	guest_mem_destroy(&other);
+	close(fd);
+}
+
+static bool page_bit(const uint64_t *bitmap, uint64_t page)
+{
+	return bitmap[page / 64] >> (page % 64) & 1;
+}
+
+static void test_write_tracking(void)
+{
+	struct guest_mem gm;
+	CHECK(guest_mem_init(&gm, 1 * MiB, 3 * GiB, 4 * GiB) == 0, "map 1 MiB");
+	uint64_t bitmap[256 / 64] = { 0 };
+	uint32_t v = 1;
+	guest_mem_write(&gm, 0x5000, &v, 4);
+	guest_mem_take_written(&gm, bitmap, false);
+	CHECK(bitmap[0] == 0, "nothing is noted while tracking is off");
+
+	CHECK(guest_mem_track_writes(&gm, true) == 0, "start tracking");
+	guest_mem_write(&gm, 0x5ffe, &v, 4);
+	guest_mem_note_write(&gm, guest_mem_ptr(&gm, 0x20000, 1), 4096 * 2 + 1);
+	guest_mem_note_write(&gm, &v, 4); /* not guest RAM: ignored */
+	guest_mem_take_written(&gm, bitmap, false);
+	CHECK(page_bit(bitmap, 5) && page_bit(bitmap, 6), "a write across a page boundary notes both pages");
+	CHECK(page_bit(bitmap, 0x20) && page_bit(bitmap, 0x21) && page_bit(bitmap, 0x22),
+	      "a noted range notes every page it touches");
+	CHECK(!page_bit(bitmap, 4) && !page_bit(bitmap, 7) && !page_bit(bitmap, 0x23),
+	      "and no page around it");
+	memset(bitmap, 0, sizeof(bitmap));
+	guest_mem_take_written(&gm, bitmap, false);
+	CHECK(bitmap[0] == 0 && bitmap[1] == 0, "taking the pages clears them");
+	guest_mem_note_write(&gm, guest_mem_ptr(&gm, 1 * MiB - 4, 4), 4096);
+	guest_mem_take_written(&gm, bitmap, false);
+	CHECK(page_bit(bitmap, 255) && bitmap[0] == 0, "a range running past RAM notes only RAM");
+	memset(bitmap, 0, sizeof(bitmap));
+	guest_mem_take_written(&gm, bitmap, true);
+	CHECK(page_bit(bitmap, 5) && page_bit(bitmap, 0x22) && page_bit(bitmap, 255) && !page_bit(bitmap, 4),
+	      "since_start gives again every page noted since tracking started");
+	CHECK(guest_mem_offset_ptr(&gm, 1 * MiB - 4096, 4096) == gm.mapping + 1 * MiB - 4096,
+	      "the last page by offset");
+	CHECK(guest_mem_offset_ptr(&gm, 1 * MiB - 4096, 4097) == NULL &&
+	      guest_mem_offset_ptr(&gm, UINT64_MAX, 2) == NULL, "offsets past RAM are refused");
+	CHECK(guest_mem_track_writes(&gm, false) == 0, "stop tracking");
+	memset(bitmap, 0, sizeof(bitmap));
+	guest_mem_write(&gm, 0x5000, &v, 4);
+	guest_mem_take_written(&gm, bitmap, false);
+	CHECK(bitmap[0] == 0, "nothing is noted after tracking stops");
+	guest_mem_destroy(&gm);
+}
+
 int main(void)
 {
 	test_split_layout();
 	test_checked_access();
+	test_memory_file();
+	test_write_tracking();
 	return tap_finish();
 }

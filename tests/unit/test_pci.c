@@ -1,9 +1,14 @@
 /* The PCI host bridge and config space, driven through the buses as a guest would. */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "arch/x86/layout.h"
+#include "migration/state.h"
 #include "pci/host.h"
+#include "state_blob.h"
 #include "tap.h"
 
 struct rig {
@@ -146,6 +151,215 @@ static void test_capabilities(struct rig *r, int slot)
 	CHECK(v == 0, "extended config space (ECAM only) reads as zero");
 }
 
+/* ---- snapshots ---- */
+
+static int bar_mapped_calls, config_written_calls;
+static uint64_t bar0_mapped_at;
+
+static void count_bar_mapped(struct pci_device *dev, unsigned index, uint64_t addr, bool mapped)
+{
+	(void)dev;
+	bar_mapped_calls++;
+	if (index == 0)
+		bar0_mapped_at = mapped ? addr : 0;
+}
+
+static void count_config_written(struct pci_device *dev, unsigned offset, unsigned len)
+{
+	(void)dev, (void)offset, (void)len;
+	config_written_calls++;
+}
+
+static const struct pci_device_ops counting_ops = {
+	.config_written = count_config_written, .bar_mapped = count_bar_mapped,
+};
+
+/* A machine with one device laid out as in main(), as a fresh vmon process builds it. */
+struct side {
+	struct rig r;
+	struct pci_device dev;
+	unsigned slot;
+};
+
+static void side_init(struct side *s, const struct pci_id *id)
+{
+	s->r = (struct rig){ .pio = bus_create("pio"), .mmio = bus_create("mmio") };
+	pci_host_create(&s->r.host, s->r.pio, s->r.mmio);
+	pci_device_init(&s->dev, "test", id);
+	s->dev.ops = &counting_ops;
+	uint8_t cap1[12] = { 0, 0, 0x77 }, cap2[8] = { 0 }, cap2_w[8] = { 0, 0, 0, 0xc0 };
+	pci_device_add_bar(&s->dev, 0, PCI_BAR_MMIO32, 0x4000, &bar_ops, NULL);
+	pci_device_add_bar(&s->dev, 2, PCI_BAR_MMIO64, 0x10000, &bar_ops, NULL);
+	pci_device_add_bar(&s->dev, 4, PCI_BAR_IO_PORTS, 16, &bar_ops, NULL);
+	pci_device_add_capability(&s->dev, 0x09, cap1, sizeof(cap1), NULL);
+	pci_device_add_capability(&s->dev, 0x11, cap2, sizeof(cap2), cap2_w);
+	s->slot = (unsigned)pci_host_add_device(s->r.host, &s->dev);
+}
+
+static void side_fini(struct side *s)
+{
+	pci_device_destroy(&s->dev);
+	pci_host_destroy(s->r.host);
+	bus_destroy(s->r.pio);
+	bus_destroy(s->r.mmio);
+}
+
+static uint8_t *save_device(struct side *s, struct state_reader *r)
+{
+	struct state_writer w;
+	state_writer_init(&w);
+	pci_device_save(&s->dev, &w, s->slot);
+	return state_blob_open(&w, r);
+}
+
+/* A PCI section holding `len` bytes of `cfg`. */
+static uint8_t *config_blob(unsigned slot, const uint8_t *cfg, size_t len, struct state_reader *r)
+{
+	struct state_writer w;
+	state_writer_init(&w);
+	state_begin(&w, STATE_TAG_PCI, slot);
+	state_put_bytes(&w, cfg, len);
+	state_end(&w);
+	return state_blob_open(&w, r);
+}
+
+static bool same_config(struct side *a, struct side *b)
+{
+	for (unsigned reg = 0; reg < PCI_CONFIG_SIZE; reg += 4) {
+		uint32_t va = 0, vb = 0;
+		bus_read(a->r.mmio, ecam(a->slot, reg), &va, 4);
+		bus_read(b->r.mmio, ecam(b->slot, reg), &vb, 4);
+		if (va != vb)
+			return false;
+	}
+	return true;
+}
+
+static const uint32_t moved_bar0 = (uint32_t)LAYOUT_PCI_MMIO32_START + 0x200000;
+
+/* What a guest does after boot: moves BAR0, sets the interrupt line and a capability bit. */
+static void guest_programs(struct side *s)
+{
+	cam_write(&s->r, s->slot, PCI_COMMAND, 2, 0);
+	cam_write(&s->r, s->slot, PCI_BAR0, 4, moved_bar0);
+	cam_write(&s->r, s->slot, PCI_INTERRUPT_LINE, 1, 0x0b);
+	cam_write(&s->r, s->slot, 0x4c + 3, 1, 0x40);
+	cam_write(&s->r, s->slot, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_IO | PCI_COMMAND_MASTER);
+}
+
+static void test_snapshot_round_trip(void)
+{
+	struct side a, b;
+	side_init(&a, &test_id);
+	guest_programs(&a);
+	struct state_reader r;
+	uint8_t *blob = save_device(&a, &r);
+
+	side_init(&b, &test_id);
+	uint32_t fresh_bar0 = cam_read(&b.r, b.slot, PCI_BAR0, 4);
+	bar_mapped_calls = config_written_calls = 0;
+	CHECK(pci_device_load(&b.dev, &r, b.slot) == 0, "snapshot: config space loads into a fresh device");
+	CHECK(same_config(&a, &b), "every config register reads as in the saved device");
+	CHECK(b.dev.bars[0].mapped && b.dev.bars[0].addr == moved_bar0 && bar0_mapped_at == moved_bar0,
+	      "BAR0 mapped where the guest moved it, and the device was told");
+	uint32_t v = 0;
+	bar_hits = 0;
+	CHECK(bus_read(b.r.mmio, moved_bar0, &v, 4) && bar_hits == 1, "the moved BAR decodes");
+	CHECK(!bus_read(b.r.mmio, fresh_bar0, &v, 4), "the address vmon first gave it does not");
+	CHECK(config_written_calls == 0, "no capability callback runs on load");
+	CHECK(b.dev.bars[2].mapped && b.dev.bars[4].mapped, "the other BARs stay mapped");
+	side_fini(&b);
+
+	side_init(&b, &test_id);
+	cam_write(&a.r, a.slot, PCI_COMMAND, 2, 0);
+	free(blob);
+	blob = save_device(&a, &r);
+	CHECK(pci_device_load(&b.dev, &r, b.slot) == 0 && !b.dev.bars[0].mapped &&
+	      !b.dev.bars[2].mapped && !b.dev.bars[4].mapped && bar0_mapped_at == 0,
+	      "decoding off in the snapshot: every BAR unmapped on load");
+	free(blob);
+	side_fini(&b);
+	side_fini(&a);
+}
+
+/* A load the guest could not have made work: BAR0 onto a range something else holds. */
+static void test_snapshot_bar_overlap(void)
+{
+	struct side a, b;
+	side_init(&a, &test_id);
+	guest_programs(&a);
+	struct state_reader r;
+	uint8_t *blob = save_device(&a, &r);
+	side_init(&b, &test_id);
+	bus_register(b.r.mmio, moved_bar0, 0x1000, &bar_ops, NULL, "squatter");
+	CHECK(pci_device_load(&b.dev, &r, b.slot) == 0 && !b.dev.bars[0].mapped,
+	      "BAR0 over another range: left unmapped, as a guest write would");
+	CHECK(cam_read(&b.r, b.slot, PCI_BAR0, 4) == moved_bar0 && b.dev.bars[2].mapped,
+	      "the register holds the address and the other BARs are mapped");
+	bus_unregister(b.r.mmio, moved_bar0);
+	free(blob);
+	side_fini(&b);
+	side_fini(&a);
+}
+
+static void test_snapshot_refusals(void)
+{
+	struct side a, b;
+	side_init(&a, &test_id);
+	guest_programs(&a);
+	side_init(&b, &test_id);
+	uint32_t fresh_bar0 = cam_read(&b.r, b.slot, PCI_BAR0, 4);
+	struct state_reader r;
+
+	uint8_t *blob = save_device(&a, &r);
+	CHECK(pci_device_load(&b.dev, &r, b.slot + 1) == -EINVAL, "refused: no section for this slot");
+	free(blob);
+
+	blob = config_blob(b.slot, a.dev.cfg, 100, &r);
+	CHECK(pci_device_load(&b.dev, &r, b.slot) == -EINVAL, "refused: truncated config space");
+	free(blob);
+	uint8_t longer[PCI_CONFIG_SIZE + 1] = { 0 };
+	memcpy(longer, a.dev.cfg, PCI_CONFIG_SIZE);
+	blob = config_blob(b.slot, longer, sizeof(longer), &r);
+	CHECK(pci_device_load(&b.dev, &r, b.slot) == -EINVAL, "refused: config space with a byte too many");
+	free(blob);
+
+	uint8_t cfg[PCI_CONFIG_SIZE];
+	memcpy(cfg, a.dev.cfg, sizeof(cfg));
+	cfg[PCI_DEVICE_ID] ^= 1;
+	blob = config_blob(b.slot, cfg, sizeof(cfg), &r);
+	CHECK(pci_device_load(&b.dev, &r, b.slot) == -EINVAL, "refused: another device ID");
+	free(blob);
+	memcpy(cfg, a.dev.cfg, sizeof(cfg));
+	cfg[0x40 + 2] = 0x78;
+	blob = config_blob(b.slot, cfg, sizeof(cfg), &r);
+	CHECK(pci_device_load(&b.dev, &r, b.slot) == -EINVAL, "refused: a read-only capability byte differs");
+	free(blob);
+	memcpy(cfg, a.dev.cfg, sizeof(cfg));
+	cfg[PCI_BAR0 + 1] |= 0x01; /* below the 16 KiB size: read-only 0 */
+	blob = config_blob(b.slot, cfg, sizeof(cfg), &r);
+	CHECK(pci_device_load(&b.dev, &r, b.slot) == -EINVAL,
+	      "refused: a read-only bit inside a writable byte (BAR0 not size-aligned)");
+	free(blob);
+	memcpy(cfg, a.dev.cfg, sizeof(cfg));
+	cfg[0x4c + 3] |= 0x01; /* the capability byte's writable bits are 0xc0 */
+	blob = config_blob(b.slot, cfg, sizeof(cfg), &r);
+	CHECK(pci_device_load(&b.dev, &r, b.slot) == -EINVAL, "refused: a capability's read-only bit");
+	free(blob);
+
+	CHECK(cam_read(&b.r, b.slot, PCI_BAR0, 4) == fresh_bar0 && b.dev.bars[0].mapped &&
+	      cam_read(&b.r, b.slot, PCI_INTERRUPT_LINE, 1) == 0, "after refusals the device is as created");
+	side_fini(&b);
+
+	static const struct pci_id other_id = { .vendor = 0x1af4, .device = 0x1041, .class_code = 0x020000 };
+	side_init(&b, &other_id);
+	blob = save_device(&a, &r);
+	CHECK(pci_device_load(&b.dev, &r, b.slot) == -EINVAL, "refused: a device of another kind in the slot");
+	free(blob);
+	side_fini(&b);
+	side_fini(&a);
+}
+
 int main(void)
 {
 	struct rig r = { .pio = bus_create("pio"), .mmio = bus_create("mmio") };
@@ -173,5 +387,9 @@ int main(void)
 	pci_host_destroy(r.host);
 	bus_destroy(r.pio);
 	bus_destroy(r.mmio);
+
+	test_snapshot_round_trip();
+	test_snapshot_bar_overlap();
+	test_snapshot_refusals();
 	return tap_finish();
 }

@@ -3,12 +3,17 @@
  * the time (with and without SET), the NMI bit of the index port,
  * register C, the century byte and plain CMOS RAM.
  */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "arch/x86/layout.h"
 #include "bus/bus.h"
 #include "devices/legacy/rtc_cmos.h"
+#include "migration/state.h"
+#include "state_blob.h"
 #include "tap.h"
 
 #define NS 1000000000ll
@@ -30,13 +35,19 @@ struct rig {
 	struct rtc_cmos *rtc;
 };
 
-static void rig_init(struct rig *r, int64_t now_s)
+/* An RTC on the fake clock as it stands. */
+static void rig_create(struct rig *r)
 {
-	fake_now_ns = now_s * NS + 123456789; /* mid-second */
 	struct rtc_cmos_config cfg = { .clock = fake_clock };
 	r->pio = bus_create("pio");
 	r->rtc = rtc_cmos_create(&cfg);
 	rtc_cmos_register(r->rtc, r->pio);
+}
+
+static void rig_init(struct rig *r, int64_t now_s)
+{
+	fake_now_ns = now_s * NS + 123456789; /* mid-second */
+	rig_create(r);
 }
 
 static void rig_fini(struct rig *r)
@@ -196,6 +207,185 @@ static void test_register_c(void)
 	rig_fini(&r);
 }
 
+/* ---- snapshots ---- */
+
+static uint8_t *save_rtc(struct rig *r, struct state_reader *reader)
+{
+	struct state_writer w;
+	state_writer_init(&w);
+	rtc_cmos_save(r->rtc, &w);
+	return state_blob_open(&w, reader);
+}
+
+/* The data port without touching the index: what the index register says. */
+static uint8_t data_at_index(struct rig *r)
+{
+	uint8_t val = 0;
+	bus_read(r->pio, PORT_RTC + 1, &val, 1);
+	return val;
+}
+
+static bool same_cmos(struct rig *a, struct rig *b)
+{
+	for (uint8_t i = 0; i < 0x80; i++)
+		if (i != REG_C && cmos_read(a, i) != cmos_read(b, i))
+			return false;
+	return true;
+}
+
+/* The guest set its clock to 1999-12-31 23:59:58, uses binary 12-hour mode and CMOS RAM. */
+static void guest_sets_clock(struct rig *r)
+{
+	cmos_write(r, REG_B, 0x82);
+	cmos_write(r, SEC, 0x58);
+	cmos_write(r, MIN, 0x59);
+	cmos_write(r, HOUR, 0x23);
+	cmos_write(r, DAY, 0x31);
+	cmos_write(r, MONTH, 0x12);
+	cmos_write(r, YEAR, 0x99);
+	cmos_write(r, CENTURY, 0x19);
+	cmos_write(r, REG_B, 0x02);
+	cmos_write(r, REG_B, 0x04);
+	cmos_write(r, REG_A, 0x2f);
+	cmos_write(r, 0x40, 0xab);
+	cmos_write(r, 0x7f, 0xcd);
+	uint8_t index = 0x40;
+	bus_write(r->pio, PORT_RTC, &index, 1);
+}
+
+static void test_snapshot_round_trip(void)
+{
+	struct rig a, b;
+	rig_init(&a, T_2024_02_29_13_45_56);
+	guest_sets_clock(&a);
+	struct state_reader reader;
+	uint8_t *blob = save_rtc(&a, &reader);
+	fake_now_ns += 100 * NS; /* the VM was stopped for 100 s */
+	rig_create(&b);
+	CHECK(rtc_cmos_load(b.rtc, &reader) == 0, "snapshot: the RTC loads into a fresh one");
+	CHECK(data_at_index(&b) == 0xab, "the index register was restored");
+	CHECK(same_cmos(&a, &b), "every register and RAM byte reads the same");
+	CHECK(cmos_read(&b, SEC) == 38 && cmos_read(&b, MIN) == 1 && cmos_read(&b, HOUR) == 12 &&
+	      cmos_read(&b, YEAR) == 0, "the guest's clock went on with the host's: 00:01:38 (12 AM) in 2000");
+	free(blob);
+	rig_fini(&b);
+	rig_fini(&a);
+
+	rig_init(&a, T_2024_02_29_13_45_56);
+	cmos_write(&a, REG_B, 0x82);
+	cmos_write(&a, SEC, 0x07);
+	blob = save_rtc(&a, &reader);
+	fake_now_ns += 5 * NS;
+	rig_create(&b);
+	CHECK(rtc_cmos_load(b.rtc, &reader) == 0 && cmos_read(&b, SEC) == 0x07 &&
+	      cmos_read(&b, MIN) == 0x45, "a clock frozen by SET stays frozen with what the guest wrote");
+	cmos_write(&b, REG_B, 0x02);
+	cmos_write(&a, REG_B, 0x02);
+	CHECK(cmos_read(&b, SEC) == 0x07 && cmos_read(&a, SEC) == 0x07, "and adopts it when SET clears");
+	free(blob);
+	rig_fini(&b);
+	rig_fini(&a);
+}
+
+/* Register C reports a second boundary since its last read, even across a load. */
+static void test_snapshot_register_c(void)
+{
+	struct rig a, b;
+	rig_init(&b, T_2024_02_29_13_45_56);
+	fake_now_ns += 3 * NS;
+	rig_create(&a);
+	cmos_read(&a, REG_C);
+	struct state_reader reader;
+	uint8_t *blob = save_rtc(&a, &reader);
+	CHECK(rtc_cmos_load(b.rtc, &reader) == 0 && cmos_read(&b, REG_C) == 0,
+	      "no update flag within the second of the saved read");
+	free(blob);
+	rig_fini(&b);
+	rig_fini(&a);
+}
+
+/* An RTC section written by hand, for states the RTC cannot reach by itself. */
+struct rtc_image {
+	uint8_t index;
+	uint8_t cmos[128];
+	int64_t offset_s;
+	size_t cut; /* payload bytes kept, 0: all */
+};
+
+static struct rtc_image good_image(void)
+{
+	struct rtc_image img = { .index = 0x7f, .offset_s = -30ll * 365 * 86400 };
+	img.cmos[REG_A] = 0x26;
+	img.cmos[REG_B] = 0x02;
+	img.cmos[0x50] = 0x99;
+	return img;
+}
+
+static int load_image(const struct rtc_image *img)
+{
+	struct state_writer w;
+	state_writer_init(&w);
+	state_begin(&w, STATE_TAG_RTC, 0);
+	size_t start = w.len;
+	state_put_u8(&w, img->index);
+	state_put_bytes(&w, img->cmos, sizeof(img->cmos));
+	state_put_u64(&w, (uint64_t)img->offset_s);
+	state_put_u64(&w, 0);
+	if (img->cut)
+		w.len = start + img->cut;
+	state_end(&w);
+	struct state_reader reader;
+	uint8_t *blob = state_blob_open(&w, &reader);
+	struct rig b;
+	rig_init(&b, T_2024_02_29_13_45_56);
+	cmos_write(&b, 0x50, 0x11);
+	int ret = rtc_cmos_load(b.rtc, &reader);
+	bool untouched = cmos_read(&b, 0x50) == 0x11 && cmos_read(&b, YEAR) == 0x24;
+	rig_fini(&b);
+	free(blob);
+	return ret == 0 || untouched ? ret : -1;
+}
+
+static void test_snapshot_refusals(void)
+{
+	struct rtc_image img = good_image();
+	CHECK(load_image(&img) == 0, "snapshot: the baseline hand-made state loads");
+	img.index = 0x80;
+	CHECK(load_image(&img) == -EINVAL, "refused, device untouched: index 0x80");
+	img = good_image();
+	img.offset_s = 10001ll * 366 * 86400;
+	CHECK(load_image(&img) == -EINVAL, "refused: an offset beyond 10000 years");
+	img.offset_s = -img.offset_s;
+	CHECK(load_image(&img) == -EINVAL, "refused: a negative one too");
+	img = good_image();
+	img.cmos[REG_A] |= 0x80;
+	CHECK(load_image(&img) == -EINVAL, "refused: UIP set in register A");
+	img = good_image();
+	img.cmos[REG_B] = 0x80 | 0x10;
+	CHECK(load_image(&img) == -EINVAL, "refused: SET and UIE together");
+	img = good_image();
+	img.cmos[REG_C] = 0x10;
+	CHECK(load_image(&img) == -EINVAL, "refused: a stored register C");
+	img = good_image();
+	img.cmos[REG_D] = 0x80;
+	CHECK(load_image(&img) == -EINVAL, "refused: a stored register D");
+	img = good_image();
+	img.cut = 1 + 128 + 4;
+	CHECK(load_image(&img) == -EINVAL, "refused: a section cut inside the offset");
+
+	struct state_writer w;
+	struct state_reader reader;
+	state_writer_init(&w);
+	state_begin(&w, STATE_TAG_UART, 0);
+	state_end(&w);
+	uint8_t *blob = state_blob_open(&w, &reader);
+	struct rig b;
+	rig_init(&b, T_2024_02_29_13_45_56);
+	CHECK(rtc_cmos_load(b.rtc, &reader) == -EINVAL, "refused: no RTC section");
+	rig_fini(&b);
+	free(blob);
+}
+
 int main(void)
 {
 	test_bcd_default();
@@ -204,5 +394,8 @@ int main(void)
 	test_set_time_12h_binary();
 	test_index_and_ram();
 	test_register_c();
+	test_snapshot_round_trip();
+	test_snapshot_register_c();
+	test_snapshot_refusals();
 	return tap_finish();
 }

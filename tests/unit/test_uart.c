@@ -7,8 +7,10 @@
  * below satisfy the UART's references, so the real console (which also
  * defines them) is never pulled from the static library.
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "arch/x86/layout.h"
@@ -16,6 +18,8 @@
 #include "bus/bus.h"
 #include "devices/legacy/uart16550.h"
 #include "fake_vm.h"
+#include "migration/state.h"
+#include "state_blob.h"
 #include "tap.h"
 
 /* ---- fakes ---- */
@@ -418,6 +422,184 @@ static void test_null_chardev_and_wide_access(void)
 	rig_fini(&r);
 }
 
+/* ---- snapshots ---- */
+
+static uint8_t *save_uart(struct rig *r, struct state_reader *reader)
+{
+	struct state_writer w;
+	state_writer_init(&w);
+	uart16550_save(r->uart, &w);
+	return state_blob_open(&w, reader);
+}
+
+/* Everything a guest can read, in one fixed order (reads have side effects: same order on both). */
+static void read_everything(struct rig *r, uint8_t out[40])
+{
+	static const unsigned regs[] = { IIR, LSR, IIR, MSR, MSR, LCR, MCR, SCR, IER };
+	unsigned n = 0;
+	for (unsigned i = 0; i < sizeof(regs) / sizeof(regs[0]); i++)
+		out[n++] = in8(r, regs[i]);
+	for (unsigned i = 0; i < 16; i++)
+		out[n++] = in8(r, RBR);
+	out[n++] = in8(r, IIR);
+	out[n++] = in8(r, LSR);
+	uint8_t lcr = in8(r, LCR);
+	out8(r, LCR, lcr | 0x80);
+	out[n++] = in8(r, DLL);
+	out[n++] = in8(r, DLM);
+	out8(r, LCR, lcr);
+	while (n < 40)
+		out[n++] = 0;
+}
+
+/* Overrun, modem deltas, divisor, a wrapped receive FIFO, output held by a full backend. */
+static void drive_into_busy_state(struct rig *r)
+{
+	out8(r, MCR, 0x10);
+	out8(r, THR, '1');
+	out8(r, THR, '2');
+	out8(r, MCR, 0x0b);
+	out8(r, FCR, 0x81);
+	out8(r, LCR, 0x83);
+	out8(r, DLL, 0x0c);
+	out8(r, DLM, 0x01);
+	out8(r, LCR, 0x03);
+	out8(r, SCR, 0x5a);
+	out8(r, IER, 0x07);
+	host_input(r, "0123456789abcdef", 16);
+	for (int i = 0; i < 4; i++)
+		in8(r, RBR);
+	host_input(r, "ghi", 3);
+	r->cd.accept = 0;
+	out8(r, THR, 'X');
+	out8(r, THR, 'Y');
+}
+
+static void test_snapshot_round_trip(void)
+{
+	struct rig a, b;
+	rig_init(&a, true);
+	drive_into_busy_state(&a);
+	struct state_reader reader;
+	uint8_t *blob = save_uart(&a, &reader);
+
+	rig_init(&b, true);
+	b.cd.accept = 0;
+	CHECK(uart16550_load(b.uart, &reader) == 0, "snapshot: the UART loads into a fresh one");
+	CHECK(a.vm.level == 1 && b.vm.level == 1 && b.vm.last_gsi == IRQ_COM1,
+	      "the interrupt line is driven high again");
+	uint8_t ra[40], rb[40];
+	read_everything(&a, ra);
+	read_everything(&b, rb);
+	CHECK(memcmp(ra, rb, sizeof(ra)) == 0, "every register, the FIFO contents and IIR read the same");
+	CHECK(ra[1] == 0x03 && ra[9 + 14] == 'i', "(with the overrun and the wrapped FIFO that were saved)");
+	b.cd.accept = SIZE_MAX;
+	b.cd.client.on_output_space(b.cd.client.dev);
+	CHECK(b.cd.out_len == 2 && memcmp(b.cd.out, "XY", 2) == 0, "the held output follows");
+	rig_fini(&b);
+
+	rig_init(&b, true);
+	CHECK(uart16550_load(b.uart, &reader) == 0 && b.cd.out_len == 2 && memcmp(b.cd.out, "XY", 2) == 0,
+	      "a backend with room gets the held bytes at load");
+	CHECK((in8(&b, LSR) & 0x60) == 0x60, "and the transmitter is idle");
+	rig_fini(&b);
+	free(blob);
+	rig_fini(&a);
+
+	rig_init(&a, true);
+	blob = save_uart(&a, &reader);
+	rig_init(&b, true);
+	host_input(&b, "zz", 2); /* one byte taken, the backend told to wait */
+	CHECK(uart16550_load(b.uart, &reader) == 0 && b.cd.input_ready_calls == 1,
+	      "a backend stalled before the load is asked to resend");
+	CHECK(b.vm.level == 0 && !(in8(&b, LSR) & 0x01), "the empty saved receiver is what the guest sees");
+	free(blob);
+	rig_fini(&b);
+	rig_fini(&a);
+}
+
+/* A UART section written by hand, for states the UART cannot reach by itself. */
+struct uart_image {
+	uint8_t ier, fcr, lcr, mcr, scr, dll, dlm, lsr_errors, msr_deltas, rbr;
+	uint8_t thr_ipending, rx_count, tx_count;
+	size_t cut;    /* payload bytes kept, 0: all */
+	uint8_t extra; /* zero bytes appended */
+};
+
+static uint8_t *image_blob(const struct uart_image *img, struct state_reader *r)
+{
+	struct state_writer w;
+	state_writer_init(&w);
+	state_begin(&w, STATE_TAG_UART, 0);
+	size_t start = w.len;
+	const uint8_t regs[] = { img->ier, img->fcr, img->lcr, img->mcr, img->scr, img->dll, img->dlm,
+				 img->lsr_errors, img->msr_deltas, img->rbr, img->thr_ipending };
+	state_put_bytes(&w, regs, sizeof(regs));
+	state_put_u8(&w, img->rx_count);
+	for (unsigned i = 0; i < img->rx_count; i++)
+		state_put_u8(&w, 'r');
+	state_put_u8(&w, img->tx_count);
+	for (unsigned i = 0; i < img->tx_count; i++)
+		state_put_u8(&w, 't');
+	for (unsigned i = 0; i < img->extra; i++)
+		state_put_u8(&w, 0);
+	if (img->cut)
+		w.len = start + img->cut;
+	state_end(&w);
+	return state_blob_open(&w, r);
+}
+
+static int load_image(const struct uart_image *img)
+{
+	struct state_reader reader;
+	uint8_t *blob = image_blob(img, &reader);
+	struct rig b;
+	rig_init(&b, true);
+	out8(&b, SCR, 0x77);
+	int ret = uart16550_load(b.uart, &reader);
+	bool untouched = in8(&b, SCR) == 0x77 && in8(&b, IIR) == 0x01 && b.vm.set_irq_calls == 0;
+	rig_fini(&b);
+	free(blob);
+	return ret == 0 || untouched ? ret : -1;
+}
+
+static void test_snapshot_refusals(void)
+{
+	static const struct { const char *what; struct uart_image img; } bad[] = {
+		{ "IER bits 7:4", { .ier = 0x10 } },
+		{ "MCR bits 7:5", { .mcr = 0x20 } },
+		{ "MSR status bits among the deltas", { .msr_deltas = 0x10 } },
+		{ "an FCR clear bit kept", { .fcr = 0x03 } },
+		{ "FCR trigger bits with FIFOs off", { .fcr = 0x80 } },
+		{ "a parity error the UART never makes", { .lsr_errors = 0x04 } },
+		{ "17 bytes in the receive FIFO", { .fcr = 0x01, .rx_count = 17 } },
+		{ "2 received bytes without FIFOs", { .rx_count = 2 } },
+		{ "17 bytes in the transmit FIFO", { .fcr = 0x01, .tx_count = 17 } },
+		{ "bytes held for transmission in loopback", { .mcr = 0x10, .tx_count = 1 } },
+		{ "a THRE interrupt while bytes wait", { .thr_ipending = 1, .tx_count = 1 } },
+		{ "a flag that is not a bool", { .thr_ipending = 2 } },
+		{ "a section cut inside the FIFOs", { .fcr = 0x01, .rx_count = 4, .cut = 13 } },
+		{ "a byte too many", { .rx_count = 1, .tx_count = 1, .extra = 1 } },
+	};
+	struct uart_image good = { .fcr = 0xc9, .mcr = 0x1f, .ier = 0x0f, .lsr_errors = 0x02,
+				   .msr_deltas = 0x0f, .rx_count = 16 };
+	CHECK(load_image(&good) == 0, "snapshot: the baseline hand-made state loads");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(load_image(&bad[i].img) == -EINVAL, "refused, device untouched: %s", bad[i].what);
+
+	struct state_writer w;
+	struct state_reader reader;
+	state_writer_init(&w);
+	state_begin(&w, STATE_TAG_RTC, 0);
+	state_end(&w);
+	uint8_t *blob = state_blob_open(&w, &reader);
+	struct rig b;
+	rig_init(&b, true);
+	CHECK(uart16550_load(b.uart, &reader) == -EINVAL, "refused: no UART section");
+	rig_fini(&b);
+	free(blob);
+}
+
 int main(void)
 {
 	test_reset_state_and_scratch();
@@ -432,5 +614,7 @@ int main(void)
 	test_tx_backpressure_fifo();
 	test_irq_only_on_change();
 	test_null_chardev_and_wide_access();
+	test_snapshot_round_trip();
+	test_snapshot_refusals();
 	return tap_finish();
 }

@@ -25,6 +25,7 @@
 #include "devices/virtio/blk.h"
 #include "fake_virtq.h"
 #include "fuzz_seed.h"
+#include "migration/state.h"
 #include "tap.h"
 #include "virtio/virtio.h"
 
@@ -982,6 +983,198 @@ static void test_replace_file_no_restart(void)
 	bench_stop(&b);
 }
 
+/* --- snapshots --- */
+
+#define SNAP_N        40
+#define DISK_INSTANCE 0x10
+
+/* SNAP_N reads, request i of sector i, offered at once. */
+static void offer_reads(struct drv *d, struct seg reqs[SNAP_N][3])
+{
+	for (unsigned i = 0; i < SNAP_N; i++) {
+		reqs[i][0] = hdr_seg(d, T_IN, i);
+		reqs[i][1] = data_seg(d, 512, true, 0xee);
+		reqs[i][2] = status_seg(d);
+		drv_offer(d, reqs[i], 3);
+	}
+}
+
+/* Whether every one of them was answered S_OK with its own sector. */
+static bool reads_ok(struct drv *d, struct seg reqs[SNAP_N][3])
+{
+	bool ok = true;
+	for (unsigned i = 0; i < SNAP_N; i++)
+		ok = ok && *(uint8_t *)host(d, reqs[i][2].gpa) == S_OK &&
+		     all_bytes(host(d, reqs[i][1].gpa), 512, (uint8_t)i);
+	return ok;
+}
+
+static uint64_t requests_taken(struct bench *b)
+{
+	struct disk_counters c;
+	virtio_blk_counters(&b->blk, &c);
+	return c.requests;
+}
+
+/* The bench's device saved into a blob (free() it). */
+static uint8_t *save_blob(struct bench *b, size_t *len)
+{
+	struct state_writer w;
+	uint8_t *blob = NULL;
+	state_writer_init(&w);
+	virtio_device_save(&b->blk.vd, &w, DISK_INSTANCE);
+	if (state_writer_finish(&w, &blob, len) < 0) {
+		printf("Bail out! cannot save the device's state\n");
+		exit(1);
+	}
+	return blob;
+}
+
+/*
+ * A fresh device like the bench's (cfg) on the image at `path` and the
+ * bench's RAM, loaded from blob and left quiesced. The load's result.
+ */
+static int restore(struct bench *b, struct virtio_blk_config cfg, const char *path,
+		   struct virtio_blk *blk, const uint8_t *blob, size_t len)
+{
+	cfg.path = path;
+	const char *why = NULL;
+	struct state_reader r;
+	if (virtio_blk_init(blk, &cfg, &b->gm, &why) < 0 || state_reader_open(&r, blob, len, &why) < 0) {
+		printf("Bail out! cannot set up the restored device: %s\n", why ? why : "?");
+		exit(1);
+	}
+	blk->vd.transport = b->blk.vd.transport;
+	return virtio_device_load(&blk->vd, &r, DISK_INSTANCE);
+}
+
+/*
+ * Quiesce with requests in flight and one waiting for an I/O slot: those
+ * in flight are answered, the waiting one goes back to the ring, and the
+ * next serve takes it again.
+ */
+static void test_quiesce_pending(void)
+{
+	struct bench b;
+	struct virtio_blk_config cfg = rw_cfg();
+	cfg.io_depth = 2;
+	bench_start(&b, cfg);
+	struct drv *d = &b.d;
+	struct virtq *vq = &b.blk.vd.queues[0].vq;
+	struct seg reqs[SNAP_N][3];
+	offer_reads(d, reqs);
+	virtio_blk_serve(&b.blk.vd, 0);
+	bool waiting = b.blk.queues[0].pending && block_queue_inflight(b.blk.queues[0].bq) == 2 &&
+		       vq->last_avail == 3;
+	b.blk.vd.ops->quiesce(&b.blk.vd);
+	CHECK(waiting && used_idx(d) == 2 && vq->used_idx == 2 && vq->last_avail == 2 &&
+	      !b.blk.queues[0].pending && block_queue_inflight(b.blk.queues[0].bq) == 0,
+	      "quiesce: the 2 requests in flight answered, the one waiting for a slot back on the ring");
+	CHECK(requests_taken(&b) == 2, "and no longer counted as taken");
+	virtio_blk_wait(&b.blk, 0);
+	CHECK(used_idx(d) == SNAP_N && reads_ok(d, reqs) && requests_taken(&b) == SNAP_N,
+	      "served again: all %d answered, each with its own sector, each counted once", SNAP_N);
+	bench_stop(&b);
+}
+
+/*
+ * Quiesce under load with the real worker, save, load into a fresh device
+ * on the same image and RAM, unquiesce: it serves what the first left.
+ */
+static void test_snapshot_restore(void)
+{
+	struct bench b;
+	struct virtio_blk_config cfg = rw_cfg();
+	cfg.io_depth = 2;
+	bench_start(&b, cfg);
+	activate(&b);
+	struct virtio_device *vd = &b.blk.vd;
+	struct drv *d = &b.d;
+	struct virtq *vq = &vd->queues[0].vq;
+	struct seg reqs[SNAP_N][3];
+	offer_reads(d, reqs);
+	virtio_kick_queue(vd, 0);
+	virtio_device_quiesce(vd);
+	uint16_t answered = used_idx(d);
+	CHECK(!b.blk.worker.running && !b.blk.queues[0].pending &&
+	      block_queue_inflight(b.blk.queues[0].bq) == 0 && vq->last_avail == answered &&
+	      vq->used_idx == answered && requests_taken(&b) == answered,
+	      "quiesce under load: the worker stopped, %u answered, nothing taken and unanswered", answered);
+	size_t len;
+	uint8_t *blob = save_blob(&b, &len);
+
+	struct virtio_blk restored;
+	int ret = restore(&b, cfg, b.path, &restored, blob, len);
+	struct virtq *rvq = &restored.vd.queues[0].vq;
+	CHECK(ret == 0 && rvq->last_avail == answered && rvq->used_idx == answered &&
+	      (virtio_get_status(&restored.vd) & VIRTIO_STATUS_DRIVER_OK) && !restored.worker.running,
+	      "a fresh device loads the state: the ring's indices, DRIVER_OK, no worker yet");
+	CHECK(virtio_device_unquiesce(&restored.vd) == 0 && restored.worker.running,
+	      "unquiesce starts its worker");
+	CHECK(wait_used(d, SNAP_N) && reads_ok(d, reqs),
+	      "it serves what the first device left: all %d answered, each with its own sector", SNAP_N);
+	struct seg w[] = { hdr_seg(d, T_OUT, 9), data_seg(d, 512, false, 0x5e), status_seg(d) };
+	drv_offer(d, w, 3);
+	virtio_kick_queue(&restored.vd, 0);
+	CHECK(wait_used(d, SNAP_N + 1) && *(uint8_t *)host(d, w[2].gpa) == S_OK && image_is(&b, 9, 1, 0x5e),
+	      "and the next request, the used index going on");
+	virtio_blk_destroy(&restored);
+	free(blob);
+	bench_stop(&b);
+}
+
+/* A worker that ended on its own left a request in flight: quiesce answers it itself. */
+static void test_quiesce_dead_worker(void)
+{
+	struct bench b;
+	bench_start(&b, rw_cfg());
+	activate(&b);
+	struct virtio_device *vd = &b.blk.vd;
+	struct drv *d = &b.d;
+	struct seg f[] = { hdr_seg(d, T_FLUSH, 0), status_seg(d) };
+	drv_offer(d, f, 2);
+	virtio_kick_queue(vd, 0);
+	bool served = wait_used(d, 1);
+	break_worker_epoll(&b);
+	struct seg r[] = { hdr_seg(d, T_IN, 9), data_seg(d, 512, true, 0xee), status_seg(d) };
+	drv_offer(d, r, 3);
+	virtio_kick_queue(vd, 0);
+	struct pollfd pfd = { .fd = virtio_blk_queue_fd(&b.blk, 0), .events = POLLIN };
+	bool stranded = served && poll(&pfd, 1, 5000) == 1 && used_idx(d) == 1;
+	virtio_device_quiesce(vd);
+	CHECK(stranded && used_idx(d) == 2 && vd->queues[0].vq.last_avail == 2 &&
+	      block_queue_inflight(b.blk.queues[0].bq) == 0 && *(uint8_t *)host(d, r[2].gpa) == S_OK &&
+	      all_bytes(host(d, r[1].gpa), 512, 9), "the request is answered, from the image");
+	bench_stop(&b);
+}
+
+/* The image reopened at the restore must be as large as the one the driver knew. */
+static void test_snapshot_capacity(void)
+{
+	struct bench b;
+	bench_start(&b, rw_cfg());
+	size_t len;
+	uint8_t *blob = save_blob(&b, &len);
+	char other[64];
+	make_other_image(other, OTHER_SECTORS);
+	struct virtio_blk restored;
+	struct capture cap;
+	char log[4096];
+	capture_start(&cap);
+	int ret = restore(&b, rw_cfg(), other, &restored, blob, len);
+	capture_end(&cap, log, sizeof(log));
+	CHECK(ret == -EINVAL && strstr(log, "the image is now 512 sectors, was 256"),
+	      "a larger image: refused, saying both sizes");
+	virtio_blk_destroy(&restored);
+	unlink(other);
+
+	ret = restore(&b, rw_cfg(), b.path, &restored, blob, len);
+	CHECK(ret == 0, "the same image: loaded (a device never activated)");
+	virtio_blk_destroy(&restored);
+	free(blob);
+	bench_stop(&b);
+}
+
 /* direct=on: unaligned guest buffers go through a bounce buffer. */
 static void test_direct(void)
 {
@@ -1101,5 +1294,9 @@ int main(int argc, char **argv)
 	test_replace_file_dead_worker();
 	test_replace_file_no_restart();
 	test_direct();
+	test_quiesce_pending();
+	test_snapshot_restore();
+	test_quiesce_dead_worker();
+	test_snapshot_capacity();
 	return tap_finish();
 }

@@ -3,13 +3,15 @@
  * fake chardev: output in order across chains, backpressure from a full
  * backend, input into posted buffers and input waiting for them, the
  * device's input buffer filling up, emerg_wr, the configuration space,
- * malformed rings, and the real worker started and reset through the
- * device status.
+ * malformed rings, the real worker started and reset through the device
+ * status, and snapshots: a chain half written and input not yet given
+ * carried into a fresh console.
  *
  * The chardev_* functions below satisfy the device's references, so the
  * real console backend (which also defines them) is never linked in.
  */
 #include <endian.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -20,7 +22,10 @@
 #include "backends/chardev.h"
 #include "devices/virtio/console.h"
 #include "fake_virtq.h"
+#include "migration/state.h"
+#include "state_blob.h"
 #include "tap.h"
+#include "util/log.h"
 #include "virtio/virtio.h"
 
 #define RXQ VIRTIO_CONSOLE_RXQ
@@ -607,6 +612,136 @@ static void test_worker_and_reset(void)
 	CHECK(!b.cd.attached && !b.con.worker.running, "destroy detaches and stops");
 }
 
+/* --- snapshots --- */
+
+#define INSTANCE 1
+
+/* The blob `w` holds, opened in *reader; the caller frees it. */
+/* A bench whose driver has started (queues, DRIVER_OK, the worker). */
+static void bench_start_live(struct bench *b)
+{
+	bench_start(b);
+	virtio_set_status(&b->con.vd, 0);
+	driver_start(b);
+}
+
+/*
+ * Saved with an output chain half written (the backend full) and input
+ * waiting for receive buffers; loaded into a fresh console on a terminal
+ * of another size: the rest of the chain goes out once, the input
+ * reaches the guest, and the new size is announced.
+ */
+static void test_snapshot(void)
+{
+	static struct bench src, dst;
+	bench_start_live(&src);
+	set_accept(&src.cd, 3);
+	struct seg t = text_seg(&src.tx, "ABCDEF");
+	drv_offer(&src.tx, &t, 1);
+	virtio_kick_queue(&src.con.vd, TXQ);
+	CHECK(wait_out(&src.cd, 3), "the backend takes 3 bytes of a chain");
+	host_input(&src, "kept", 4);
+
+	virtio_device_quiesce(&src.con.vd);
+	CHECK(!src.con.worker.running && !src.con.tx_held && src.con.tx_done == 3 &&
+	      src.con.vd.queues[TXQ].vq.last_avail == 0,
+	      "quiesce puts the chain back on the ring, 3 bytes of it written");
+	struct state_writer w;
+	state_writer_init(&w);
+	virtio_device_save(&src.con.vd, &w, INSTANCE);
+	struct state_reader reader;
+	uint8_t *blob = state_blob_open(&w, &reader);
+
+	bench_start(&dst);
+	virtio_set_status(&dst.con.vd, 0);
+	virtio_console_set_size(&dst.con, 120, 40);
+	memcpy(dst.ram, src.ram, RAM_SIZE);
+	dst.rx = src.rx;
+	dst.tx = src.tx;
+	dst.rx.ram = dst.tx.ram = dst.ram;
+	CHECK(virtio_device_load(&dst.con.vd, &reader, INSTANCE) == 0 && dst.con.input_len == 4 &&
+	      dst.con.tx_done == 3, "a fresh console loads it: the input and the bytes written");
+	CHECK(virtio_device_unquiesce(&dst.con.vd) == 0 && dst.con.worker.running, "unquiesce starts the worker");
+	CHECK(wait_until(&dst.tx, 1) && out_is(&dst.cd, "DEF"),
+	      "the chain is taken again and only its rest written");
+	struct seg r = post_rx(&dst.rx, 16);
+	virtio_kick_queue(&dst.con.vd, RXQ);
+	CHECK(wait_until(&dst.rx, 1) && memcmp(host(&dst.rx, r.gpa), "kept", 4) == 0,
+	      "the input typed before the snapshot reaches the guest");
+	CHECK(atomic_load(&dst.config_notifies) == 1 && cfg16(&dst.con.vd, 0) == 120 &&
+	      dst.con.vd.config_generation != src.con.vd.config_generation,
+	      "the new terminal's size is announced: a configuration change");
+
+	int before = atomic_load(&src.config_notifies);
+	set_accept(&src.cd, SIZE_MAX);
+	CHECK(virtio_device_unquiesce(&src.con.vd) == 0 && wait_until(&src.tx, 1) &&
+	      out_is(&src.cd, "ABCDEF"), "the source, unquiesced, finishes the chain without repeating a byte");
+	CHECK(atomic_load(&src.config_notifies) == before, "its size did not change: no announcement");
+	free(blob);
+	bench_stop(&src);
+	bench_stop(&dst);
+}
+
+/*
+ * A load of the device's VIRT section from `reader` with a VCON section
+ * (none without with_vcon) of these values: -EINVAL and `why` logged?
+ */
+static bool load_refused(const struct state_reader *reader, bool with_vcon, uint64_t tx_done,
+			 uint32_t input_len, const char *why)
+{
+	static uint8_t input[2 * VIRTIO_CONSOLE_INPUT_BUF];
+	static struct bench b;
+	struct state_section virt;
+	struct state_writer w;
+	state_writer_init(&w);
+	state_find(reader, STATE_TAG_VIRTIO, INSTANCE, &virt);
+	state_begin(&w, STATE_TAG_VIRTIO, INSTANCE);
+	state_put_bytes(&w, virt.data, virt.len);
+	state_end(&w);
+	if (with_vcon) {
+		state_begin(&w, STATE_TAG('V', 'C', 'O', 'N'), INSTANCE);
+		state_put_u64(&w, tx_done);
+		state_put_u16(&w, 80);
+		state_put_u16(&w, 25);
+		state_put_u32(&w, input_len);
+		state_put_bytes(&w, input, input_len);
+		state_end(&w);
+	}
+	struct state_reader spoilt;
+	uint8_t *blob = state_blob_open(&w, &spoilt);
+	bench_start(&b);
+	virtio_set_status(&b.con.vd, 0);
+	log_clear_last_error();
+	bool refused = virtio_device_load(&b.con.vd, &spoilt, INSTANCE) == -EINVAL &&
+		       strstr(log_last_error(), why);
+	bench_stop(&b);
+	free(blob);
+	return refused;
+}
+
+static void test_snapshot_refusals(void)
+{
+	static struct bench src;
+	bench_start(&src);
+	virtio_set_status(&src.con.vd, 0);
+	struct state_writer w;
+	state_writer_init(&w);
+	virtio_device_save(&src.con.vd, &w, INSTANCE);
+	struct state_reader reader;
+	uint8_t *blob = state_blob_open(&w, &reader);
+	bench_stop(&src);
+
+	CHECK(load_refused(&reader, false, 0, 0, "virtio device 1: no saved virtio-console state"),
+	      "no VCON section: refused");
+	CHECK(load_refused(&reader, true, 0, VIRTIO_CONSOLE_INPUT_BUF + 1, "saved virtio-console state is truncated"),
+	      "more input than the device buffers: refused");
+	CHECK(load_refused(&reader, true, (1ull << 32) + 1, 0, "more than a chain holds"),
+	      "more of an output chain written than a chain holds: refused");
+	CHECK(!load_refused(&reader, true, 1ull << 32, VIRTIO_CONSOLE_INPUT_BUF, ""),
+	      "a full input buffer and a 4 GiB chain's worth written load");
+	free(blob);
+}
+
 int main(void)
 {
 	test_config();
@@ -618,5 +753,7 @@ int main(void)
 	test_input_full();
 	test_bad_chains();
 	test_worker_and_reset();
+	test_snapshot();
+	test_snapshot_refusals();
 	return tap_finish();
 }

@@ -5,7 +5,7 @@
  * frame for the guest, each message a 12-byte header and a frame. The fake
  * driver of fake_net.h negotiates through the device status and builds the
  * chains; the test runs what the worker would (virtio_net_serve,
- * virtio_net_receive) and reads the answers from the rings. One test runs
+ * virtio_net_receive) and reads the answers from the rings. Some tests run
  * the real worker, started by DRIVER_OK.
  *
  * `test_virtio_net --fuzz-seeds DIR` writes the seed corpus of
@@ -19,6 +19,7 @@
 
 #include "fake_net.h"
 #include "fuzz_seed.h"
+#include "migration/state.h"
 #include "tap.h"
 
 /* The bench: a socketpair per queue pair, the device's ends as its backend. */
@@ -408,7 +409,10 @@ static void test_rx_mergeable(void)
 	bench_stop(&b);
 }
 
-/* One controlq command: class, command, data (own descriptor), ack. Returns the ack byte. */
+/*
+ * One controlq command: class, command, data (own descriptor), ack, served
+ * by the worker if it runs. Returns the ack byte.
+ */
 static uint8_t ctrl(struct fake_net *b, uint8_t class, uint8_t cmd, const void *data, uint32_t dlen, uint32_t *ulen)
 {
 	struct drv *d = &b->d[ctrlq(b)];
@@ -426,7 +430,12 @@ static uint8_t ctrl(struct fake_net *b, uint8_t class, uint8_t cmd, const void *
 	uint8_t *ack = host(d, segs[n++].gpa);
 	*ack = 0xee;
 	drv_offer(d, segs, n);
-	virtio_net_serve(&b->net.vd, ctrlq(b));
+	if (b->net.worker.running) {
+		virtio_kick_queue(&b->net.vd, ctrlq(b));
+		wait_for(d, (uint16_t)(before + 1));
+	} else {
+		virtio_net_serve(&b->net.vd, ctrlq(b));
+	}
 	uint32_t id;
 	*ulen = UINT32_MAX;
 	if (used_idx(d) == (uint16_t)(before + 1))
@@ -750,6 +759,203 @@ static void test_broken_worker(void)
 	bench_stop(&b);
 }
 
+/* --- snapshots --- */
+
+#define NIC_INSTANCE 0x20
+
+static const uint8_t other_mac[6] = { 0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc };
+
+static uint8_t *save_blob(struct fake_net *b, size_t *len)
+{
+	struct state_writer w;
+	uint8_t *blob = NULL;
+	state_writer_init(&w);
+	virtio_device_save(&b->net.vd, &w, NIC_INSTANCE);
+	if (state_writer_finish(&w, &blob, len) < 0)
+		bail("cannot save the device's state");
+	return blob;
+}
+
+/* The blob with n bytes at `offset` of the VIRTIO_NET payload replaced (a snapshot someone edited). */
+static uint8_t *edit_blob(const uint8_t *blob, size_t len, size_t offset, const void *bytes, size_t n,
+			  size_t *out_len)
+{
+	struct state_reader r;
+	const char *why = NULL;
+	if (state_reader_open(&r, blob, len, &why) < 0)
+		bail(why);
+	struct state_writer w;
+	state_writer_init(&w);
+	for (uint32_t i = 0; i < r.nr_sections; i++) {
+		struct state_section s;
+		state_section_at(&r, i, &s);
+		uint8_t *payload = malloc(s.len);
+		if (!payload)
+			bail("malloc");
+		memcpy(payload, s.data, s.len);
+		if (s.tag == STATE_TAG_VIRTIO_NET && offset + n <= s.len)
+			memcpy(payload + offset, bytes, n);
+		state_begin(&w, s.tag, s.instance);
+		state_put_bytes(&w, payload, s.len);
+		state_end(&w);
+		free(payload);
+	}
+	uint8_t *out = NULL;
+	if (state_writer_finish(&w, &out, out_len) < 0)
+		bail("cannot write the edited state");
+	return out;
+}
+
+/*
+ * A fresh device with b's pairs but MAC `mac`, over b's backends and RAM,
+ * loaded from blob and left quiesced. The load's result.
+ */
+static int restore(struct fake_net *b, struct virtio_net *net, const uint8_t mac[6], const uint8_t *blob,
+		   size_t len)
+{
+	struct virtio_net_config cfg = { .queue_pairs = b->pairs };
+	memcpy(cfg.mac, mac, 6);
+	struct state_reader r;
+	const char *why = NULL;
+	if (virtio_net_init_fds(net, &cfg, &b->gm, b->dev) < 0 || state_reader_open(&r, blob, len, &why) < 0)
+		bail("cannot set up the restored device");
+	net->vd.transport = b->net.vd.transport;
+	return virtio_device_load(&net->vd, &r, NIC_INSTANCE);
+}
+
+/* The worker took pair's frame from the backend and waits for receive buffers. */
+static bool waits_for_buffers(struct fake_net *b, unsigned pair)
+{
+	for (int i = 0; i < 5000 && !__atomic_load_n(&b->net.pairs[pair].rx_paused, __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
+	return __atomic_load_n(&b->net.pairs[pair].rx_paused, __ATOMIC_ACQUIRE);
+}
+
+/* The backend of pair got the frame (len, seed) within 5 s. */
+static bool peer_got(struct fake_net *b, unsigned pair, size_t len, unsigned seed)
+{
+	uint8_t buf[2048];
+	struct pollfd pfd = { .fd = b->peer[pair], .events = POLLIN };
+	return poll(&pfd, 1, 5000) == 1 && is_packet(buf, peer_recv(b, pair, buf, sizeof(buf)), &plain, len, seed);
+}
+
+/*
+ * With the real worker: traffic, quiesce, save; a fresh device loads the
+ * state, unquiesces, and the rings go on where the first left them.
+ */
+static void test_snapshot(void)
+{
+	struct fake_net b;
+	bench_start(&b, 4);
+	struct virtio_device *vd = &b.net.vd;
+	negotiate(&b, offered(&b));
+	driver_ok(&b);
+	uint32_t ulen;
+	CHECK(set_pairs(&b, 3, &ulen) == ACK_OK && b.net.pairs_in_use == 3, "the worker takes VQ_PAIRS_SET 3");
+	tx(&b, 2, plain, 70, 1, NULL, 0);
+	virtio_kick_queue(vd, txq(2));
+	bool sent = peer_got(&b, 2, 70, 1);
+	rx_buf(&b, 0, 2048);
+	peer_send(&b, 0, plain, 80, 2);
+	bool received = wait_for(&b.d[rxq(0)], 1);
+	peer_send(&b, 1, plain, 90, 3);
+	CHECK(sent && received && waits_for_buffers(&b, 1),
+	      "traffic on transmitq3 and receiveq1; a frame on pair 1 waits for receive buffers");
+	virtio_device_quiesce(vd);
+	CHECK(!b.net.worker.running && b.net.pairs[1].rx_len == 0 && counters(&b).rx_drops == 1,
+	      "quiesce: the worker stopped, the waiting frame dropped and counted");
+	size_t len;
+	uint8_t *blob = save_blob(&b, &len);
+
+	struct virtio_net r;
+	int ret = restore(&b, &r, other_mac, blob, len);
+	uint8_t mac[6] = { 0 };
+	r.vd.ops->config_read(&r.vd, 0, mac, sizeof(mac));
+	CHECK(ret == 0 && r.pairs_in_use == 3 && memcmp(mac, b.net.mac, 6) == 0 &&
+	      r.vd.queues[txq(2)].vq.last_avail == 1 && r.vd.queues[rxq(0)].vq.used_idx == 1 && !r.worker.running,
+	      "a fresh device (another MAC configured) loads it: 3 pairs in use, the saved MAC, the indices");
+	CHECK(virtio_device_unquiesce(&r.vd) == 0 && r.worker.running, "unquiesce starts its worker");
+	tx(&b, 2, plain, 71, 4, NULL, 0);
+	virtio_kick_queue(&r.vd, txq(2));
+	CHECK(peer_got(&b, 2, 71, 4) && wait_for(&b.d[txq(2)], 2), "transmitq3 goes on: the next frame sent, used idx 2");
+	struct seg s = rx_buf(&b, 0, 2048);
+	uint16_t h = head_of(&b, 0);
+	peer_send(&b, 0, plain, 81, 5);
+	CHECK(wait_for(&b.d[rxq(0)], 2) && rx_landed(&b, 0, 1, &s, h, plain, 1, 81, 5),
+	      "receiveq1 goes on: the next frame in the next buffer, used idx 2");
+	virtio_net_destroy(&r);
+	free(blob);
+	bench_stop(&b);
+}
+
+/* A saved state edited into values the device could not have: each load refused. */
+static void test_snapshot_invalid(void)
+{
+	struct fake_net b;
+	bench_start(&b, 4);
+	negotiate(&b, offered(&b));
+	driver_ok(&b);
+	virtio_device_quiesce(&b.net.vd);
+	size_t len;
+	uint8_t *blob = save_blob(&b, &len);
+	/* The payload: MAC at 0, link at 6, pairs at 7, MTU at 9. */
+	const struct { const char *what; size_t offset, n; uint8_t bytes[2]; } edits[] = {
+		{ "5 pairs in use on a device of 4", 7, 2, { 5, 0 } },
+		{ "0 pairs in use", 7, 2, { 0, 0 } },
+		{ "a multicast MAC", 0, 1, { 0x53 } },
+		{ "MTU 9000 on an interface of 1500", 9, 2, { 0x28, 0x23 } },
+		{ "a link status byte of 2", 6, 1, { 2 } },
+	};
+	for (unsigned i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+		size_t elen;
+		uint8_t *edited = edit_blob(blob, len, edits[i].offset, edits[i].bytes, edits[i].n, &elen);
+		struct virtio_net r;
+		CHECK(restore(&b, &r, other_mac, edited, elen) == -EINVAL, "%s: refused", edits[i].what);
+		virtio_net_destroy(&r);
+		free(edited);
+	}
+	struct virtio_net r;
+	CHECK(restore(&b, &r, other_mac, blob, len) == 0, "the state unedited: loaded");
+	virtio_net_destroy(&r);
+	free(blob);
+	bench_stop(&b);
+
+	bench_start(&b, 4);
+	negotiate(&b, offered(&b) & ~F(VIRTIO_NET_F_MQ));
+	blob = save_blob(&b, &len);
+	size_t elen;
+	uint8_t *edited = edit_blob(blob, len, 7, "\2\0", 2, &elen);
+	CHECK(restore(&b, &r, other_mac, edited, elen) == -EINVAL, "2 pairs in use without MQ negotiated: refused");
+	virtio_net_destroy(&r);
+	free(edited);
+	free(blob);
+	bench_stop(&b);
+}
+
+/* Without vhost-net opened only vmon's path can be chosen, and only while quiesced. */
+static void test_select_path(void)
+{
+	struct fake_net b;
+	bench_start(&b, 1);
+	struct virtio_device *vd = &b.net.vd;
+	negotiate(&b, offered(&b));
+	driver_ok(&b);
+	CHECK(virtio_net_select_path(&b.net, true) == -ENOTSUP, "vhost-net never opened: choosing it is -ENOTSUP");
+	CHECK(virtio_net_select_path(&b.net, false) == -EBUSY, "while the device serves: -EBUSY");
+	tx(&b, 0, plain, 60, 1, NULL, 0);
+	virtio_kick_queue(vd, txq(0));
+	bool sent = peer_got(&b, 0, 60, 1);
+	virtio_device_quiesce(vd);
+	CHECK(sent && virtio_net_select_path(&b.net, false) == 0 && !b.net.vhost && counters(&b).tx_packets == 1,
+	      "quiesced: vmon's path chosen again, the counters as they were");
+	CHECK(virtio_device_unquiesce(vd) == 0, "unquiesce");
+	tx(&b, 0, plain, 61, 2, NULL, 0);
+	virtio_kick_queue(vd, txq(0));
+	CHECK(peer_got(&b, 0, 61, 2) && wait_for(&b.d[txq(0)], 2) && counters(&b).tx_packets == 2,
+	      "it serves on: the next frame sent and counted");
+	bench_stop(&b);
+}
+
 /* --- the fuzz target's seed corpus (layout: tests/fuzz/fuzz_virtio_net_tx.c) --- */
 
 #define FUZZ_GPA  0x1000
@@ -869,5 +1075,8 @@ int main(int argc, char **argv)
 	test_reset();
 	test_worker();
 	test_backend_gone();
+	test_snapshot();
+	test_snapshot_invalid();
+	test_select_path();
 	return tap_finish();
 }

@@ -6,8 +6,8 @@
  * AF_PACKET sockets bound to it, one plain and one with PACKET_VNET_HDR (which shows the kernel's
  * checksum and segmentation state of a frame). The fake driver of
  * fake_net.h is the guest. Checked: frames both ways, the offloads the TAP
- * is told (TUNSETOFFLOAD) as the kernel applies them, and the TAP deleted
- * (RTM_DELLINK) under the device. Everything is skipped where TAP
+ * is told (TUNSETOFFLOAD) as the kernel applies them, a quiesce and
+ * unquiesce (snapshots), and the TAP deleted (RTM_DELLINK) under the device. Everything is skipped where TAP
  * interfaces cannot be created; the test's interface is removed at exit.
  */
 #include <arpa/inet.h>
@@ -448,6 +448,36 @@ static void test_offloads(struct fake_net *b, const struct host *hs)
 	CHECK(c.tx_drops == 0 && c.rx_drops == 0, "no drops either way");
 }
 
+/*
+ * Quiesced, the device reads nothing: a frame from the host waits in the
+ * TAP and arrives after unquiesce; the offloads and counters go on.
+ */
+static void test_quiesce(struct fake_net *b, const struct host *hs)
+{
+	struct net_counters before = counters(b);
+	virtio_device_quiesce(&b->net.vd);
+	CHECK(!b->net.worker.running && virtio_net_select_path(&b->net, true) == -ENOTSUP &&
+	      virtio_net_select_path(&b->net, false) == 0,
+	      "quiesce: the worker stopped; vhost off, so only vmon's path may be chosen");
+	uint16_t used = used_idx(&b->d[rxq(0)]);
+	size_t n = eth_frame(frame, guest_mac, host_mac, 150, 12);
+	bool queued = host_send(hs, NULL, frame, n);
+	usleep(50000);
+	CHECK(queued && used_idx(&b->d[rxq(0)]) == used, "a frame from the host meanwhile stays in the TAP");
+	CHECK(virtio_device_unquiesce(&b->net.vd) == 0 && b->net.worker.running, "unquiesce: the worker runs again");
+	struct virtio_net_hdr h = { 0 };
+	ssize_t len = guest_recv(b, &h);
+	CHECK(len == (ssize_t)n && !memcmp(got, frame, n), "and the frame arrives");
+	n = ip_frame(frame, host_mac, guest_mac, 6, 3000, 13);
+	host_drain(hs);
+	len = guest_send(b, TSO_TCP, frame, n) ? host_recv(hs->vnet, true, &h) : -1;
+	CHECK(len == (ssize_t)n && h.gso_type == VIRTIO_NET_HDR_GSO_TCPV4 && offload(ETHTOOL_GTSO) == 1,
+	      "guest -> host: a TSO frame, the TAP's offloads as the driver set them");
+	struct net_counters c = counters(b);
+	CHECK(c.tx_packets == before.tx_packets + 1 && c.rx_packets >= before.rx_packets + 1 &&
+	      c.rx_drops == before.rx_drops, "the counters go on");
+}
+
 /* Deletes the TAP under the device: frames dropped, the link down, the worker idle. */
 static void test_gone(struct fake_net *b)
 {
@@ -531,8 +561,8 @@ int main(void)
 	if (ret == -EPERM || ret == -EACCES || ret == -ENOENT || ret == -ENODEV) {
 		const char *why = ret == -EPERM || ret == -EACCES ? "no permission to create TAP interfaces "
 								    "(needs CAP_NET_ADMIN)" : "no /dev/net/tun";
-		const char *groups[] = { "setup", "guest <-> host", "offloads", "TAP deleted", "destroy" };
-		for (unsigned i = 0; i < 5; i++)
+		const char *groups[] = { "setup", "guest <-> host", "offloads", "quiesce", "TAP deleted", "destroy" };
+		for (unsigned i = 0; i < 6; i++)
 			SKIP("%s: %s", groups[i], why);
 		return tap_finish();
 	}
@@ -546,6 +576,7 @@ int main(void)
 	start(&b, &hs, &fds);
 	test_plain(&b, &hs);
 	test_offloads(&b, &hs);
+	test_quiesce(&b, &hs);
 	test_gone(&b);
 	test_destroy(&b, &hs, fds);
 	test_gone_elsewhen();

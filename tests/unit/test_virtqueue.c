@@ -447,6 +447,79 @@ static void test_avail_event(void)
 	driver_stop(&d);
 }
 
+/* --- live migration's write tracking --- */
+
+static bool page_noted(const uint64_t *noted, uint64_t offset)
+{
+	uint64_t page = offset / GUEST_PAGE_SIZE;
+	return noted[page / 64] >> (page % 64) & 1;
+}
+
+static unsigned pages_noted(const uint64_t *noted, unsigned words)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < words; i++)
+		n += (unsigned)__builtin_popcountll(noted[i]);
+	return n;
+}
+
+#define NOTED_WORDS (RAM_SIZE / GUEST_PAGE_SIZE / 64)
+
+/* Pages the device wrote since the last call, as offsets from RAM_GPA. */
+static void take_noted(struct driver *d, uint64_t noted[NOTED_WORDS])
+{
+	memset(noted, 0, NOTED_WORDS * sizeof(uint64_t));
+	guest_mem_take_written(&d->gm, noted, false);
+}
+
+static void test_write_tracking(void)
+{
+	uint64_t noted[NOTED_WORDS];
+	struct driver d;
+	driver_start(&d, 16, 0);
+	static const struct seg readable[] = { { 16, NEXT } }, writable[] = { { 0x200, WRITE } };
+	d.next_buf = d.base + 0x8000;
+	put_chain(&d, desc_gpa(&d), 0, readable, 1);
+	d.next_buf = d.base + 0x9f00; /* across pages 9 and 10 */
+	put_chain(&d, desc_gpa(&d), 1, writable, 1);
+	offer(&d, 0);
+	CHECK(guest_mem_track_writes(&d.gm, true) == 0, "write tracking on");
+	virtq_pop(&d.vq, chain);
+	virtq_push(&d.vq, chain->head, 0x200);
+	take_noted(&d, noted);
+	CHECK(page_noted(noted, 0x9000) && page_noted(noted, 0xa000),
+	      "pop and push: both pages of the writable buffer are noted");
+	CHECK(page_noted(noted, USED_OFF), "and the used ring's page");
+	CHECK(!page_noted(noted, 0x8000) && pages_noted(noted, NOTED_WORDS) == 3,
+	      "nothing else: not the readable buffer's page");
+	guest_mem_destroy(&d.gm);
+	driver_stop(&d);
+
+	/*
+	 * A used ring over four pages: flags and idx end the first, its
+	 * elements fill the next two, avail_event starts the fourth.
+	 */
+	driver_start(&d, 16, F_EVENT_IDX);
+	d.vq.size = 1024;
+	d.vq.desc_gpa = d.base + 0x10000;
+	d.vq.avail_gpa = d.base + 0x20000;
+	d.vq.used_gpa = d.base + 0x30000 - 4;
+	driver_set_start(&d, 1023);
+	guest_mem_track_writes(&d.gm, true);
+	struct virtq_used two[] = { { 0, 1 }, { 1, 1 } };
+	virtq_push_many(&d.vq, two, 2);
+	take_noted(&d, noted);
+	CHECK(page_noted(noted, 0x2f000) && page_noted(noted, 0x30000) && page_noted(noted, 0x31000) &&
+	      pages_noted(noted, NOTED_WORDS) == 3,
+	      "a push wrapping the used ring notes the pages of used idx and of its two elements");
+	virtq_publish_avail_event(&d.vq);
+	take_noted(&d, noted);
+	CHECK(page_noted(noted, 0x32000) && pages_noted(noted, NOTED_WORDS) == 1,
+	      "publishing avail_event notes its page");
+	guest_mem_destroy(&d.gm);
+	driver_stop(&d);
+}
+
 /* --- bad chains --- */
 
 /* Pops one chain the driver broke: refused, nothing taken, no RAM written. */
@@ -844,6 +917,7 @@ int main(int argc, char **argv)
 	test_no_interrupt_flag();
 	test_event_idx();
 	test_avail_event();
+	test_write_tracking();
 	test_bad_chains();
 	test_chain_bytes_limit();
 	test_init();

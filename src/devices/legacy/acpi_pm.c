@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "arch/x86/layout.h"
+#include "migration/state.h"
 #include "util/log.h"
 
 #define PM1_EVT_LEN 4 /* status, enable */
@@ -39,6 +40,9 @@
 #define PM1_STS_WAK 0x8000
 #define PM1_STS_ALL (PM1_STS_TMR | PM1_STS_BM | PM1_STS_GBL | PM1_STS_PWRBTN | \
 		     PM1_STS_SLPBTN | PM1_STS_RTC | PM1_STS_PCIEXP_WAKE | PM1_STS_WAK)
+
+/* The status bits this model ever sets. */
+#define PM1_STS_RAISED (PM1_STS_TMR | PM1_STS_WAK)
 
 /* PM1 enable bits (Table 4.17), at the same positions as their status bits. */
 #define PM1_EN_ALL (PM1_STS_TMR | PM1_STS_GBL | PM1_STS_PWRBTN | PM1_STS_SLPBTN | \
@@ -62,6 +66,8 @@
 #define PM_TMR_MSB_SHIFT 23
 
 #define NS_PER_SEC 1000000000ull
+/* A saved timer that ran longer than a century did not come from a running VM. */
+#define MAX_ELAPSED_NS (100ull * 366 * 86400 * NS_PER_SEC)
 
 struct acpi_pm {
 	const struct vm_control *vm;
@@ -91,12 +97,22 @@ static int64_t monotonic_clock_ns(void *ctx)
 	return (int64_t)ts.tv_sec * (int64_t)NS_PER_SEC + ts.tv_nsec;
 }
 
-/* Timer ticks since the origin, unwrapped; split to avoid 64-bit overflow. */
-static uint64_t acpi_pm_ticks(const struct acpi_pm *pm)
+/* How long the timer has been counting. */
+static uint64_t acpi_pm_elapsed_ns(const struct acpi_pm *pm)
 {
 	int64_t elapsed = pm->clock(pm->clock_ctx) - pm->clock_origin_ns;
-	uint64_t ns = elapsed > 0 ? (uint64_t)elapsed : 0;
+	return elapsed > 0 ? (uint64_t)elapsed : 0;
+}
+
+/* Timer ticks in `ns`, unwrapped; split to avoid 64-bit overflow. */
+static uint64_t ticks_in(uint64_t ns)
+{
 	return ns / NS_PER_SEC * PM_TMR_HZ + ns % NS_PER_SEC * PM_TMR_HZ / NS_PER_SEC;
+}
+
+static uint64_t acpi_pm_ticks(const struct acpi_pm *pm)
+{
+	return ticks_in(acpi_pm_elapsed_ns(pm));
 }
 
 static uint32_t acpi_pm_read_timer(const struct acpi_pm *pm)
@@ -303,4 +319,85 @@ void acpi_pm_destroy(struct acpi_pm *pm)
 	}
 	pthread_mutex_destroy(&pm->lock);
 	free(pm);
+}
+
+/* ---- snapshots ---- */
+
+/*
+ * Payload: u16 PM1 status, u16 PM1 enable, u16 PM1 control (BM_RLD and
+ * SLP_TYP as stored; SCI_EN always reads 1), u64 nanoseconds the PM timer
+ * has counted, u64 the timer's bit-23 epoch when TMR_STS was last updated.
+ * There are no GPE blocks.
+ */
+void acpi_pm_save(struct acpi_pm *pm, struct state_writer *w)
+{
+	state_begin(w, STATE_TAG_ACPI_PM, 0);
+	pthread_mutex_lock(&pm->lock);
+	state_put_u16(w, pm->sts);
+	state_put_u16(w, pm->en);
+	state_put_u16(w, pm->cnt);
+	state_put_u64(w, acpi_pm_elapsed_ns(pm));
+	state_put_u64(w, pm->tmr_msb_epoch);
+	pthread_mutex_unlock(&pm->lock);
+	state_end(w);
+}
+
+/* Bits the registers keep (§4.8.3.1, §4.8.3.2) and the model sets. */
+static int check_registers(uint16_t sts, uint16_t en, uint16_t cnt)
+{
+	if (sts & ~PM1_STS_RAISED) {
+		log_error("snapshot: ACPI PM: PM1 status 0x%04x, only TMR_STS and WAK_STS can "
+			  "be set", sts);
+		return -EINVAL;
+	}
+	if (en & ~PM1_EN_ALL) {
+		log_error("snapshot: ACPI PM: PM1 enable 0x%04x has reserved bits", en);
+		return -EINVAL;
+	}
+	if (cnt & ~PM1_CNT_STORED) {
+		log_error("snapshot: ACPI PM: PM1 control 0x%04x has bits that are not kept", cnt);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int check_timer(uint64_t elapsed_ns, uint64_t msb_epoch)
+{
+	if (elapsed_ns > MAX_ELAPSED_NS) {
+		log_error("snapshot: ACPI PM: the timer ran %llu s, more than a century",
+			  (unsigned long long)(elapsed_ns / NS_PER_SEC));
+		return -EINVAL;
+	}
+	if (msb_epoch > ticks_in(elapsed_ns) >> PM_TMR_MSB_SHIFT) {
+		log_error("snapshot: ACPI PM: timer overflow noted at epoch %llu, past the count",
+			  (unsigned long long)msb_epoch);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int acpi_pm_load(struct acpi_pm *pm, const struct state_reader *r)
+{
+	struct state_section s;
+	if (state_find(r, STATE_TAG_ACPI_PM, 0, &s) < 0) {
+		log_error("snapshot: ACPI PM: no saved state");
+		return -EINVAL;
+	}
+	uint16_t sts = state_get_u16(&s), en = state_get_u16(&s), cnt = state_get_u16(&s);
+	uint64_t elapsed_ns = state_get_u64(&s), msb_epoch = state_get_u64(&s);
+	if (state_section_finish(&s) < 0) {
+		log_error("snapshot: ACPI PM: the saved state is truncated or malformed");
+		return -EINVAL;
+	}
+	if (check_registers(sts, en, cnt) < 0 || check_timer(elapsed_ns, msb_epoch) < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&pm->lock);
+	pm->sts = sts;
+	pm->en = en;
+	pm->cnt = cnt;
+	pm->clock_origin_ns = pm->clock(pm->clock_ctx) - (int64_t)elapsed_ns;
+	pm->tmr_msb_epoch = msb_epoch;
+	acpi_pm_update_sci(pm);
+	pthread_mutex_unlock(&pm->lock);
+	return 0;
 }

@@ -27,6 +27,8 @@ struct acpi_pm_config {
 	void *clock_ctx;
 };
 
+struct state_reader;
+struct state_writer;
 struct acpi_pm;
 
 /* Returns NULL with errno set (EINVAL, ENOMEM). */
@@ -37,5 +39,15 @@ int acpi_pm_register(struct acpi_pm *pm, struct bus *pio);
 
 /* Unregisters the ports and frees. */
 void acpi_pm_destroy(struct acpi_pm *pm);
+
+/*
+ * Snapshots: section STATE_TAG_ACPI_PM, instance 0. The PM timer goes on
+ * from the count it had when saved (it does not count while the VM is
+ * stopped). A load refuses, with one log line and -EINVAL, a missing or
+ * malformed section and register values the device could not hold; it
+ * then drives the SCI to the restored level.
+ */
+void acpi_pm_save(struct acpi_pm *pm, struct state_writer *w);
+int acpi_pm_load(struct acpi_pm *pm, const struct state_reader *r);
 
 #endif

@@ -20,8 +20,10 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "arch/x86/layout.h"
+#include "migration/state.h"
 #include "util/log.h"
 
 /* Status register (port 0x64, read). */
@@ -604,4 +606,164 @@ void i8042_destroy(struct i8042 *dev)
 	}
 	pthread_mutex_destroy(&dev->lock);
 	free(dev);
+}
+
+/* ---- snapshots ---- */
+
+static void queue_save(const struct byte_queue *q, struct state_writer *w)
+{
+	state_put_u8(w, (uint8_t)q->count);
+	for (unsigned i = 0; i < q->count; i++)
+		state_put_u8(w, q->buf[(q->head + i) % q->size]);
+}
+
+/*
+ * Payload: the 32 bytes of controller RAM (byte 0: command byte); u8
+ * output port; bool system flag; bool last write went to the command
+ * port; u8 controller command awaiting its data byte (0: none); u8 output
+ * buffer; bool output buffer full; the controller reply queue (u8 count,
+ * then that many bytes, oldest first); u8 keyboard command awaiting its
+ * argument (0: none); bool keyboard scanning; u8 scan code set; u8 last
+ * byte the keyboard sent; the keyboard queue (as the reply queue).
+ */
+void i8042_save(struct i8042 *dev, struct state_writer *w)
+{
+	state_begin(w, STATE_TAG_I8042, 0);
+	pthread_mutex_lock(&dev->lock);
+	state_put_bytes(w, dev->ram, RAM_SIZE);
+	state_put_u8(w, dev->outport);
+	state_put_bool(w, dev->sys_flag);
+	state_put_bool(w, dev->last_write_was_cmd);
+	state_put_u8(w, dev->pending_cmd);
+	state_put_u8(w, dev->out);
+	state_put_bool(w, dev->obf);
+	queue_save(&dev->ctrl_queue, w);
+	state_put_u8(w, dev->kbd_arg_for);
+	state_put_bool(w, dev->kbd_scanning);
+	state_put_u8(w, dev->kbd_scancode_set);
+	state_put_u8(w, dev->kbd_last_sent);
+	queue_save(&dev->kbd_queue, w);
+	pthread_mutex_unlock(&dev->lock);
+	state_end(w);
+}
+
+/* A saved queue into `buf`, oldest byte first. */
+static int queue_load(struct byte_queue *q, uint8_t *buf, unsigned size,
+		      struct state_section *s, const char *which)
+{
+	*q = (struct byte_queue){ .buf = buf, .size = size };
+	unsigned count = state_get_u8(s);
+	if (count > size) {
+		log_error("snapshot: i8042: %s queue holds %u bytes, at most %u", which, count,
+			  size);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < count; i++)
+		queue_push(q, state_get_u8(s));
+	return 0;
+}
+
+static bool takes_argument(uint8_t kbd_cmd)
+{
+	return kbd_cmd == KBD_CMD_SET_LEDS || kbd_cmd == KBD_CMD_SCANCODE_SET ||
+	       kbd_cmd == KBD_CMD_SET_RATE;
+}
+
+/* Commands that wait for a byte, and scan code sets 1-3, are all there can be. */
+static int check_commands(const struct i8042 *s)
+{
+	if (s->pending_cmd && !takes_data_byte(s->pending_cmd)) {
+		log_error("snapshot: i8042: controller command 0x%02x takes no data byte",
+			  s->pending_cmd);
+		return -EINVAL;
+	}
+	if (s->kbd_arg_for && !takes_argument(s->kbd_arg_for)) {
+		log_error("snapshot: i8042: keyboard command 0x%02x takes no argument",
+			  s->kbd_arg_for);
+		return -EINVAL;
+	}
+	if (s->kbd_scancode_set < 1 || s->kbd_scancode_set > 3) {
+		log_error("snapshot: i8042: scan code set %u, not 1-3", s->kbd_scancode_set);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* An empty output buffer is refilled at once: nothing the guest may read can wait. */
+static int check_output(const struct i8042 *s)
+{
+	bool kbd_ready = s->kbd_queue.count && !(s->ram[0] & CTR_KBDDIS);
+	if (!s->obf && (s->ctrl_queue.count || kbd_ready)) {
+		log_error("snapshot: i8042: output buffer empty while %u reply and %u keyboard "
+			  "bytes wait", s->ctrl_queue.count, s->kbd_queue.count);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Reads the section into `s` (state fields only, queues in its own buffers) and checks it. */
+static int read_i8042_section(const struct state_reader *r, struct i8042 *s)
+{
+	struct state_section sec;
+	if (state_find(r, STATE_TAG_I8042, 0, &sec) < 0) {
+		log_error("snapshot: i8042: no saved state");
+		return -EINVAL;
+	}
+	state_get_bytes(&sec, s->ram, RAM_SIZE);
+	s->outport = state_get_u8(&sec);
+	s->sys_flag = state_get_bool(&sec);
+	s->last_write_was_cmd = state_get_bool(&sec);
+	s->pending_cmd = state_get_u8(&sec);
+	s->out = state_get_u8(&sec);
+	s->obf = state_get_bool(&sec);
+	int ret = queue_load(&s->ctrl_queue, s->ctrl_buf, CTRL_QUEUE_SIZE, &sec,
+			     "controller reply");
+	s->kbd_arg_for = state_get_u8(&sec);
+	s->kbd_scanning = state_get_bool(&sec);
+	s->kbd_scancode_set = state_get_u8(&sec);
+	s->kbd_last_sent = state_get_u8(&sec);
+	if (ret == 0)
+		ret = queue_load(&s->kbd_queue, s->kbd_buf, KBD_QUEUE_SIZE, &sec, "keyboard");
+	if (ret == 0 && state_section_finish(&sec) < 0) {
+		log_error("snapshot: i8042: the saved state is truncated or malformed");
+		ret = -EINVAL;
+	}
+	if (ret == 0)
+		ret = check_commands(s);
+	if (ret == 0)
+		ret = check_output(s);
+	return ret;
+}
+
+/* Queues keep pointing at the device's own buffers. */
+static void queue_copy(struct byte_queue *to, const struct byte_queue *from)
+{
+	queue_clear(to);
+	for (unsigned i = 0; i < from->count; i++)
+		queue_push(to, from->buf[(from->head + i) % from->size]);
+}
+
+int i8042_load(struct i8042 *dev, const struct state_reader *r)
+{
+	struct i8042 s = { 0 };
+	int ret = read_i8042_section(r, &s);
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&dev->lock);
+	memcpy(dev->ram, s.ram, RAM_SIZE);
+	dev->outport = s.outport;
+	dev->sys_flag = s.sys_flag;
+	dev->last_write_was_cmd = s.last_write_was_cmd;
+	dev->pending_cmd = s.pending_cmd;
+	dev->out = s.out;
+	dev->obf = s.obf;
+	queue_copy(&dev->ctrl_queue, &s.ctrl_queue);
+	dev->kbd_arg_for = s.kbd_arg_for;
+	dev->kbd_scanning = s.kbd_scanning;
+	dev->kbd_scancode_set = s.kbd_scancode_set;
+	dev->kbd_last_sent = s.kbd_last_sent;
+	queue_copy(&dev->kbd_queue, &s.kbd_queue);
+	i8042_update_irq(dev);
+	pthread_mutex_unlock(&dev->lock);
+	return 0;
 }

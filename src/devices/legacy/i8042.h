@@ -18,6 +18,8 @@ struct i8042_config {
 	uint32_t gsi;                /* keyboard interrupt: IRQ_I8042_KBD */
 };
 
+struct state_reader;
+struct state_writer;
 struct i8042;
 
 /* Returns NULL with errno set (EINVAL, ENOMEM). */
@@ -46,5 +48,14 @@ int i8042_send_scancode(struct i8042 *dev, const uint8_t *bytes, size_t len);
  * like i8042_send_scancode. Callable from any thread.
  */
 int i8042_send_ctrl_alt_del(struct i8042 *dev);
+
+/*
+ * Snapshots: section STATE_TAG_I8042, instance 0. A load refuses, with one
+ * log line and -EINVAL, a missing or malformed section and any state the
+ * controller or keyboard could not have reached; it then drives IRQ 1 to
+ * the restored level.
+ */
+void i8042_save(struct i8042 *dev, struct state_writer *w);
+int i8042_load(struct i8042 *dev, const struct state_reader *r);
 
 #endif

@@ -20,9 +20,11 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "arch/x86/layout.h"
+#include "migration/state.h"
 #include "util/log.h"
 
 /* CMOS indices. */
@@ -61,6 +63,8 @@ enum {
 
 #define NS_PER_SEC 1000000000ll
 #define SECS_PER_DAY 86400ll
+/* The registers hold years 0..9999: no offset the guest can set is larger. */
+#define MAX_OFFSET_S (10000ll * 366 * SECS_PER_DAY)
 
 struct rtc_cmos {
 	rtc_cmos_clock_fn clock;
@@ -450,4 +454,82 @@ void rtc_cmos_destroy(struct rtc_cmos *rtc)
 		bus_unregister(rtc->pio, PORT_RTC);
 	pthread_mutex_destroy(&rtc->lock);
 	free(rtc);
+}
+
+/* ---- snapshots ---- */
+
+/*
+ * Payload: u8 index register; the 128 bytes of CMOS (RAM, registers A
+ * and B, the time registers as last stored); u64 the guest's UTC time
+ * minus the host's, in seconds (two's complement); u64 the host UTC
+ * second of the last register C read.
+ */
+void rtc_cmos_save(struct rtc_cmos *rtc, struct state_writer *w)
+{
+	state_begin(w, STATE_TAG_RTC, 0);
+	pthread_mutex_lock(&rtc->lock);
+	state_put_u8(w, rtc->index);
+	state_put_bytes(w, rtc->cmos, CMOS_SIZE);
+	state_put_u64(w, (uint64_t)rtc->offset_s);
+	state_put_u64(w, (uint64_t)rtc->last_c_read_s);
+	pthread_mutex_unlock(&rtc->lock);
+	state_end(w);
+}
+
+/* What the register writes above let through; C and D are never stored. */
+static int check_registers(const uint8_t *cmos)
+{
+	if (cmos[RTC_REG_A] & REG_A_UIP) {
+		log_error("snapshot: RTC: register A 0x%02x has UIP set, which always reads 0",
+			  cmos[RTC_REG_A]);
+		return -EINVAL;
+	}
+	if ((cmos[RTC_REG_B] & REG_B_SET) && (cmos[RTC_REG_B] & REG_B_UIE)) {
+		log_error("snapshot: RTC: register B 0x%02x has both SET and UIE, SET clears UIE",
+			  cmos[RTC_REG_B]);
+		return -EINVAL;
+	}
+	if (cmos[RTC_REG_C] || cmos[RTC_REG_D]) {
+		log_error("snapshot: RTC: read-only registers C/D hold 0x%02x/0x%02x, not 0",
+			  cmos[RTC_REG_C], cmos[RTC_REG_D]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int rtc_cmos_load(struct rtc_cmos *rtc, const struct state_reader *r)
+{
+	struct state_section s;
+	if (state_find(r, STATE_TAG_RTC, 0, &s) < 0) {
+		log_error("snapshot: RTC: no saved state");
+		return -EINVAL;
+	}
+	uint8_t index = state_get_u8(&s);
+	uint8_t cmos[CMOS_SIZE];
+	state_get_bytes(&s, cmos, CMOS_SIZE);
+	int64_t offset_s = (int64_t)state_get_u64(&s);
+	int64_t last_c_read_s = (int64_t)state_get_u64(&s);
+	if (state_section_finish(&s) < 0) {
+		log_error("snapshot: RTC: the saved state is truncated or malformed");
+		return -EINVAL;
+	}
+	if (index >= CMOS_SIZE) {
+		log_error("snapshot: RTC: index register 0x%02x, at most 0x%02x", index,
+			  CMOS_SIZE - 1);
+		return -EINVAL;
+	}
+	if (offset_s > MAX_OFFSET_S || offset_s < -MAX_OFFSET_S) {
+		log_error("snapshot: RTC: clock offset of %lld s is beyond the 10000 years the "
+			  "registers count", (long long)offset_s);
+		return -EINVAL;
+	}
+	if (check_registers(cmos) < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&rtc->lock);
+	rtc->index = index;
+	memcpy(rtc->cmos, cmos, CMOS_SIZE);
+	rtc->offset_s = offset_s;
+	rtc->last_c_read_s = last_c_read_s;
+	pthread_mutex_unlock(&rtc->lock);
+	return 0;
 }

@@ -24,6 +24,8 @@ struct rtc_cmos_config {
 	void *clock_ctx;
 };
 
+struct state_reader;
+struct state_writer;
 struct rtc_cmos;
 
 /* `cfg` may be NULL for the defaults. Returns NULL with errno set. */
@@ -34,5 +36,15 @@ int rtc_cmos_register(struct rtc_cmos *rtc, struct bus *pio);
 
 /* Unregisters the ports and frees. */
 void rtc_cmos_destroy(struct rtc_cmos *rtc);
+
+/*
+ * Snapshots: section STATE_TAG_RTC, instance 0. The guest's clock is saved
+ * as its offset from the host's UTC clock, so after a load it reads the
+ * host's time plus that offset: time went on while the VM was stopped, as
+ * with a battery-backed clock. A load refuses, with one log line and
+ * -EINVAL, a missing or malformed section and values the RTC could not hold.
+ */
+void rtc_cmos_save(struct rtc_cmos *rtc, struct state_writer *w);
+int rtc_cmos_load(struct rtc_cmos *rtc, const struct state_reader *r);
 
 #endif

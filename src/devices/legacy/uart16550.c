@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "migration/state.h"
 #include "util/log.h"
 
 /* Register offsets (PC16550D Table II). */
@@ -607,4 +608,141 @@ void uart16550_destroy(struct uart16550 *uart)
 		chardev_attach(uart->chardev, NULL);
 	pthread_mutex_destroy(&uart->lock);
 	free(uart);
+}
+
+/* ---- snapshots ---- */
+
+static void fifo_save(const struct byte_fifo *f, struct state_writer *w)
+{
+	state_put_u8(w, (uint8_t)f->count);
+	for (unsigned i = 0; i < f->count; i++)
+		state_put_u8(w, f->buf[(f->head + i) % FIFO_SIZE]);
+}
+
+/*
+ * Payload: u8 IER, FCR (as stored: enable, DMA mode, trigger), LCR, MCR,
+ * SCR, DLL, DLM, LSR error bits, MSR delta bits, last received byte; bool
+ * THRE interrupt latched; the receive then the transmit FIFO, each u8
+ * count and that many bytes, oldest first.
+ */
+void uart16550_save(struct uart16550 *u, struct state_writer *w)
+{
+	state_begin(w, STATE_TAG_UART, 0);
+	pthread_mutex_lock(&u->lock);
+	const uint8_t regs[] = { u->ier, u->fcr, u->lcr, u->mcr, u->scr, u->dll, u->dlm,
+				 u->lsr_errors, u->msr_deltas, u->rbr };
+	state_put_bytes(w, regs, sizeof(regs));
+	state_put_bool(w, u->thr_ipending);
+	fifo_save(&u->rx, w);
+	fifo_save(&u->tx, w);
+	pthread_mutex_unlock(&u->lock);
+	state_end(w);
+}
+
+static int fifo_load(struct byte_fifo *f, struct state_section *s, const char *which,
+		     unsigned capacity)
+{
+	fifo_clear(f);
+	unsigned count = state_get_u8(s);
+	if (count > capacity) {
+		log_error("snapshot: UART: %s FIFO holds %u bytes, at most %u", which, count,
+			  capacity);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < count; i++)
+		fifo_push(f, state_get_u8(s));
+	return 0;
+}
+
+/* Bits the register keeps (datasheet register descriptions; see the writes above). */
+static int check_registers(const struct uart16550 *s)
+{
+	if (s->ier & ~IER_MASK || s->mcr & ~MCR_MASK || s->msr_deltas & ~(MSR_DCTS | MSR_DDSR |
+	    MSR_TERI | MSR_DDCD)) {
+		log_error("snapshot: UART: IER 0x%02x, MCR 0x%02x or MSR deltas 0x%02x has bits "
+			  "the UART does not keep", s->ier, s->mcr, s->msr_deltas);
+		return -EINVAL;
+	}
+	uint8_t fcr_bits = FCR_FIFO_ENABLE | FCR_DMA_MODE | (3 << FCR_TRIGGER_SHIFT);
+	if (s->fcr & ~fcr_bits || (s->fcr && !uart_fifos_enabled(s))) {
+		log_error("snapshot: UART: FCR 0x%02x is not one the UART keeps", s->fcr);
+		return -EINVAL;
+	}
+	if (s->lsr_errors & ~LSR_OE) {
+		log_error("snapshot: UART: LSR errors 0x%02x, only overrun (0x02) can occur",
+			  s->lsr_errors);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The transmitter: empty in loopback (bytes loop at once), no THRE interrupt while busy. */
+static int check_transmitter(const struct uart16550 *s)
+{
+	if (s->tx.count && uart_in_loopback(s)) {
+		log_error("snapshot: UART: %u bytes held for transmission in loopback mode",
+			  s->tx.count);
+		return -EINVAL;
+	}
+	if (s->tx.count && s->thr_ipending) {
+		log_error("snapshot: UART: THRE interrupt pending with %u bytes to transmit",
+			  s->tx.count);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Reads the section into `s` (register fields only) and checks it. */
+static int read_uart_section(const struct state_reader *r, struct uart16550 *s)
+{
+	struct state_section sec;
+	if (state_find(r, STATE_TAG_UART, 0, &sec) < 0) {
+		log_error("snapshot: UART: no saved state");
+		return -EINVAL;
+	}
+	uint8_t *regs[] = { &s->ier, &s->fcr, &s->lcr, &s->mcr, &s->scr, &s->dll, &s->dlm,
+			    &s->lsr_errors, &s->msr_deltas, &s->rbr };
+	for (size_t i = 0; i < sizeof(regs) / sizeof(regs[0]); i++)
+		*regs[i] = state_get_u8(&sec);
+	s->thr_ipending = state_get_bool(&sec);
+	int ret = check_registers(s);
+	if (ret == 0)
+		ret = fifo_load(&s->rx, &sec, "receive", uart_fifo_capacity(s));
+	if (ret == 0)
+		ret = fifo_load(&s->tx, &sec, "transmit", uart_fifo_capacity(s));
+	if (ret == 0)
+		ret = check_transmitter(s);
+	if (ret == 0 && state_section_finish(&sec) < 0) {
+		log_error("snapshot: UART: the saved state is truncated or malformed");
+		ret = -EINVAL;
+	}
+	return ret;
+}
+
+int uart16550_load(struct uart16550 *u, const struct state_reader *r)
+{
+	struct uart16550 s = { 0 };
+	int ret = read_uart_section(r, &s);
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&u->lock);
+	u->ier = s.ier;
+	u->fcr = s.fcr;
+	u->lcr = s.lcr;
+	u->mcr = s.mcr;
+	u->scr = s.scr;
+	u->dll = s.dll;
+	u->dlm = s.dlm;
+	u->lsr_errors = s.lsr_errors;
+	u->msr_deltas = s.msr_deltas;
+	u->rbr = s.rbr;
+	u->rx = s.rx;
+	u->tx = s.tx;
+	u->thr_ipending = s.thr_ipending;
+	/* This chardev never refused these bytes: it owes no on_output_space. */
+	uart_transmit(u);
+	uart_resume_input(u);
+	uart_update_irq(u);
+	pthread_mutex_unlock(&u->lock);
+	return 0;
 }

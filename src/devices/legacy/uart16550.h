@@ -28,6 +28,8 @@ struct uart16550_config {
 	struct chardev *chardev;
 };
 
+struct state_reader;
+struct state_writer;
 struct uart16550;
 
 /* Returns NULL with errno set (EINVAL, ENOMEM). */
@@ -41,5 +43,14 @@ int uart16550_register(struct uart16550 *uart, struct bus *pio);
  * in flight), frees. No vCPU may be running guest code that reaches it.
  */
 void uart16550_destroy(struct uart16550 *uart);
+
+/*
+ * Snapshots: section STATE_TAG_UART, instance 0. A load refuses, with one
+ * log line and -EINVAL, a missing or malformed section and any state the
+ * UART could not have reached; it then drives the interrupt line to the
+ * restored level and offers held output to the chardev again.
+ */
+void uart16550_save(struct uart16550 *u, struct state_writer *w);
+int uart16550_load(struct uart16550 *u, const struct state_reader *r);
 
 #endif

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "backends/block_file.h"
+#include "migration/state.h"
 #include "virtio/chain.h"
 #include "virtio/virtio.h"
 
@@ -521,6 +522,35 @@ static void blk_reset(struct virtio_device *vd)
 	forget_all(blk);                  /* and again, for a worker that never ran */
 }
 
+/*
+ * Ends the I/O on the current image: afterwards nobody serves, and nothing
+ * is in flight unless the worker had ended on its own (queues_idle). What
+ * waited for an I/O slot (pending) stays.
+ */
+static void stop_serving(struct virtio_blk *blk, bool worker_running)
+{
+	if (worker_running) {
+		blk->answer_on_stop = true;
+		virtio_worker_stop(&blk->worker); /* answers on the worker thread (blk_stopping) */
+		blk->answer_on_stop = false;
+	} else {
+		answer_all(blk);
+	}
+}
+
+/*
+ * Whether every queue is idle, so that it may move to another file or be
+ * saved. After stop_serving they are, unless the worker had ended on its
+ * own (an epoll_wait error) and left what was in flight unanswered.
+ */
+static bool queues_idle(const struct virtio_blk *blk)
+{
+	for (unsigned i = 0; i < blk->nr_queues; i++)
+		if (block_queue_inflight(blk->queues[i].bq) > 0)
+			return false;
+	return true;
+}
+
 /* Under vd->lock: the capacity changes when the image is swapped (publish_capacity). */
 static void blk_config_read(struct virtio_device *vd, uint64_t offset, void *data, uint32_t len)
 {
@@ -540,11 +570,97 @@ static void blk_config_write(struct virtio_device *vd, uint64_t offset, const vo
 	(void)vd, (void)offset, (void)data, (void)len;
 }
 
+/* --- snapshots and migration --- */
+
+/*
+ * The request that waited for an I/O slot goes back to the avail ring: it
+ * is always the last chain the queue took (serving stops at it), and the
+ * driver never saw it go (virtq_unpop), so whoever serves the ring next,
+ * here or after a restore, takes it again.
+ */
+static void unpop_pending(struct virtio_blk_queue *q)
+{
+	struct virtio_blk *blk = q->blk;
+	if (!q->pending)
+		return;
+	virtq_unpop(&blk->vd.queues[q->index].vq, 1);
+	req_free(q, q->pending);
+	q->pending = NULL;
+	q->blocked = false;
+	/* Counted again when it is taken again; no worker runs to race with this. */
+	__atomic_store_n(&blk->requests, blk->requests - 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * virtio_device_quiesce: every request in flight completes and is
+ * answered; afterwards no chain is held by the device, taken and
+ * unanswered, so the indices in vd->queues say all there is.
+ */
+static void blk_quiesce(struct virtio_device *vd)
+{
+	struct virtio_blk *blk = to_blk(vd);
+	stop_serving(blk, blk->worker.running);
+	if (!queues_idle(blk))
+		answer_all(blk); /* left in flight by a worker that ended on its own */
+	for (unsigned i = 0; i < blk->nr_queues; i++)
+		unpop_pending(&blk->queues[i]);
+}
+
+/* The rings go on from vd->queues' indices; the core then kicks every queue. */
+static int blk_unquiesce(struct virtio_device *vd)
+{
+	return start_worker(to_blk(vd));
+}
+
+/*
+ * Section STATE_TAG_VIRTIO_BLK: u64 capacity (512-byte sectors), u32
+ * logical block size (bytes). They come from the image, which must still
+ * look the same to the driver; the rest of the config space follows from
+ * the configuration, which a restore repeats (readonly too: the core
+ * checks the offered features, VIRTIO_BLK_F_RO among them).
+ */
+static void blk_save(struct virtio_device *vd, struct state_writer *w, uint32_t instance)
+{
+	struct virtio_blk *blk = to_blk(vd);
+	state_begin(w, STATE_TAG_VIRTIO_BLK, instance);
+	state_put_u64(w, blk->capacity);
+	state_put_u32(w, blk->block_size);
+	state_end(w);
+}
+
+/* Checks that the image opened at init is the one the driver knew; changes nothing. */
+static int blk_load(struct virtio_device *vd, const struct state_reader *r, uint32_t instance)
+{
+	struct virtio_blk *blk = to_blk(vd);
+	struct state_section s;
+	if (state_find(r, STATE_TAG_VIRTIO_BLK, instance, &s) < 0) {
+		log_error("snapshot: virtio-blk %u: the snapshot holds no state for it", instance);
+		return -EINVAL;
+	}
+	uint64_t capacity = state_get_u64(&s);
+	uint32_t block_size = state_get_u32(&s);
+	if (state_section_finish(&s) < 0)
+		log_error("snapshot: virtio-blk %u: its saved state is truncated or malformed", instance);
+	else if (capacity != blk->capacity)
+		log_error("snapshot: virtio-blk %u: the image is now %llu sectors, was %llu", instance,
+			  (unsigned long long)blk->capacity, (unsigned long long)capacity);
+	else if (block_size != blk->block_size)
+		log_error("snapshot: virtio-blk %u: the image's logical block size is now %u bytes, was %u",
+			  instance, blk->block_size, block_size);
+	else
+		return 0;
+	return -EINVAL;
+}
+
 static const struct virtio_device_ops blk_ops = {
 	.config_read = blk_config_read,
 	.config_write = blk_config_write,
 	.activate = blk_activate,
 	.reset = blk_reset,
+	.quiesce = blk_quiesce,
+	.unquiesce = blk_unquiesce,
+	.save = blk_save,
+	.load = blk_load,
 };
 
 static void fill_config(struct virtio_blk *blk)
@@ -680,34 +796,6 @@ static void publish_capacity(struct virtio_blk *blk)
 	pthread_mutex_unlock(&blk->vd.lock);
 }
 
-/*
- * Ends the I/O on the current image: afterwards nobody serves, and nothing
- * is in flight unless the worker had ended on its own (queues_idle).
- */
-static void quiesce(struct virtio_blk *blk, bool worker_running)
-{
-	if (worker_running) {
-		blk->answer_on_stop = true;
-		virtio_worker_stop(&blk->worker); /* answers on the worker thread (blk_stopping) */
-		blk->answer_on_stop = false;
-	} else {
-		answer_all(blk);
-	}
-}
-
-/*
- * Whether every queue is idle, so that it may move to another file. After
- * quiesce they are, unless the worker had ended on its own (an epoll_wait
- * error) and left what was in flight unanswered.
- */
-static bool queues_idle(const struct virtio_blk *blk)
-{
-	for (unsigned i = 0; i < blk->nr_queues; i++)
-		if (block_queue_inflight(blk->queues[i].bq) > 0)
-			return false;
-	return true;
-}
-
 /* Serves from `file` from now on; the queues must be idle (queues_idle). */
 static void use_file(struct virtio_blk *blk, struct block_file *file)
 {
@@ -768,7 +856,7 @@ int virtio_blk_replace_file(struct virtio_blk *blk, const char *path, const char
 	/* No activation or reset meanwhile: they start and stop the worker too. */
 	pthread_mutex_lock(&blk->vd.control_lock);
 	bool running = blk->worker.running;
-	quiesce(blk, running);
+	stop_serving(blk, running);
 	struct block_file *old = blk->file;
 	if (queues_idle(blk)) {
 		ret = switch_to(blk, file, running, why);

@@ -8,6 +8,10 @@
  * and completes requests when the queue's io_uring signals its eventfd
  * (virtio_blk_complete: status byte, push, notify). A transport wraps
  * blk->vd, e.g. virtio_pci_init(&vp, &blk->vd, 0x018000, vm).
+ *
+ * Snapshots and migration (virtio_device_quiesce): the requests in flight
+ * are completed and answered, and one still waiting for an I/O slot goes
+ * back to the avail ring, so that the ring indices are the whole state.
  */
 #ifndef VMON_DEVICES_VIRTIO_BLK_H
 #define VMON_DEVICES_VIRTIO_BLK_H

@@ -17,6 +17,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "migration/state.h"
 #include "virtio/virtio.h"
 
 #define VIRTIO_ID_CONSOLE 3
@@ -100,12 +101,12 @@ static void serve_tx(struct virtio_console *con, struct virtq *vq)
 			}
 			if (ret == 0)
 				break;
-			con->tx_held = true;
-			con->tx_done = 0;
+			con->tx_held = true; /* tx_done: 0, or what was written before a quiesce */
 		}
 		if (!write_held(con))
 			break; /* backend full: keep the chain until on_output_space */
 		con->tx_held = false;
+		con->tx_done = 0;
 		virtq_push(vq, con->tx_chain.head, 0);
 		pushed = true;
 	}
@@ -337,11 +338,119 @@ static void con_reset(struct virtio_device *vd)
 	forget_queues(con);
 }
 
+/* --- snapshots and migration --- */
+
+/*
+ * An output chain the backend had no room for goes back to the ring: the
+ * next pop takes it again, here or in the process a snapshot is loaded
+ * in, and skips the tx_done bytes already written.
+ */
+static void con_quiesce(struct virtio_device *vd)
+{
+	struct virtio_console *con = to_con(vd);
+	virtio_worker_stop(&con->worker);
+	if (con->tx_held)
+		virtq_unpop(&vd->queues[VIRTIO_CONSOLE_TXQ].vq, 1);
+	con->tx_held = false;
+}
+
+/* Buffered input waits for its kick from the core; a new terminal's size is announced. */
+static int con_unquiesce(struct virtio_device *vd)
+{
+	struct virtio_console *con = to_con(vd);
+	int ret = virtio_worker_start(&con->worker, vd, virtio_console_serve);
+	if (ret == 0 && con->resized)
+		config_changed(con, true);
+	con->resized = false;
+	return ret;
+}
+
+/*
+ * Section VCON: u64 tx_done (bytes of the next output chain already
+ * written), u16 cols, u16 rows (the size the guest was told), u32 length
+ * and the bytes of host input not yet given to the guest, oldest first.
+ */
+static void con_save(struct virtio_device *vd, struct state_writer *w, uint32_t instance)
+{
+	struct virtio_console *con = to_con(vd);
+	state_begin(w, STATE_TAG_VIRTIO_CONSOLE, instance);
+	state_put_u64(w, con->tx_done);
+	pthread_mutex_lock(&con->lock);
+	state_put_u16(w, con->cols);
+	state_put_u16(w, con->rows);
+	size_t first = VIRTIO_CONSOLE_INPUT_BUF - con->input_head; /* the ring may wrap */
+	if (first > con->input_len)
+		first = con->input_len;
+	state_put_u32(w, (uint32_t)con->input_len);
+	state_put_bytes(w, con->input + con->input_head, first);
+	state_put_bytes(w, con->input, con->input_len - first);
+	pthread_mutex_unlock(&con->lock);
+	state_end(w);
+}
+
+/*
+ * Saved input goes before what this process's backend has given since;
+ * what does not fit is dropped (with a line). Caller holds con->lock.
+ */
+static void prepend_input(struct virtio_console *con, const uint8_t *buf, size_t len)
+{
+	size_t room = VIRTIO_CONSOLE_INPUT_BUF - con->input_len;
+	if (len > room) {
+		log_warn("virtio-console: %zu bytes of saved input dropped: the buffer is full", len - room);
+		len = room;
+	}
+	con->input_head = (con->input_head + VIRTIO_CONSOLE_INPUT_BUF - len) % VIRTIO_CONSOLE_INPUT_BUF;
+	for (size_t i = 0; i < len; i++)
+		con->input[(con->input_head + i) % VIRTIO_CONSOLE_INPUT_BUF] = buf[i];
+	con->input_len += len;
+}
+
+/*
+ * The console keeps this process's size (its terminal's): if the guest
+ * was told another, unquiesce announces a configuration change.
+ */
+static int con_load(struct virtio_device *vd, const struct state_reader *r, uint32_t instance)
+{
+	struct virtio_console *con = to_con(vd);
+	struct state_section s;
+	uint8_t input[VIRTIO_CONSOLE_INPUT_BUF];
+	if (state_find(r, STATE_TAG_VIRTIO_CONSOLE, instance, &s) < 0) {
+		log_error("snapshot: virtio device %u: no saved virtio-console state", instance);
+		return -EINVAL;
+	}
+	uint64_t tx_done = state_get_u64(&s);
+	uint16_t cols = state_get_u16(&s), rows = state_get_u16(&s);
+	uint32_t input_len = state_get_u32(&s);
+	if (input_len <= sizeof(input))
+		state_get_bytes(&s, input, input_len);
+	if (input_len > sizeof(input) || state_section_finish(&s) < 0) {
+		log_error("snapshot: virtio device %u: the saved virtio-console state is truncated or "
+			  "malformed", instance);
+		return -EINVAL;
+	}
+	/* §2.7.5.2: a chain holds at most 2^32 bytes. */
+	if (tx_done > (1ull << 32)) {
+		log_error("snapshot: virtio device %u: %llu bytes of an output chain written, more than "
+			  "a chain holds", instance, (unsigned long long)tx_done);
+		return -EINVAL;
+	}
+	con->tx_done = tx_done;
+	pthread_mutex_lock(&con->lock);
+	con->resized = cols != con->cols || rows != con->rows;
+	prepend_input(con, input, input_len);
+	pthread_mutex_unlock(&con->lock);
+	return 0;
+}
+
 static const struct virtio_device_ops con_ops = {
 	.config_read = con_config_read,
 	.config_write = con_config_write,
 	.activate = con_activate,
 	.reset = con_reset,
+	.quiesce = con_quiesce,
+	.unquiesce = con_unquiesce,
+	.save = con_save,
+	.load = con_load,
 };
 
 int virtio_console_init(struct virtio_console *con, struct chardev *cd,

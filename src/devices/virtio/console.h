@@ -26,6 +26,10 @@
  * but keeps buffered input: it was typed for the guest, which reads it
  * once its driver is back. Output written before the reset stays written.
  *
+ * Snapshots (virtio_device_quiesce/save/load) keep both: a partly written
+ * chain goes back to the ring with the count of bytes already written,
+ * which the next pop skips, and the buffered input moves with the device.
+ *
  * A transport wraps con->vd, e.g. virtio_pci_init(&vp, &con->vd, 0x078000, vm).
  *
  * Locks: con->lock (input buffer, size) is a leaf: it is never held while
@@ -61,9 +65,10 @@ struct virtio_console {
 	/* The worker's own state (no lock; reset touches it with the worker stopped). */
 	struct virtq_chain tx_chain;   /* the output chain being written */
 	bool tx_held;                  /* tx_chain is popped and not yet pushed */
-	uint64_t tx_done;              /* its readable bytes already written */
+	uint64_t tx_done;              /* its readable bytes written; kept if a quiesce put it back */
 	bool tx_broken, rx_broken;     /* virtq_pop refused the ring: NEEDS_RESET set */
 	struct virtq_chain rx_chain;
+	bool resized;                  /* a load found the guest told another size */
 
 	/* Counters, written only by the worker. */
 	uint64_t bytes_out;            /* guest output accepted by the backend */

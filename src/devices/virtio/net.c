@@ -10,6 +10,7 @@
 
 #include "devices/virtio/net_hdr.h"
 #include "devices/virtio/net_vhost.h"
+#include "migration/state.h"
 #include "util/log.h"
 #include "virtio/chain.h"
 #include "virtio/virtio.h"
@@ -372,6 +373,16 @@ static void serve_rx(struct net_pair *p)
 
 /* --- controlq --- */
 
+/* §5.1.6.5.5: frames go through the first n pairs' TAP queues only. */
+static void use_pairs(struct virtio_net *net, unsigned n)
+{
+	net->pairs_in_use = n;
+	for (unsigned i = 0; net->is_tap && i < net->nr_pairs; i++)
+		if (tap_set_queue_enabled(&net->tap, i, i < n) < 0)
+			log_warn("virtio-net %s: cannot %s TAP queue %u", net->tap.name,
+				 i < n ? "attach" : "detach", i);
+}
+
 static uint8_t set_queue_pairs(struct virtio_net *net, const struct virtq_chain *c)
 {
 	uint8_t le[2];
@@ -381,10 +392,7 @@ static uint8_t set_queue_pairs(struct virtio_net *net, const struct virtq_chain 
 	/* §5.1.6.5.5: 1 ..= max_virtqueue_pairs, and only with VIRTIO_NET_F_MQ. */
 	if (!virtio_has_feature(&net->vd, VIRTIO_NET_F_MQ) || pairs < 1 || pairs > net->nr_pairs)
 		return VIRTIO_NET_ERR;
-	for (unsigned i = 0; net->is_tap && i < net->nr_pairs; i++)
-		if (tap_set_queue_enabled(&net->tap, i, i < pairs) < 0)
-			log_warn("virtio-net %s: cannot %s TAP queue %u", net->tap.name,
-				 i < pairs ? "attach" : "detach", i);
+	use_pairs(net, pairs);
 	return VIRTIO_NET_OK;
 }
 
@@ -448,24 +456,29 @@ static void pair_ready(void *arg)
 	virtio_net_receive(arg);
 }
 
-/* Back to the state after power-on: nothing pending, only the first pair attached. */
-static void forget_all(struct virtio_net *net)
+/*
+ * With no worker: frames read from the TAP and not yet delivered are
+ * dropped (counted), and every TAP queue counts as watched, as it is by
+ * the next worker.
+ */
+static void drop_waiting_frames(struct virtio_net *net)
 {
-	net->broken = false;
 	for (unsigned i = 0; i < net->nr_pairs; i++) {
 		struct net_pair *p = &net->pairs[i];
+		if (p->rx_len)
+			net_count(&p->counters.rx_drops, 1);
 		p->rx_len = 0;
 		p->rx_paused = false;
-		if (net->vhost)
-			net_vhost_stop_pair(p);
 	}
 }
 
-/* §5.1.6.5.5: after reset only receiveq1 and transmitq1 carry frames. */
-static void attach_first_pair(struct virtio_net *net)
+/* Back to the state after power-on: nothing pending, vhost-net stopped. */
+static void forget_all(struct virtio_net *net)
 {
-	for (unsigned i = 0; net->is_tap && i < net->nr_pairs; i++)
-		tap_set_queue_enabled(&net->tap, i, i == 0);
+	net->broken = false;
+	drop_waiting_frames(net);
+	for (unsigned i = 0; net->vhost && i < net->nr_pairs; i++)
+		net_vhost_stop_pair(&net->pairs[i]);
 }
 
 /* A TAP deleted meanwhile only takes the link down: the driver did nothing wrong. */
@@ -501,11 +514,13 @@ static unsigned worker_fds(struct virtio_net *net, struct virtio_worker_fd *fds)
 	return n;
 }
 
-static int net_activate(struct virtio_device *vd)
+/*
+ * Serves the queues from the indices in vd->queues on the current path:
+ * the TAP's offloads, vhost-net's rings, the worker. 0, or -errno with
+ * nothing left running.
+ */
+static int start_data_path(struct virtio_net *net)
 {
-	struct virtio_net *net = to_net(vd);
-	forget_all(net);
-	attach_first_pair(net);
 	int ret = set_offloads(net);
 	for (unsigned i = 0; ret == 0 && net->vhost && i < active_pairs(net); i++) {
 		ret = net_vhost_start_pair(&net->pairs[i]);
@@ -522,10 +537,18 @@ static int net_activate(struct virtio_device *vd)
 		.queue_mask = net->vhost ? 1ull << ctrl_queue(net) : 0,
 	};
 	if (ret == 0)
-		ret = virtio_worker_start_with(&net->worker, vd, &cfg);
+		ret = virtio_worker_start_with(&net->worker, &net->vd, &cfg);
 	if (ret < 0)
 		forget_all(net);
 	return ret;
+}
+
+static int net_activate(struct virtio_device *vd)
+{
+	struct virtio_net *net = to_net(vd);
+	forget_all(net);
+	use_pairs(net, 1); /* §5.1.6.5.5: after reset only receiveq1 and transmitq1 carry frames */
+	return start_data_path(net);
 }
 
 static void net_reset(struct virtio_device *vd)
@@ -563,12 +586,111 @@ static void net_config_write(struct virtio_device *vd, uint64_t offset, const vo
 	(void)len;
 }
 
+/* --- snapshots and migration --- */
+
+/*
+ * virtio_device_quiesce: the worker stops, then vhost-net gives the rings
+ * back with its indices. A frame in vmon's hands is dropped: it is in no
+ * ring, so no snapshot could carry it.
+ */
+static void net_quiesce(struct virtio_device *vd)
+{
+	struct virtio_net *net = to_net(vd);
+	virtio_worker_stop(&net->worker);
+	drop_waiting_frames(net);
+	for (unsigned i = 0; i < net->nr_pairs; i++)
+		if (net_vhost_quiesce_pair(&net->pairs[i]) < 0)
+			log_error("virtio-net %s: vhost-net did not say where it stopped on queue pair %u; "
+				  "that pair's rings may stall", net->tap.name, i);
+}
+
+/* The rings go on from vd->queues' indices; the core then kicks every queue. */
+static int net_unquiesce(struct virtio_device *vd)
+{
+	return start_data_path(to_net(vd));
+}
+
+/*
+ * Section STATE_TAG_VIRTIO_NET: 6 bytes MAC, bool link up, u16 queue pairs
+ * in use (VQ_PAIRS_SET), u16 MTU. The controlq keeps no other state: it
+ * answers nothing but VQ_PAIRS_SET.
+ */
+static void net_save(struct virtio_device *vd, struct state_writer *w, uint32_t instance)
+{
+	struct virtio_net *net = to_net(vd);
+	state_begin(w, STATE_TAG_VIRTIO_NET, instance);
+	state_put_bytes(w, net->mac, sizeof(net->mac));
+	pthread_mutex_lock(&vd->lock);
+	state_put_bool(w, net->link_up);
+	pthread_mutex_unlock(&vd->lock);
+	state_put_u16(w, (uint16_t)net->pairs_in_use);
+	state_put_u16(w, net->mtu);
+	state_end(w);
+}
+
+struct saved_net {
+	uint8_t mac[6];
+	bool link_up;
+	uint16_t pairs, mtu;
+};
+
+/* Whether the saved values could be this device's; logs why not. */
+static bool saved_net_valid(const struct virtio_net *net, const struct saved_net *s, uint32_t instance)
+{
+	if (s->mac[0] & 1)
+		log_error("snapshot: virtio-net %u: the MAC address is a multicast one", instance);
+	else if (s->pairs < 1 || s->pairs > net->nr_pairs)
+		log_error("snapshot: virtio-net %u: %u queue pairs in use, the device has %u", instance,
+			  s->pairs, net->nr_pairs);
+	else if (s->pairs > 1 && !virtio_has_feature(&net->vd, VIRTIO_NET_F_MQ))
+		log_error("snapshot: virtio-net %u: %u queue pairs in use without VIRTIO_NET_F_MQ",
+			  instance, s->pairs);
+	else if (s->mtu != net->mtu)
+		log_error("snapshot: virtio-net %u: the interface's MTU is now %u, was %u", instance,
+			  net->mtu, s->mtu);
+	else
+		return true;
+	return false;
+}
+
+/* After the core's load (the negotiated features are known): the section, checked, then applied. */
+static int net_load(struct virtio_device *vd, const struct state_reader *r, uint32_t instance)
+{
+	struct virtio_net *net = to_net(vd);
+	struct state_section sec;
+	if (state_find(r, STATE_TAG_VIRTIO_NET, instance, &sec) < 0) {
+		log_error("snapshot: virtio-net %u: the snapshot holds no state for it", instance);
+		return -EINVAL;
+	}
+	struct saved_net s;
+	state_get_bytes(&sec, s.mac, sizeof(s.mac));
+	s.link_up = state_get_bool(&sec);
+	s.pairs = state_get_u16(&sec);
+	s.mtu = state_get_u16(&sec);
+	if (state_section_finish(&sec) < 0) {
+		log_error("snapshot: virtio-net %u: its saved state is truncated or malformed", instance);
+		return -EINVAL;
+	}
+	if (!saved_net_valid(net, &s, instance))
+		return -EINVAL;
+	memcpy(net->mac, s.mac, sizeof(s.mac));
+	pthread_mutex_lock(&vd->lock);
+	net->link_up = s.link_up;
+	pthread_mutex_unlock(&vd->lock);
+	use_pairs(net, s.pairs);
+	return 0;
+}
+
 static const struct virtio_device_ops net_ops = {
 	.config_read = net_config_read,
 	.config_write = net_config_write,
 	.activate = net_activate,
 	.reset = net_reset,
 	.features_consistent = net_features_consistent,
+	.quiesce = net_quiesce,
+	.unquiesce = net_unquiesce,
+	.save = net_save,
+	.load = net_load,
 };
 
 /* What vmon's data path offers; vhost-net's is narrowed to the host's ring features. */
@@ -628,6 +750,7 @@ static int init_device(struct virtio_net *net, const struct virtio_net_config *c
 {
 	memcpy(net->mac, cfg->mac, 6);
 	net->link_up = true;
+	net->pairs_in_use = 1;
 	for (unsigned i = 0; i < net->nr_pairs; i++)
 		net->pairs[i].fd = fds[i];
 	int ret = virtio_device_init(&net->vd, VIRTIO_ID_NET, offered_features(net),
@@ -739,13 +862,51 @@ static void add_counters(struct net_counters *sum, const struct net_counters *c)
 	sum->tx_drops += __atomic_load_n(&c->tx_drops, __ATOMIC_RELAXED);
 }
 
-void virtio_net_counters(const struct virtio_net *net, struct net_counters *out)
+/* What the path in use counted itself. */
+static void path_counters(const struct virtio_net *net, struct net_counters *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (net->vhost) {
+	if (__atomic_load_n(&net->vhost, __ATOMIC_RELAXED)) {
 		net_vhost_counters(net, out);
 		return;
 	}
 	for (unsigned i = 0; i < net->nr_pairs; i++)
 		add_counters(out, &net->pairs[i].counters);
+}
+
+void virtio_net_counters(const struct virtio_net *net, struct net_counters *out)
+{
+	path_counters(net, out);
+	add_counters(out, &net->carried);
+}
+
+/* From now on the counters read `total` plus what the path in use counts past `path`. */
+static void carry_counters(struct virtio_net *net, const struct net_counters *total,
+			   const struct net_counters *path)
+{
+	struct net_counters *c = &net->carried;
+	__atomic_store_n(&c->rx_packets, total->rx_packets - path->rx_packets, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->rx_bytes, total->rx_bytes - path->rx_bytes, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->rx_drops, total->rx_drops - path->rx_drops, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->tx_packets, total->tx_packets - path->tx_packets, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->tx_bytes, total->tx_bytes - path->tx_bytes, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->tx_drops, total->tx_drops - path->tx_drops, __ATOMIC_RELAXED);
+}
+
+/* Under control_lock: no activation, reset or unquiesce starts the worker meanwhile. */
+int virtio_net_select_path(struct virtio_net *net, bool vhost)
+{
+	if (vhost && !net_vhost_opened(net))
+		return -ENOTSUP;
+	pthread_mutex_lock(&net->vd.control_lock);
+	int ret = net->worker.running ? -EBUSY : 0;
+	if (ret == 0) {
+		struct net_counters total, path;
+		virtio_net_counters(net, &total);
+		__atomic_store_n(&net->vhost, vhost, __ATOMIC_RELAXED);
+		path_counters(net, &path);
+		carry_counters(net, &total, &path);
+	}
+	pthread_mutex_unlock(&net->vd.control_lock);
+	return ret;
 }

@@ -23,6 +23,16 @@
  * The controlq is always vmon's: VQ_PAIRS_SET attaches the TAP queues the
  * driver uses (§5.1.6.5.5); other commands are answered VIRTIO_NET_ERR.
  *
+ * Snapshots and migration (virtio_device_quiesce): quiesce stops the
+ * worker and, on vhost-net, takes the rings back with the indices the
+ * kernel reached, so that vd->queues holds the whole ring state; a frame
+ * read from the TAP and not yet delivered is dropped (counted), as a
+ * network may drop it. Unquiesce serves again from vd->queues on the
+ * current path. While quiesced, virtio_net_select_path moves the device
+ * between vhost-net and vmon's path: live migration moves it to vmon's,
+ * whose writes to guest memory vmon tracks (vhost-net's are not in KVM's
+ * dirty log), and back if the migration fails.
+ *
  * Bad input never stops the device: a malformed transmit chain, a header
  * asking for an offload that was not negotiated, a frame over the MTU (on
  * vmon's path; vhost-net leaves that to the TAP) or the receive buffers:
@@ -81,7 +91,8 @@ struct net_pair {
 	uint8_t *rx_frame;        /* VIRTIO_NET_HDR_LEN + NET_MAX_GSO_FRAME bytes */
 	struct virtq_chain *chain;       /* scratch for the chain being served */
 	struct virtq_chain *first_chain; /* a receive frame's first chain (mergeable) */
-	struct vhost_net vhost;   /* fd -1 on vmon's data path */
+	struct vhost_net vhost;   /* fd -1 unless vhost-net was opened */
+	bool vhost_owns_rings;    /* vhost-net may serve the rings: from its start to its stop */
 	struct net_relay {        /* vhost's call eventfd for a queue vmon raises itself */
 		struct virtio_net *net;
 		unsigned queue;
@@ -95,7 +106,7 @@ struct virtio_net {
 	struct virtio_worker worker;
 	struct tap tap;
 	bool is_tap;              /* false in tests: pair fds are sockets */
-	bool vhost;               /* the data path is vhost-net's */
+	bool vhost;               /* the data path is vhost-net's (virtio_net_select_path) */
 	bool link_up;             /* under vd.lock */
 	bool backend_gone;        /* the TAP failed for good; worker thread only */
 	bool broken;              /* the driver broke a ring: serve nothing until reset; worker thread only */
@@ -107,7 +118,14 @@ struct virtio_net {
 	const char *complaints[VIRTIO_NET_COMPLAINTS];
 	unsigned nr_complaints;
 	uint8_t mac[6];
+	unsigned pairs_in_use;    /* VQ_PAIRS_SET (§5.1.6.5.5); 1 after reset; worker thread, or no worker */
 	uint64_t ctrl_errors;     /* controlq commands answered VIRTIO_NET_ERR */
+	/*
+	 * What the other data path counted before virtio_net_select_path,
+	 * less what this one had counted by then (wrapping): the counters go
+	 * on from where they were. Relaxed atomics, like the pairs' counters.
+	 */
+	struct net_counters carried;
 };
 
 /*
@@ -136,8 +154,23 @@ void virtio_net_destroy(struct virtio_net *net);
 void virtio_net_serve(struct virtio_device *vd, unsigned queue);
 void virtio_net_receive(struct net_pair *pair);
 
-/* The counters summed over the pairs (from the TAP's own on vhost-net). */
+/*
+ * The counters summed over the pairs (from the TAP's own on vhost-net),
+ * continued across virtio_net_select_path. A read during the switch
+ * itself may be off once: the next one is right again.
+ */
 void virtio_net_counters(const struct virtio_net *net, struct net_counters *out);
+
+/*
+ * Serves the queues through vhost-net (vhost true, if it was opened) or
+ * through vmon's own path from the next unquiesce (or activation) on, and
+ * until the next call; only while the device is quiesced or not
+ * activated. The negotiated features hold on both: with vhost-net opened
+ * the device offers only the ring features vhost-net has, and vmon's path
+ * has every one it offers. 0; -ENOTSUP: vhost-net was not opened; -EBUSY:
+ * the device is serving.
+ */
+int virtio_net_select_path(struct virtio_net *net, bool vhost);
 
 /* A MAC for `name` that stays the same across runs: locally administered, unicast. */
 void virtio_net_stable_mac(const char *name, uint8_t mac[6]);

@@ -1,6 +1,7 @@
 /* virtio-net's data path in the host kernel (net_vhost.h). */
 #include "devices/virtio/net_vhost.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -49,14 +50,21 @@ static int call_fd(struct net_pair *p, unsigned which, unsigned q)
 	return r->fd >= 0 ? r->fd : -errno;
 }
 
+/* vhost-net's ring `which` (0 receive, 1 transmit) is the pair's receiveq or transmitq. */
+static unsigned ring_queue(const struct net_pair *p, unsigned which)
+{
+	return which == 0 ? net_rx_queue(p) : net_tx_queue(p);
+}
+
 /* The ring features vhost-net handles; the offloads are the TAP's business. */
 static uint64_t vhost_features(const struct virtio_net *net, const struct net_pair *p)
 {
 	return net->vd.driver_features & p->vhost.features;
 }
 
-static int start_vring(struct net_pair *p, unsigned which, unsigned q)
+static int start_vring(struct net_pair *p, unsigned which)
 {
+	unsigned q = ring_queue(p, which);
 	struct virtio_queue *queue = &p->net->vd.queues[q];
 	const struct guest_mem *mem = p->net->vd.mem;
 	uint16_t size = queue->vq.size;
@@ -76,27 +84,91 @@ static int start_vring(struct net_pair *p, unsigned which, unsigned q)
 	return ret < 0 ? ret : vhost_net_set_backend(&p->vhost, which, p->fd);
 }
 
+static bool ring_enabled(const struct net_pair *p, unsigned which)
+{
+	return p->net->vd.queues[ring_queue(p, which)].enabled;
+}
+
+/* The vring's rings start from vd->queues' last_avail (VHOST_SET_VRING_BASE) and used idx in RAM. */
 int net_vhost_start_pair(struct net_pair *p)
 {
 	struct virtio_net *net = p->net;
+	p->vhost_owns_rings = true; /* from the first ioctl on, for a stop after a failure */
 	int ret = vhost_net_set_features(&p->vhost, vhost_features(net, p));
 	if (ret == 0)
 		ret = vhost_net_set_memory(&p->vhost, net->vd.mem);
-	unsigned queues[2] = { net_rx_queue(p), net_tx_queue(p) };
 	for (unsigned which = 0; ret == 0 && which < 2; which++)
-		if (net->vd.queues[queues[which]].enabled)
-			ret = start_vring(p, which, queues[which]);
+		if (ring_enabled(p, which))
+			ret = start_vring(p, which);
 	return ret;
+}
+
+/* Detaches the TAP queue from vring `which`, then asks where the device stopped. 0 or -errno. */
+static int stop_vring(struct net_pair *p, unsigned which, uint16_t *last_avail)
+{
+	int ret = vhost_net_set_backend(&p->vhost, which, -1);
+	return ret < 0 ? ret : vhost_net_stop_vring(&p->vhost, which, last_avail);
 }
 
 void net_vhost_stop_pair(struct net_pair *p)
 {
 	for (unsigned which = 0; which < 2; which++) {
 		uint16_t last_avail; /* unused: the next activation starts the ring afresh */
-		if (vhost_net_set_backend(&p->vhost, which, -1) == 0)
-			vhost_net_stop_vring(&p->vhost, which, &last_avail);
+		stop_vring(p, which, &last_avail);
 	}
+	p->vhost_owns_rings = false;
 	net_vhost_close_relays(p);
+}
+
+/*
+ * Stops vring `which` and puts where vhost-net left it into vmon's virtq:
+ * last_avail from the kernel, used idx from the used ring (§2.7.8), which
+ * vhost-net keeps in guest RAM. 0 or -errno.
+ */
+static int read_back_vring(struct net_pair *p, unsigned which)
+{
+	struct virtq *vq = &p->net->vd.queues[ring_queue(p, which)].vq;
+	uint16_t last_avail, used_idx;
+	int ret = stop_vring(p, which, &last_avail);
+	if (ret == 0)
+		ret = guest_mem_read(p->net->vd.mem, vq->used_gpa + 2, &used_idx, sizeof(used_idx));
+	if (ret < 0)
+		return ret;
+	vq->last_avail = last_avail;
+	vq->used_idx = le16toh(used_idx);
+	vq->signalled_used_valid = false; /* vhost-net chose the interrupts so far */
+	return 0;
+}
+
+/*
+ * Interrupts vhost-net raised through a relay the worker had no time to
+ * pass on: raised now, before the relays close.
+ */
+static void flush_relays(struct net_pair *p)
+{
+	for (unsigned which = 0; which < 2; which++)
+		if (p->relays[which].fd >= 0)
+			relay_ready(&p->relays[which]);
+}
+
+int net_vhost_quiesce_pair(struct net_pair *p)
+{
+	if (!p->vhost_owns_rings)
+		return 0;
+	int ret = 0;
+	for (unsigned which = 0; which < 2; which++) {
+		int r = ring_enabled(p, which) ? read_back_vring(p, which) : 0;
+		ret = ret ? ret : r;
+	}
+	p->vhost_owns_rings = false;
+	flush_relays(p);
+	net_vhost_close_relays(p);
+	return ret;
+}
+
+bool net_vhost_opened(const struct virtio_net *net)
+{
+	return net->pairs[0].vhost.fd >= 0;
 }
 
 int net_vhost_open(struct virtio_net *net, enum net_vhost_mode mode, const char **why)

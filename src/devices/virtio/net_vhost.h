@@ -21,10 +21,19 @@ static inline unsigned net_tx_queue(const struct net_pair *p) { return 2 * p->in
  * on a host without /dev/vhost-net (vmon's own path). 0 or -errno with *why.
  */
 int net_vhost_open(struct virtio_net *net, enum net_vhost_mode mode, const char **why);
-/* Hands the pair's enabled queues to vhost-net. 0 or -errno. */
+/* Whether vhost-net was opened (virtio_net_select_path may choose it). */
+bool net_vhost_opened(const struct virtio_net *net);
+/* Hands the pair's enabled queues to vhost-net, from the indices in vd->queues. 0 or -errno. */
 int net_vhost_start_pair(struct net_pair *p);
 /* Takes them back (harmless on a pair never started) and closes its relays. */
 void net_vhost_stop_pair(struct net_pair *p);
+/*
+ * Takes them back for a quiesce (nothing to do unless vhost-net has
+ * them): their indices into vd->queues, interrupts still in a relay
+ * raised, relays closed. 0, or -errno when an index could not be read
+ * (the pair's state is then stale).
+ */
+int net_vhost_quiesce_pair(struct net_pair *p);
 void net_vhost_close_relays(struct net_pair *p);
 /* The pair's relay eventfds for the worker to wait on (at most 2); how many. */
 unsigned net_vhost_relay_fds(struct net_pair *p, struct virtio_worker_fd *fds);

@@ -70,21 +70,29 @@ void virtio_rng_serve(struct virtio_device *vd, unsigned queue)
 		virtio_notify_queue(vd, queue);
 }
 
-static int rng_activate(struct virtio_device *vd)
+/*
+ * The device's only state is its queue's, which the core keeps: starting
+ * to serve (activate, unquiesce) is one thing, and so is stopping (reset,
+ * quiesce). Each chain is pushed before the next pop: nothing is in flight
+ * once the worker has stopped.
+ */
+static int rng_start(struct virtio_device *vd)
 {
 	struct virtio_rng *rng = vd->opaque;
 	return virtio_worker_start(&rng->worker, vd, virtio_rng_serve);
 }
 
-static void rng_reset(struct virtio_device *vd)
+static void rng_stop(struct virtio_device *vd)
 {
 	struct virtio_rng *rng = vd->opaque;
 	virtio_worker_stop(&rng->worker);
 }
 
 static const struct virtio_device_ops rng_ops = {
-	.activate = rng_activate,
-	.reset = rng_reset,
+	.activate = rng_start,
+	.reset = rng_stop,
+	.quiesce = rng_stop,
+	.unquiesce = rng_start,
 };
 
 int virtio_rng_init(struct virtio_rng *rng, const struct guest_mem *mem)
