@@ -102,6 +102,20 @@ int vm_config_set_string(char **field, const char *value);
  */
 int vm_config_boot_cmdline(const struct vm_config *cfg, char **out);
 
+struct state_writer;
+struct state_reader;
+/*
+ * The machine part of cfg (kernel, command line, vCPUs, memory, console,
+ * disks, NICs; not the logger, metrics or --stats, which belong to the
+ * vmon process) as section STATE_TAG_CONFIG, and back: vm_config_load
+ * fills an initialised cfg after checking every count, enum and string
+ * (at most VM_CONFIG_STRING_MAX bytes, no NUL). 0, or -EINVAL after
+ * logging what is wrong.
+ */
+#define VM_CONFIG_STRING_MAX 4096
+void vm_config_save(const struct vm_config *cfg, struct state_writer *w);
+int vm_config_load(const struct state_reader *r, struct vm_config *cfg);
+
 /* vmon's exit statuses. */
 enum vmon_exit_status {
 	VMON_EXIT_POWEROFF = 0, /* guest powered off, or the user quit */

@@ -23,35 +23,13 @@
 #include "util/log.h"
 #include "util/sys.h"
 #include "vmm/guest_mem.h"
+#include "vmm/machine_internal.h"
 #include "vmm/msi.h"
 #include "vmm/platform.h"
 #include "vmm/vcpu.h"
 
 #define MAX_KERNEL_SIZE (512ull << 20)
 
-struct machine {
-	const struct vm_config *cfg;
-	struct hv *hv;
-	struct hv_vm *vm;
-	struct guest_mem mem;
-	struct bus *pio;
-	struct bus *mmio;
-	struct vm_control control;
-	struct platform platform;
-	struct msi_routes msi;
-	bool msi_ready;
-	struct vcpu *vcpus;
-	struct vcpu_gate gate;  /* runs, parks (machine_pause) and ends the vCPUs */
-	bool started;           /* machine_start ran */
-	bool halted;            /* the vCPUs have ended and the console is written out */
-
-	int stop_fd;            /* eventfd: a stop was requested */
-	int signal_fd;          /* the stop signals */
-	/* Protects stop_requested and stop_reason. */
-	pthread_mutex_t stop_lock;
-	bool stop_requested;
-	enum vm_stop_reason stop_reason;
-};
 
 static void machine_set_irq(void *ctx, uint32_t gsi, int level)
 {
@@ -237,7 +215,7 @@ static int create_vcpus(struct machine *m, const struct kernel_entry *entry)
 		if (ret == 0)
 			ret = x86_vcpu_init(v->hv, supported, m->cfg->nr_cpus);
 	}
-	if (ret == 0)
+	if (ret == 0 && entry)
 		ret = x86_boot_cpu_setup(m->vcpus[0].hv, &m->mem, entry);
 	if (ret < 0)
 		log_error("cannot set up the vCPUs: %s", strerror(-ret));
@@ -349,11 +327,8 @@ static enum vmon_exit_status exit_status_of(enum vm_stop_reason why)
 	}
 }
 
-/*
- * Everything the user's input decides, checked before KVM is touched: the
- * files, the memory size, and whether the kernel fits and can be booted.
- */
-static int prepare_guest_memory(struct machine *m, struct kernel_entry *entry)
+/* The memory size the user asked for, checked against vmon's layout and the host. */
+static int check_memory_size(const struct machine *m)
 {
 	/* RAM above 4 GiB must end below the 64-bit PCI window. */
 	uint64_t max = LAYOUT_PCI_MMIO64_START - (LAYOUT_HIGH_RAM_START - LAYOUT_PCI_HOLE_START);
@@ -372,14 +347,37 @@ static int prepare_guest_memory(struct machine *m, struct kernel_entry *entry)
 		log_error("--memory must be at least %llu MiB", VM_MIN_MEMORY >> 20);
 		return -EINVAL;
 	}
-	int ret = guest_mem_init(&m->mem, m->cfg->mem_size, LAYOUT_PCI_HOLE_START,
-				 LAYOUT_HIGH_RAM_START);
-	if (ret < 0) {
+	return 0;
+}
+
+/* Guest RAM: anonymous, or a snapshot's memory file (mem_fd >= 0) mapped privately. */
+static int map_guest_ram(struct machine *m, int mem_fd)
+{
+	int ret = mem_fd < 0 ? guest_mem_init(&m->mem, m->cfg->mem_size, LAYOUT_PCI_HOLE_START,
+					      LAYOUT_HIGH_RAM_START)
+			     : guest_mem_init_file(&m->mem, mem_fd, m->cfg->mem_size,
+						   LAYOUT_PCI_HOLE_START, LAYOUT_HIGH_RAM_START);
+	if (ret == -EINVAL && mem_fd >= 0)
+		log_error("the memory file is not a regular file of %llu MiB, the VM's memory size",
+			  (unsigned long long)(m->cfg->mem_size >> 20));
+	else if (ret < 0)
 		log_error("cannot map %llu MiB of guest RAM: %s",
 			  (unsigned long long)(m->cfg->mem_size >> 20), strerror(-ret));
-		return ret;
-	}
-	ret = load_kernel(m, entry);
+	return ret;
+}
+
+/*
+ * Everything the user's input decides, checked before KVM is touched: the
+ * files, the memory size, and (unless `entry` is NULL: a restore, whose
+ * RAM already holds the guest) whether the kernel fits and can be booted.
+ */
+static int prepare_guest_memory(struct machine *m, int mem_fd, struct kernel_entry *entry)
+{
+	int ret = check_memory_size(m);
+	if (ret == 0)
+		ret = map_guest_ram(m, mem_fd);
+	if (ret == 0 && entry)
+		ret = load_kernel(m, entry);
 	if (ret == 0)
 		ret = platform_open_disks(&m->platform, m->cfg->disks, m->cfg->nr_disks, &m->mem);
 	if (ret == 0)
@@ -387,10 +385,14 @@ static int prepare_guest_memory(struct machine *m, struct kernel_entry *entry)
 	return ret;
 }
 
-/* The VM itself, up to the first instruction: returns 0 when it can run. */
-static int build(struct machine *m, struct kernel_entry *entry)
+/*
+ * The VM itself, up to the first instruction: returns 0 when it can run.
+ * `entry` NULL: a restore (no kernel, no ACPI tables, no boot vCPU set-up:
+ * guest RAM and the state to load hold them).
+ */
+static int build(struct machine *m, int mem_fd, struct kernel_entry *entry)
 {
-	int ret = prepare_guest_memory(m, entry);
+	int ret = prepare_guest_memory(m, mem_fd, entry);
 	if (ret == 0)
 		ret = hv_open(&m->hv);
 	if (ret < 0)
@@ -418,7 +420,7 @@ static int build(struct machine *m, struct kernel_entry *entry)
 		ret = platform_attach_disks(&m->platform, m->mmio, &m->control);
 	if (ret == 0)
 		ret = platform_attach_nics(&m->platform, m->mmio, &m->control);
-	if (ret == 0)
+	if (ret == 0 && entry)
 		ret = setup_acpi(m);
 	if (ret == 0)
 		ret = create_vcpus(m, entry);
@@ -452,7 +454,7 @@ static void halt(struct machine *m)
 	if (m->halted)
 		return;
 	vcpus_stop(&m->gate, m->vcpus, nr_vcpus(m));
-	platform_quiesce(&m->platform);
+	platform_flush_console(&m->platform);
 	m->halted = true;
 }
 
@@ -477,7 +479,9 @@ static struct machine *machine_alloc(const struct vm_config *cfg)
 	return m;
 }
 
-int machine_create(const struct vm_config *cfg, struct machine **out)
+/* A booting machine (entry set) or one to restore into (entry NULL). */
+static int create(const struct vm_config *cfg, int mem_fd, struct kernel_entry *entry,
+		  struct machine **out)
 {
 	*out = NULL;
 	struct machine *m = machine_alloc(cfg);
@@ -485,15 +489,28 @@ int machine_create(const struct vm_config *cfg, struct machine **out)
 								  : vcpu_install_kick_handler();
 	if (ret < 0)
 		log_error("cannot set up vmon's event and signal handling: %s", strerror(-ret));
-	struct kernel_entry entry;
 	if (ret == 0)
-		ret = build(m, &entry);
+		ret = build(m, mem_fd, entry);
 	if (ret < 0) {
 		machine_destroy(m);
 		return ret;
 	}
 	*out = m;
 	return 0;
+}
+
+int machine_create(const struct vm_config *cfg, struct machine **out)
+{
+	struct kernel_entry entry;
+	return create(cfg, -1, &entry, out);
+}
+
+int machine_create_restored(const struct vm_config *cfg, int mem_fd, struct machine **out)
+{
+	int ret = create(cfg, mem_fd, NULL, out);
+	if (ret == 0)
+		machine_pause(*out); /* the vCPUs wait for their state, then for machine_resume */
+	return ret;
 }
 
 int machine_start(struct machine *m)

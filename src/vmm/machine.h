@@ -8,12 +8,17 @@
 #ifndef VMON_VMM_MACHINE_H
 #define VMON_VMM_MACHINE_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "devices/virtio/blk.h"
 #include "devices/virtio/net.h"
 #include "hv/hv.h"
 #include "vmm/config.h"
+#include "vmm/guest_mem.h"
+
+struct state_reader;
 
 struct machine;
 
@@ -73,5 +78,58 @@ struct machine_counters {
 void machine_get_counters(struct machine *m, struct machine_counters *out);
 /* The name of exit kind k, as --stats prints it ("io", "mmio", "hlt", ...). */
 const char *machine_exit_kind_name(unsigned k);
+
+/*
+ * Snapshots and live migration (src/migration/ drives these).
+ *
+ * machine_freeze parks the vCPUs and quiesces every device (requests in
+ * flight answered, I/O threads stopped): guest memory and the machine's
+ * state then stand still. machine_thaw lets the devices serve again and,
+ * with run_vcpus, the vCPUs run (else they stay paused, as after
+ * machine_pause). Both from the thread that drives the machine (the
+ * API's), never together with machine_pause/resume.
+ */
+int machine_freeze(struct machine *m);
+int machine_thaw(struct machine *m, bool run_vcpus);
+/* Whether the vCPUs are paused (machine_pause, or a paused restore). */
+bool machine_is_paused(struct machine *m);
+/*
+ * The frozen machine's whole state as a state blob (src/migration/state.h):
+ * configuration, vCPUs, interrupt controllers and clock, devices. *blob is
+ * malloc'd. 0 or -errno (logged).
+ */
+int machine_save_state(struct machine *m, uint8_t **blob, size_t *len);
+/* The configuration the machine was built from. */
+const struct vm_config *machine_config(struct machine *m);
+/* Guest RAM, to copy it out (snapshot, migration source) or in (migration destination). */
+struct guest_mem *machine_memory(struct machine *m);
+
+/*
+ * Live migration's dirty pages, on a frozen machine: machine_track_dirty(m,
+ * true) starts logging the pages the vCPUs (KVM's dirty log) and vmon's
+ * devices write, NICs moving from vhost-net to vmon's own data path (the
+ * kernel's writes would be in neither log); false stops and moves them back.
+ * machine_take_dirty ORs those written since the last call into `bitmap`
+ * (one bit per page of the RAM mapping, guest_mem order) and clears them;
+ * since_start adds every page a device wrote since tracking started
+ * (guest_mem_take_written). 0 or -errno (-ENOTSUP: this KVM cannot log
+ * dirty pages).
+ */
+int machine_track_dirty(struct machine *m, bool on);
+int machine_take_dirty(struct machine *m, uint64_t *bitmap, bool since_start);
+
+/*
+ * A machine to restore into (snapshot load, migration destination): built
+ * from cfg like machine_create, but no kernel is loaded and no vCPU is set
+ * up for boot. Its RAM is the memory file `mem_fd` mapped MAP_PRIVATE, or
+ * with mem_fd -1 zeroed anonymous memory the caller fills in
+ * (machine_memory). machine_load_state then sets every vCPU, the
+ * interrupt controllers, the clock and the devices from the state blob
+ * (which must describe this configuration) and leaves the vCPUs paused:
+ * machine_start runs them once machine_resume is called, or at once after
+ * machine_resume. 0, or -errno after logging why.
+ */
+int machine_create_restored(const struct vm_config *cfg, int mem_fd, struct machine **out);
+int machine_load_state(struct machine *m, const struct state_reader *r);
 
 #endif

@@ -311,7 +311,106 @@ int platform_replace_disk(struct platform *p, unsigned index, const char *path, 
 	return ret;
 }
 
-void platform_quiesce(struct platform *p)
+/* Every virtio device of the platform, with its state's instance number and transport. */
+struct virtio_slot_ref {
+	struct virtio_device *vd;
+	struct platform_slot *slot;  /* NULL: on PCI, `pci` */
+	struct virtio_pci *pci;
+	uint32_t instance;
+};
+
+static unsigned virtio_slots(struct platform *p, struct virtio_slot_ref *out)
+{
+	unsigned n = 0;
+	if (p->rng_ready)
+		out[n++] = (struct virtio_slot_ref){ &p->rng.vd, NULL, &p->rng_pci, 0 };
+	if (p->hvc)
+		out[n++] = (struct virtio_slot_ref){ &p->hvc->vd, NULL, &p->hvc_pci, 1 };
+	for (unsigned i = 0; i < p->nr_disks; i++)
+		out[n++] = (struct virtio_slot_ref){ &p->disks[i].blk.vd, &p->disks[i].slot, NULL,
+						      PLATFORM_DISK_INSTANCE(i) };
+	for (unsigned i = 0; i < p->nr_nics; i++)
+		out[n++] = (struct virtio_slot_ref){ &p->nics[i].net.vd, &p->nics[i].slot, NULL,
+						      PLATFORM_NIC_INSTANCE(i) };
+	return n;
+}
+
+#define MAX_VIRTIO_SLOTS (2 + VM_MAX_DISKS + VM_MAX_NICS)
+
+void platform_quiesce_devices(struct platform *p)
+{
+	struct virtio_slot_ref refs[MAX_VIRTIO_SLOTS];
+	unsigned n = virtio_slots(p, refs);
+	for (unsigned i = 0; i < n; i++)
+		virtio_device_quiesce(refs[i].vd);
+}
+
+int platform_unquiesce_devices(struct platform *p)
+{
+	struct virtio_slot_ref refs[MAX_VIRTIO_SLOTS];
+	unsigned n = virtio_slots(p, refs);
+	int ret = 0;
+	for (unsigned i = 0; i < n; i++) {
+		int r = virtio_device_unquiesce(refs[i].vd);
+		ret = ret ? ret : r;
+	}
+	return ret;
+}
+
+static bool on_mmio(const struct virtio_slot_ref *ref)
+{
+	return ref->slot && ref->slot->transport == TRANSPORT_MMIO;
+}
+
+static struct virtio_pci *pci_of(const struct virtio_slot_ref *ref)
+{
+	return ref->slot ? &ref->slot->pci : ref->pci;
+}
+
+int platform_select_net_paths(struct platform *p, bool vhost)
+{
+	for (unsigned i = 0; i < p->nr_nics; i++) {
+		int ret = virtio_net_select_path(&p->nics[i].net, vhost);
+		if (ret < 0 && !(vhost && ret == -ENOTSUP)) /* no vhost-net opened: its own path already */
+			return ret;
+	}
+	return 0;
+}
+
+void platform_save(struct platform *p, struct state_writer *w)
+{
+	uart16550_save(p->com1, w);
+	rtc_cmos_save(p->rtc, w);
+	i8042_save(p->i8042, w);
+	acpi_pm_save(p->acpi_pm, w);
+	struct virtio_slot_ref refs[MAX_VIRTIO_SLOTS];
+	unsigned n = virtio_slots(p, refs);
+	for (unsigned i = 0; i < n; i++) {
+		if (on_mmio(&refs[i]))
+			virtio_mmio_save(&refs[i].slot->mmio, w, refs[i].instance);
+		else
+			virtio_pci_save(pci_of(&refs[i]), w, refs[i].instance);
+	}
+}
+
+int platform_load(struct platform *p, const struct state_reader *r)
+{
+	int ret = uart16550_load(p->com1, r);
+	if (ret == 0)
+		ret = rtc_cmos_load(p->rtc, r);
+	if (ret == 0)
+		ret = i8042_load(p->i8042, r);
+	if (ret == 0)
+		ret = acpi_pm_load(p->acpi_pm, r);
+	struct virtio_slot_ref refs[MAX_VIRTIO_SLOTS];
+	unsigned n = virtio_slots(p, refs);
+	for (unsigned i = 0; ret == 0 && i < n; i++)
+		ret = on_mmio(&refs[i]) ? virtio_mmio_load(&refs[i].slot->mmio, r, refs[i].instance)
+					: virtio_pci_load(pci_of(&refs[i]), r, refs[i].instance);
+	return ret;
+}
+
+void platform_flush_console(struct platform *p)
 {
 	if (p->console)
 		stdio_console_flush(p->console, CONSOLE_FLUSH_TIMEOUT_MS);

@@ -102,8 +102,30 @@ int platform_send_ctrl_alt_del(struct platform *p);
  */
 int platform_replace_disk(struct platform *p, unsigned index, const char *path, const char **why);
 
+/*
+ * Snapshots and migration, with the vCPUs paused. quiesce: every virtio
+ * device stops serving (virtio_device_quiesce); unquiesce: they serve
+ * again (also after a load). save: every device's state; load: into a
+ * platform built from the same configuration, leaving the virtio devices
+ * quiesced. Each virtio device's sections carry its number: 0 the
+ * virtio-rng, 1 the virtio-console, PLATFORM_DISK_INSTANCE(i) and
+ * PLATFORM_NIC_INSTANCE(i). load: 0, or -EINVAL after logging why.
+ */
+#define PLATFORM_DISK_INSTANCE(i) (0x10u + (i))
+#define PLATFORM_NIC_INSTANCE(i)  (0x20u + (i))
+void platform_quiesce_devices(struct platform *p);
+int platform_unquiesce_devices(struct platform *p);
+void platform_save(struct platform *p, struct state_writer *w);
+/*
+ * While quiesced: NICs serve through vmon's own data path (vhost false),
+ * whose guest-memory writes vmon tracks, or again through vhost-net where
+ * it was opened (vhost true). 0 or -errno.
+ */
+int platform_select_net_paths(struct platform *p, bool vhost);
+int platform_load(struct platform *p, const struct state_reader *r);
+
 /* After the vCPUs stopped: writes out the console's pending output. */
-void platform_quiesce(struct platform *p);
+void platform_flush_console(struct platform *p);
 
 void platform_destroy(struct platform *p);
 

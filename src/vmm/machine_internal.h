@@ -1,0 +1,43 @@
+/*
+ * The machine's insides, shared by machine.c (build, run, stop) and
+ * machine_state.c (snapshots and migration). Nothing else includes this.
+ */
+#ifndef VMON_VMM_MACHINE_INTERNAL_H
+#define VMON_VMM_MACHINE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "bus/bus.h"
+#include "hv/hv.h"
+#include "vmm/guest_mem.h"
+#include "vmm/machine.h"
+#include "vmm/msi.h"
+#include "vmm/platform.h"
+#include "vmm/vcpu.h"
+
+struct machine {
+	const struct vm_config *cfg;
+	struct hv *hv;
+	struct hv_vm *vm;
+	struct guest_mem mem;
+	struct bus *pio;
+	struct bus *mmio;
+	struct vm_control control;
+	struct platform platform;
+	struct msi_routes msi;
+	bool msi_ready;
+	struct vcpu *vcpus;
+	struct vcpu_gate gate;  /* runs, parks (machine_pause) and ends the vCPUs */
+	bool started;           /* machine_start ran */
+	bool halted;            /* the vCPUs have ended and the console is written out */
+
+	int stop_fd;            /* eventfd: a stop was requested */
+	int signal_fd;          /* the stop signals */
+	/* Protects stop_requested and stop_reason. */
+	pthread_mutex_t stop_lock;
+	bool stop_requested;
+	enum vm_stop_reason stop_reason;
+};
+
+#endif
