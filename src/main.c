@@ -1,5 +1,6 @@
 /* vmon: a virtual machine monitor on Linux KVM. */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -39,16 +40,23 @@ static void install_fatal_signal_handlers(void)
 }
 
 /*
- * The API's machinery runs the VM when the API serves or a configuration
- * file describes it (so its logger and metrics apply); run's options boot
- * it directly.
+ * The API's machinery runs the VM when the API serves, a configuration
+ * file describes it, or it comes from a snapshot or a migration (so the
+ * logger and metrics apply); run's options boot it directly.
  */
 static enum vmon_exit_status run_vm(enum cli_command cmd, struct vm_config *cfg, const struct cli_extra *extra)
 {
 	if (cmd == CLI_RUN && !extra->from_config_file)
 		return machine_run(cfg);
-	return api_run(&(struct api_run_options){ .sock_path = extra->api_sock, .instance_id = extra->instance_id,
-						   .cfg = extra->from_config_file ? cfg : NULL });
+	bool restore = cmd == CLI_RESTORE, elsewhere = restore || cmd == CLI_RECEIVE;
+	return api_run(&(struct api_run_options){
+		.sock_path = extra->api_sock, .instance_id = extra->instance_id,
+		.cfg = extra->from_config_file || elsewhere ? cfg : NULL,
+		.restore_state_path = restore ? extra->state_file : NULL,
+		.restore_mem_path = restore ? extra->mem_file : NULL,
+		.restore_paused = extra->restore_paused,
+		.migrate_listen = extra->listen,
+	});
 }
 
 int main(int argc, char **argv)
@@ -64,7 +72,9 @@ int main(int argc, char **argv)
 	else if (cmd == CLI_VERSION)
 		printf("vmon %s\n", VMON_VERSION);
 	else if (cmd == CLI_CTL)
-		status = ctl_run(extra.api_sock, extra.ctl_action);
+		status = ctl_run(extra.api_sock, extra.ctl_action, &extra.migrate);
+	else if (cmd == CLI_SNAPSHOT)
+		status = ctl_snapshot(extra.api_sock, extra.state_file, extra.mem_file);
 	else {
 		install_fatal_signal_handlers();
 		status = (int)run_vm(cmd, &cfg, &extra);

@@ -79,13 +79,20 @@ static void answer_done(struct api_response *out)
 	out->body = NULL;
 }
 
+/* Why a VM-side call failed: the error it logged during this request, else its errno's text. */
+static const char *vm_failure_reason(int ret)
+{
+	const char *logged = log_last_error();
+	return *logged ? logged : strerror(-ret);
+}
+
 /* A VM-side call's result: 204, or a fault with the action and the reason. */
 static void answer_vm_result(struct api_response *out, int ret, const char *action)
 {
 	if (ret == 0)
 		answer_done(out);
 	else
-		answer_fault(out, "Cannot %s: %s.", action, strerror(-ret));
+		answer_fault(out, "Cannot %s: %s.", action, vm_failure_reason(ret));
 }
 
 const char *api_state_name(enum api_vm_state s)
@@ -95,6 +102,8 @@ const char *api_state_name(enum api_vm_state s)
 		return "Running";
 	case API_VM_PAUSED:
 		return "Paused";
+	case API_VM_MIGRATED:
+		return "Migrated";
 	default:
 		return "Not started";
 	}
@@ -118,10 +127,12 @@ static void configure(struct api *api, const struct request *req, struct api_res
 		return;
 	}
 	char *fault = NULL;
-	if (parse(req, &api->cfg, &fault) < 0)
+	if (parse(req, &api->cfg, &fault) < 0) {
 		answer_fault_owned(out, fault);
-	else
-		answer_done(out);
+		return;
+	}
+	api->machine_configured = true;
+	answer_done(out);
 }
 
 static int parse_boot_source(const struct request *req, struct vm_config *cfg, char **fault)
@@ -279,7 +290,7 @@ static void instance_start(struct api *api, struct api_response *out)
 	if (fault)
 		answer_fault_owned(out, fault);
 	else
-		answer_vm_result(out, ret, "start the microVM (vmon's log says why)");
+		answer_vm_result(out, ret, "start the microVM");
 }
 
 static void send_ctrl_alt_del(struct api *api, struct api_response *out)
@@ -372,6 +383,117 @@ static void patch_drive(struct api *api, const struct request *req, struct api_r
 	answer_done(out);
 }
 
+/* --- snapshots and migration --- */
+
+static void put_snapshot_create(struct api *api, const struct request *req, struct api_response *out)
+{
+	struct vm_json_snapshot snap;
+	char *fault = NULL;
+	if (vm_json_snapshot_create(req->body, &snap, &fault) < 0)
+		answer_fault_owned(out, fault);
+	else if (api->state != API_VM_PAUSED)
+		answer_fault(out, "%s", started(api) ? "A snapshot is taken of a paused microVM: PATCH /vm "
+				  "{\"state\": \"Paused\"} first." : BEFORE_START);
+	else
+		answer_vm_result(out, api->vm.snapshot_create(api->vm.ctx, snap.state_path, snap.mem_path),
+				 "create the snapshot");
+}
+
+/*
+ * The VM from build on api->cfg: its machine part empty while build fills
+ * it (the logger and metrics set aside), and empty again if build fails.
+ */
+static int build_vm(struct api *api, api_vm_builder *build, void *arg, bool paused)
+{
+	struct logger_config logger = api->cfg.logger;
+	char *metrics_path = api->cfg.metrics_path;
+	api->cfg.logger = (struct logger_config){ 0 };
+	api->cfg.metrics_path = NULL;
+	vm_config_free(&api->cfg);
+	int ret = build(arg, &api->cfg);
+	if (ret < 0)
+		vm_config_free(&api->cfg);
+	api->cfg.logger = logger;
+	api->cfg.metrics_path = metrics_path;
+	if (ret == 0)
+		api->state = paused ? API_VM_PAUSED : API_VM_RUNNING;
+	return ret;
+}
+
+struct snapshot_load {
+	struct api *api;
+	const struct vm_json_snapshot *snap;
+};
+
+static int build_from_snapshot(void *arg, struct vm_config *cfg)
+{
+	const struct snapshot_load *load = arg;
+	const struct vm_json_snapshot *snap = load->snap;
+	return load->api->vm.snapshot_load(load->api->vm.ctx, snap->state_path, snap->mem_path, snap->resume_vm, cfg);
+}
+
+/* Firecracker's rule: a snapshot is loaded by a fresh vmon, before anything describes a machine. */
+static void put_snapshot_load(struct api *api, const struct request *req, struct api_response *out)
+{
+	struct vm_json_snapshot snap;
+	char *fault = NULL;
+	if (vm_json_snapshot_load(req->body, &snap, &fault) < 0) {
+		answer_fault_owned(out, fault);
+	} else if (started(api)) {
+		answer_fault(out, "Loading a snapshot is not allowed after starting the microVM (or loading one): "
+			     "start a fresh vmon.");
+	} else if (api->machine_configured) {
+		answer_fault(out, "Loading a snapshot is not allowed after configuring boot-specific resources "
+			     "(boot source, machine configuration, drives, network interfaces): start a fresh vmon.");
+	} else {
+		struct snapshot_load load = { .api = api, .snap = &snap };
+		answer_vm_result(out, build_vm(api, build_from_snapshot, &load, !snap.resume_vm),
+				 "load the snapshot");
+	}
+}
+
+static json_t *migrate_stats_json(const struct migrate_stats *s)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "rounds", (json_int_t)s->rounds, "pages_sent",
+			 (json_int_t)s->pages_sent, "zero_pages", (json_int_t)s->zero_pages, "bytes_sent",
+			 (json_int_t)s->bytes_sent, "total_ms", (json_int_t)s->total_ms, "downtime_ms",
+			 (json_int_t)s->downtime_ms);
+}
+
+/*
+ * PUT /migrate: 200 with the statistics, after which the VM runs at the
+ * destination and this vmon ends. -EPIPE: the destination was told to run
+ * the VM but never said it does; two running copies must never be, so it
+ * stays paused here.
+ */
+static void put_migrate(struct api *api, const struct request *req, struct api_response *out)
+{
+	struct vm_json_migrate m;
+	struct migrate_stats stats = { 0 };
+	char *fault = NULL;
+	if (vm_json_migrate(req->body, &m, &fault) < 0) {
+		answer_fault_owned(out, fault);
+		return;
+	}
+	if (!started(api)) {
+		answer_fault(out, "%s", BEFORE_START);
+		return;
+	}
+	int ret = api->vm.migrate(api->vm.ctx, m.destination, m.max_downtime_ms, &stats);
+	if (ret == 0) {
+		api->state = API_VM_MIGRATED;
+		answer_json(out, 200, migrate_stats_json(&stats));
+		out->ends_vmon = true;
+	} else if (ret == -EPIPE) {
+		api->state = API_VM_PAUSED;
+		answer_fault(out, "Cannot finish the migration to %s: %s. Whether the destination runs the microVM is "
+			     "unknown, so it stays paused here: resume it (PATCH /vm Resumed) only if the destination "
+			     "does not run it.", m.destination, vm_failure_reason(ret));
+	} else {
+		answer_vm_result(out, ret, "migrate the microVM");
+	}
+}
+
 /* --- reads --- */
 
 static void get_info(struct api *api, const struct request *req, struct api_response *out)
@@ -420,6 +542,9 @@ static const struct route {
 	{ "PATCH", "/vm", false, patch_vm, NULL },
 	{ "PUT", "/logger", false, put_logger, NULL },
 	{ "PUT", "/metrics", false, put_metrics, NULL },
+	{ "PUT", "/snapshot/create", false, put_snapshot_create, NULL },
+	{ "PUT", "/snapshot/load", false, put_snapshot_load, NULL },
+	{ "PUT", "/migrate", false, put_migrate, NULL },
 };
 
 /* The route for method and path, with *id pointing into path for "{id}" routes. */
@@ -473,6 +598,8 @@ static void route(struct api *api, const char *method, const char *path, const c
 	const struct route *r = find_route(method, path, &req.id);
 	if (!r)
 		answer_fault(out, "Invalid request method and/or path: %s %s.", method, path);
+	else if (api->state == API_VM_MIGRATED && strcmp(method, "GET") != 0)
+		answer_fault(out, "The microVM was migrated away: this vmon is ending.");
 	else if (has_body(method) && !parse_body(body, len, &req, out))
 		; /* answered */
 	else if (r->parse)
@@ -487,6 +614,7 @@ void api_handle(struct api *api, const char *method, const char *path, const cha
 {
 	*out = (struct api_response){ 0 };
 	pthread_mutex_lock(&api->lock);
+	log_clear_last_error();
 	route(api, method, path, body, len, out);
 	api->requests++;
 	if (out->status >= 400) {
@@ -519,22 +647,43 @@ void api_init(struct api *api, const struct api_vm_ops *vm, const char *instance
 	vm_config_init(&api->cfg);
 }
 
-int api_start_configured(struct api *api, struct vm_config *cfg, char **fault)
+/* Takes cfg over (it is left empty) and applies its logger and metrics. 0, or -EINVAL with *fault. */
+static int take_configuration(struct api *api, struct vm_config *cfg, char **fault)
 {
-	pthread_mutex_lock(&api->lock);
 	vm_config_free(&api->cfg);
 	api->cfg = *cfg;
 	vm_config_init(cfg);
-	int ret = 0;
 	*fault = logger_configured(&api->cfg.logger) ? apply_logger(&api->cfg.logger) : NULL;
 	if (!*fault && api->cfg.metrics_path)
 		*fault = apply_metrics(api);
-	if (*fault)
-		ret = -EINVAL;
-	else
+	return *fault ? -EINVAL : 0;
+}
+
+int api_start_configured(struct api *api, struct vm_config *cfg, char **fault)
+{
+	pthread_mutex_lock(&api->lock);
+	int ret = take_configuration(api, cfg, fault);
+	if (ret == 0)
 		ret = start_vm(api, fault);
 	pthread_mutex_unlock(&api->lock);
 	return ret;
+}
+
+int api_start_built(struct api *api, struct vm_config *cfg, api_vm_builder *build, void *arg, bool paused,
+		    char **fault)
+{
+	pthread_mutex_lock(&api->lock);
+	int ret = take_configuration(api, cfg, fault);
+	if (ret == 0)
+		ret = build_vm(api, build, arg, paused);
+	pthread_mutex_unlock(&api->lock);
+	return ret;
+}
+
+void api_end(struct api *api)
+{
+	log_info("api: the VM runs elsewhere now: vmon ends");
+	api->vm.shutdown(api->vm.ctx);
 }
 
 void api_destroy(struct api *api)

@@ -19,6 +19,7 @@ struct exchange {
 	char *body;
 	size_t len;      /* kept: at most API_MAX_BODY + 1 */
 	size_t seen;     /* bytes the client sent, kept or not */
+	bool ends_vmon;  /* its answer ends vmon once sent (api_end) */
 };
 
 /* Keeps what fits under API_MAX_BODY + 1 (enough to know it is too large); counts the rest. */
@@ -77,14 +78,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	/* What was kept: API_MAX_BODY + 1 bytes of a longer body are enough for the router to refuse it. */
 	struct api_response r;
 	api_handle(api, method, url, x->body, x->len, &r);
+	x->ends_vmon = r.ends_vmon;
 	return respond(conn, &r);
 }
 
+/* The request is over: its answer sent, or the client gone. */
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode why)
 {
-	(void)cls, (void)conn, (void)why;
+	(void)conn, (void)why;
 	struct exchange *x = *con_cls;
+	if (x && x->ends_vmon)
+		api_end(cls);
 	if (x)
 		free(x->body);
 	free(x);
@@ -122,7 +127,7 @@ static int listen_on(const char *path, const char **why)
 	return fd;
 }
 
-int api_server_start(struct api_server *s, const char *path, struct api *api, const char **why)
+int api_server_listen(struct api_server *s, const char *path, const char **why)
 {
 	*s = (struct api_server){ .listen_fd = -1 };
 	int fd = listen_on(path, why);
@@ -130,17 +135,26 @@ int api_server_start(struct api_server *s, const char *path, struct api *api, co
 		return fd;
 	s->listen_fd = fd;
 	s->path = strdup(path);
+	if (!s->path) {
+		*why = "out of memory";
+		api_server_stop(s);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int api_server_serve(struct api_server *s, struct api *api, const char **why)
+{
 	s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
 				     0, NULL, NULL, on_request, api,
-				     MHD_OPTION_LISTEN_SOCKET, fd,
+				     MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
 				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_CONNECTION_TIMEOUT_S,
 				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS,
-				     MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+				     MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
 				     MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
 				     MHD_OPTION_END);
-	if (!s->daemon || !s->path) {
+	if (!s->daemon) {
 		*why = "libmicrohttpd cannot serve on it";
-		api_server_stop(s);
 		return -EIO;
 	}
 	s->listen_fd = -1; /* the daemon's now: MHD_stop_daemon closes it */

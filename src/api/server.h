@@ -5,7 +5,8 @@
  * never finishes its body only holds its own connection, until the
  * connection timeout drops it. Requests are answered one at a time, each
  * after its work on the VM is done (building and starting it, parking the
- * vCPUs, swapping a disk image).
+ * vCPUs, swapping a disk image, a snapshot, a migration). An answer that
+ * ends vmon (a migration's) ends it once sent, or once its client is gone.
  */
 #ifndef VMON_API_SERVER_H
 #define VMON_API_SERVER_H
@@ -22,10 +23,13 @@ struct api_server {
 };
 
 /*
- * Creates the socket at path (which must not exist) and starts serving
- * api. 0, or -errno with *why a sentence for the user.
+ * Creates the socket at path (which must not exist): clients can connect,
+ * and wait until api_server_serve. 0, or -errno with *why a sentence for
+ * the user.
  */
-int api_server_start(struct api_server *s, const char *path, struct api *api, const char **why);
+int api_server_listen(struct api_server *s, const char *path, const char **why);
+/* Starts serving api on the socket. 0, or -errno with *why. */
+int api_server_serve(struct api_server *s, struct api *api, const char **why);
 /* Stops serving (no handler runs afterwards) and removes the socket file. */
 void api_server_stop(struct api_server *s);
 

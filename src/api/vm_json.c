@@ -22,6 +22,7 @@
 #include <strings.h>
 
 #include "cli/args.h"
+#include "migration/migrate.h"
 
 /* Firecracker's MAX_SUPPORTED_VCPUS (vmm_config/machine_config.rs). */
 #define FIRECRACKER_MAX_VCPUS 32
@@ -60,6 +61,9 @@ static const char *const cache_types[] = { "Unsafe", "Writeback", NULL };
 static const char *const io_engines[] = { "Sync", "Async", NULL };
 /* "Warn" is Firecracker's other spelling of "Warning"; vmon keeps "Warning". */
 static const char *const log_levels[] = { "Error", "Warning", "Warn", "Info", "Debug", "Trace", "Off", NULL };
+
+static const char *const snapshot_types[] = { "Full", "Diff", NULL };
+static const char *const backend_types[] = { "File", "Uffd", NULL };
 
 static const struct field boot_source_fields[] = {
 	{ "kernel_image_path", JSON_STRING, REQUIRED | NOT_EMPTY, NULL },
@@ -115,6 +119,32 @@ static const struct field metrics_fields[] = {
 	{ "metrics_path", JSON_STRING, REQUIRED | NOT_EMPTY, NULL },
 };
 
+static const struct field snapshot_create_fields[] = {
+	{ "snapshot_path", JSON_STRING, REQUIRED | NOT_EMPTY, NULL },
+	{ "mem_file_path", JSON_STRING, REQUIRED | NOT_EMPTY, NULL },
+	{ "snapshot_type", JSON_STRING, DEFAULT_ONLY, snapshot_types },
+	{ "version", JSON_STRING, NULL_ONLY, NULL },
+};
+
+static const struct field snapshot_load_fields[] = {
+	{ "snapshot_path", JSON_STRING, REQUIRED | NOT_EMPTY, NULL },
+	{ "mem_backend", JSON_OBJECT, 0, NULL },
+	{ "mem_file_path", JSON_STRING, NOT_EMPTY, NULL },
+	{ "enable_diff_snapshots", JSON_TRUE, DEFAULT_ONLY, NULL },
+	{ "track_dirty_pages", JSON_TRUE, DEFAULT_ONLY, NULL },
+	{ "resume_vm", JSON_TRUE, 0, NULL },
+};
+
+static const struct field mem_backend_fields[] = {
+	{ "backend_type", JSON_STRING, REQUIRED | DEFAULT_ONLY, backend_types },
+	{ "backend_path", JSON_STRING, REQUIRED | NOT_EMPTY, NULL },
+};
+
+static const struct field migrate_fields[] = {
+	{ "destination_url", JSON_STRING, REQUIRED, NULL },
+	{ "max_downtime_ms", JSON_INTEGER, 0, NULL },
+};
+
 static const struct body_spec boot_source_spec = SPEC(boot_source_fields);
 static const struct body_spec machine_spec = SPEC(machine_fields);
 static const struct body_spec drive_spec = SPEC(drive_fields);
@@ -122,6 +152,10 @@ static const struct body_spec partial_drive_spec = SPEC(partial_drive_fields);
 static const struct body_spec nic_spec = SPEC(nic_fields);
 static const struct body_spec logger_spec = SPEC(logger_fields);
 static const struct body_spec metrics_spec = SPEC(metrics_fields);
+static const struct body_spec snapshot_create_spec = SPEC(snapshot_create_fields);
+static const struct body_spec snapshot_load_spec = SPEC(snapshot_load_fields);
+static const struct body_spec mem_backend_spec = SPEC(mem_backend_fields);
+static const struct body_spec migrate_spec = SPEC(migrate_fields);
 
 __attribute__((format(printf, 2, 3)))
 static int fail(char **fault, const char *fmt, ...)
@@ -588,6 +622,62 @@ int vm_json_put_metrics(const json_t *body, struct vm_config *cfg, char **fault)
 		return -EINVAL;
 	return vm_config_set_string(&cfg->metrics_path, string_field(body, "metrics_path")) == 0 ? 0 :
 		out_of_memory(fault);
+}
+
+int vm_json_snapshot_create(const json_t *body, struct vm_json_snapshot *out, char **fault)
+{
+	if (check_body(body, &snapshot_create_spec, "snapshot-create", false, fault) < 0)
+		return -EINVAL;
+	*out = (struct vm_json_snapshot){ .state_path = string_field(body, "snapshot_path"),
+					  .mem_path = string_field(body, "mem_file_path") };
+	return 0;
+}
+
+/* The memory file: mem_backend's backend_path or mem_file_path, exactly one given. NULL after *fault. */
+static const char *snapshot_mem_path(const json_t *body, char **fault)
+{
+	const json_t *backend = json_object_get(body, "mem_backend");
+	const char *file = string_field(body, "mem_file_path");
+	if (json_is_null(backend))
+		backend = NULL;
+	if (backend && file) {
+		fail(fault, "snapshot-load takes `mem_backend` or the older `mem_file_path`, not both");
+		return NULL;
+	}
+	if (!backend && !file) {
+		fail(fault, "missing field `mem_backend` in snapshot-load; expected an object with `backend_type` "
+		     "\"File\" and `backend_path` (or the older `mem_file_path`)");
+		return NULL;
+	}
+	if (backend && check_body(backend, &mem_backend_spec, "mem_backend", false, fault) < 0)
+		return NULL;
+	return backend ? string_field(backend, "backend_path") : file;
+}
+
+int vm_json_snapshot_load(const json_t *body, struct vm_json_snapshot *out, char **fault)
+{
+	if (check_body(body, &snapshot_load_spec, "snapshot-load", false, fault) < 0)
+		return -EINVAL;
+	const char *mem_path = snapshot_mem_path(body, fault);
+	if (!mem_path)
+		return -EINVAL;
+	*out = (struct vm_json_snapshot){ .state_path = string_field(body, "snapshot_path"), .mem_path = mem_path,
+					  .resume_vm = bool_field(body, "resume_vm", false) };
+	return 0;
+}
+
+int vm_json_migrate(const json_t *body, struct vm_json_migrate *out, char **fault)
+{
+	const char *where = "migrate", *why;
+	uint64_t downtime = MIGRATE_DEFAULT_MAX_DOWNTIME_MS;
+	if (check_body(body, &migrate_spec, where, false, fault) < 0 ||
+	    count_field(body, "max_downtime_ms", 1, VM_JSON_MAX_DOWNTIME_MS, where, &downtime, fault) < 0)
+		return -EINVAL;
+	const char *url = string_field(body, "destination_url");
+	if (cli_parse_endpoint(url, &out->destination, &why) < 0)
+		return fail(fault, "`destination_url` \"%.64s\" in %s %s", url, where, why);
+	out->max_downtime_ms = (unsigned)downtime;
+	return 0;
 }
 
 /* Adds value under key; on any failure both are released and NULL returned. */

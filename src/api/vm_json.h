@@ -64,6 +64,40 @@ const char *vm_json_log_level(const char *word);
 /* PUT /metrics: metrics_path (required). */
 int vm_json_put_metrics(const json_t *body, struct vm_config *cfg, char **fault);
 
+/* A snapshot request's files (pointing into the body); resume_vm: /snapshot/load's. */
+struct vm_json_snapshot {
+	const char *state_path, *mem_path;
+	bool resume_vm;
+};
+
+/*
+ * PUT /snapshot/create: snapshot_path and mem_file_path (required);
+ * snapshot_type "Full" only (vmon has no diff snapshots); no version
+ * (vmon writes its own format version).
+ */
+int vm_json_snapshot_create(const json_t *body, struct vm_json_snapshot *out, char **fault);
+/*
+ * PUT /snapshot/load: snapshot_path (required), the memory file as
+ * mem_backend {backend_type "File" (no "Uffd"), backend_path} or the older
+ * mem_file_path (exactly one of the two), resume_vm (default false),
+ * enable_diff_snapshots and track_dirty_pages false only.
+ */
+int vm_json_snapshot_load(const json_t *body, struct vm_json_snapshot *out, char **fault);
+
+/* The longest downtime a migration may be given (one minute). */
+#define VM_JSON_MAX_DOWNTIME_MS 60000
+
+struct vm_json_migrate {
+	const char *destination;   /* "ADDR:PORT", pointing into the body */
+	unsigned max_downtime_ms;
+};
+/*
+ * PUT /migrate (vmon's own): destination_url "ADDR:PORT" or "tcp:ADDR:PORT"
+ * (required), max_downtime_ms 1..VM_JSON_MAX_DOWNTIME_MS (default
+ * MIGRATE_DEFAULT_MAX_DOWNTIME_MS).
+ */
+int vm_json_migrate(const json_t *body, struct vm_json_migrate *out, char **fault);
+
 /*
  * The whole configuration: {"boot-source", "machine-config", "drives",
  * "network-interfaces", "logger", "metrics"} (GET /vm/config), and a

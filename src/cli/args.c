@@ -25,6 +25,12 @@ static const char usage[] =
 	"       vmon --api-sock PATH [--config-file FILE] [FIRECRACKER'S FLAGS] [--verbose]\n"
 	"       vmon [--no-api] --config-file FILE [FIRECRACKER'S FLAGS] [--verbose]\n"
 	"       vmon ctl --api-sock PATH pause|resume|info|config|ctrl-alt-del\n"
+	"       vmon ctl --api-sock PATH migrate --to ADDR:PORT [--max-downtime-ms N]\n"
+	"       vmon snapshot --api-sock PATH STATE_FILE MEM_FILE\n"
+	"       vmon restore STATE_FILE MEM_FILE [--paused] [--api-sock PATH] [--id ID]\n"
+	"                    [THE LOGGER AND METRICS FLAGS] [--verbose]\n"
+	"       vmon migrate-receive --listen ADDR:PORT [--api-sock PATH] [--id ID]\n"
+	"                    [THE LOGGER AND METRICS FLAGS] [--verbose]\n"
 	"       vmon --help | --version\n"
 	"\n"
 	"Boots a Linux kernel in a KVM virtual machine with a serial console on\n"
@@ -60,8 +66,19 @@ static const char usage[] =
 	"                  PATH; the machine starts when the API says InstanceStart,\n"
 	"                  or at once with --config-file\n"
 	"  ctl             ask the vmon serving --api-sock PATH to pause or resume the\n"
-	"                  guest, print its state (info) or configuration (config), or\n"
-	"                  press Ctrl-Alt-Del\n"
+	"                  guest, print its state (info) or configuration (config),\n"
+	"                  press Ctrl-Alt-Del, or migrate it live to the vmon\n"
+	"                  migrate-receive at ADDR:PORT (--max-downtime-ms: the longest\n"
+	"                  pause the guest may see, 1 to 60000, default 300), after\n"
+	"                  which that vmon ends\n"
+	"  snapshot        pause the VM of the vmon serving --api-sock PATH if it runs,\n"
+	"                  write its state and its memory to the two files, resume it\n"
+	"  restore         run the VM of a snapshot (its own configuration, the memory\n"
+	"                  file mapped copy-on-write), paused with --paused; with\n"
+	"                  --api-sock the API serves it\n"
+	"  migrate-receive wait for one live migration on ADDR:PORT (an IPv6 address\n"
+	"                  in brackets), then run the VM it brings; with --api-sock\n"
+	"                  the API serves it\n"
 	"\n"
 	"Firecracker's flags, as its launchers pass them (without run):\n"
 	"  --config-file FILE\n"
@@ -70,10 +87,11 @@ static const char usage[] =
 	"  --id ID         the instance's \"id\" in GET / (1 to 64 of A-Z, a-z, 0-9, -)\n"
 	"  --log-path PATH, --level LEVEL, --show-level, --show-log-origin\n"
 	"                  the log, as PUT /logger sets it (LEVEL: Error, Warning or\n"
-	"                  Warn, Info, Debug, Trace, Off); with --config-file only\n"
+	"                  Warn, Info, Debug, Trace, Off); with --config-file,\n"
+	"                  restore or migrate-receive only\n"
 	"  --metrics-path PATH\n"
 	"                  the metrics file, as PUT /metrics sets it; with\n"
-	"                  --config-file only\n"
+	"                  --config-file, restore or migrate-receive only\n"
 	"  --no-seccomp    accepted: vmon installs no seccomp filter\n"
 	"  --seccomp-filter FILE\n"
 	"                  refused: vmon cannot apply a seccomp filter yet\n"
@@ -144,7 +162,7 @@ static int set_string(char **field, const char *arg)
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_STATS, OPT_VERBOSE,
        OPT_DISK, OPT_CONSOLE, OPT_NET, OPT_CONFIG_FILE, OPT_API_SOCK, OPT_NO_API, OPT_ID, OPT_LOG_PATH,
        OPT_LEVEL, OPT_SHOW_LEVEL, OPT_SHOW_LOG_ORIGIN, OPT_METRICS_PATH, OPT_NO_SECCOMP, OPT_SECCOMP_FILTER,
-       OPT_BOOT_TIMER, OPT_MAX_PAYLOAD };
+       OPT_BOOT_TIMER, OPT_MAX_PAYLOAD, OPT_TO, OPT_MAX_DOWNTIME, OPT_PAUSED, OPT_LISTEN };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -184,6 +202,30 @@ static const struct option api_options[] = {
 
 static const struct option ctl_options[] = {
 	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
+	{ "to", required_argument, NULL, OPT_TO },
+	{ "max-downtime-ms", required_argument, NULL, OPT_MAX_DOWNTIME },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct option snapshot_options[] = {
+	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* restore's and migrate-receive's: the VM comes from elsewhere, the API's flags apply to it. */
+static const struct option vm_source_options[] = {
+	{ "paused", no_argument, NULL, OPT_PAUSED },
+	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
+	{ "id", required_argument, NULL, OPT_ID },
+	{ "log-path", required_argument, NULL, OPT_LOG_PATH },
+	{ "level", required_argument, NULL, OPT_LEVEL },
+	{ "show-level", no_argument, NULL, OPT_SHOW_LEVEL },
+	{ "show-log-origin", no_argument, NULL, OPT_SHOW_LOG_ORIGIN },
+	{ "metrics-path", required_argument, NULL, OPT_METRICS_PATH },
+	{ "verbose", no_argument, NULL, OPT_VERBOSE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -509,8 +551,8 @@ static int check_api_flags(const struct api_flags *f, const struct cli_extra *ex
 	if (extra->api_sock && check_api_sock(extra->api_sock) < 0)
 		return -1;
 	if (f->output_flag && !f->config_file)
-		return error_line("--%s works only with --config-file for now%s", f->output_flag,
-				  "; without one, use the API's PUT /logger and PUT /metrics");
+		return error_line("--%s works only with --config-file, restore or migrate-receive%s", f->output_flag,
+				  "; without them, use the API's PUT /logger and PUT /metrics");
 	return 0;
 }
 
@@ -542,26 +584,62 @@ static int parse_api(int argc, char **argv, enum cli_command *cmd, struct vm_con
 	return complete_machine(cfg);
 }
 
-/* vmon ctl --api-sock PATH ACTION (argv[0] is "ctl") */
-static int parse_ctl(int argc, char **argv, enum cli_command *cmd, struct cli_extra *extra)
+_Static_assert(VM_JSON_MAX_DOWNTIME_MS == 60000, "the message below says 60000");
+
+/* ctl's and snapshot's options: the socket, ctl migrate's destination and downtime. */
+static int apply_client_option(int opt, const char *arg, enum cli_command *cmd, struct cli_extra *extra)
+{
+	const char *why = NULL;
+	switch (opt) {
+	case OPT_API_SOCK:
+		extra->api_sock = arg;
+		return 0;
+	case OPT_TO:
+		return cli_parse_endpoint(arg, &extra->migrate.to, &why) == 0 ? 0 : error_line("--to '%s' %s", arg, why);
+	case OPT_MAX_DOWNTIME:
+		return cli_parse_count(arg, VM_JSON_MAX_DOWNTIME_MS, &extra->migrate.max_downtime_ms) == 0 ? 0 :
+			error_line("--max-downtime-ms '%s' %s", arg, "must be a number of milliseconds from 1 to 60000");
+	default:
+		*cmd = CLI_HELP;
+		return 0;
+	}
+}
+
+/* A client of the API's options (argv[0] is the verb); the arguments are left at argv[optind]. */
+static int parse_client(int argc, char **argv, const struct option *options, enum cli_command *cmd,
+			struct cli_extra *extra)
 {
 	int opt;
 	restart_options();
-	while ((opt = next_option(argc, argv, ctl_options, NULL)) != -1) {
-		if (opt == OPTION_BAD)
+	while ((opt = next_option(argc, argv, options, NULL)) != -1)
+		if (opt == OPTION_BAD || apply_client_option(opt, optarg, cmd, extra) < 0)
 			return -1;
-		if (opt == OPT_API_SOCK)
-			extra->api_sock = optarg;
-		else
-			*cmd = CLI_HELP;
-	}
+	if (*cmd == CLI_HELP)
+		return 0;
+	if (!extra->api_sock)
+		return error_line("%s needs --api-sock PATH%s", argv[0], "");
+	return check_api_sock(extra->api_sock);
+}
+
+/* migrate needs --to; the other actions take neither --to nor --max-downtime-ms. */
+static int check_migrate_options(const struct cli_extra *extra)
+{
+	bool migrate = strcmp(extra->ctl_action, "migrate") == 0;
+	if (migrate && !extra->migrate.to)
+		return error_line("%s%s", "ctl migrate needs --to ADDR:PORT (where vmon migrate-receive listens)", "");
+	if (!migrate && (extra->migrate.to || extra->migrate.max_downtime_ms))
+		return error_line("--to and --max-downtime-ms are for ctl migrate, not ctl %s%s", extra->ctl_action, "");
+	return 0;
+}
+
+/* vmon ctl --api-sock PATH ACTION (argv[0] is "ctl") */
+static int parse_ctl(int argc, char **argv, enum cli_command *cmd, struct cli_extra *extra)
+{
+	if (parse_client(argc, argv, ctl_options, cmd, extra) < 0)
+		return -1;
 	if (*cmd == CLI_HELP)
 		return 0;
 	*cmd = CLI_CTL;
-	if (!extra->api_sock)
-		return error_line("%s%s", "ctl needs --api-sock PATH", "");
-	if (check_api_sock(extra->api_sock) < 0)
-		return -1;
 	char actions[128];
 	ctl_action_names(actions, sizeof(actions));
 	if (optind == argc)
@@ -571,7 +649,76 @@ static int parse_ctl(int argc, char **argv, enum cli_command *cmd, struct cli_ex
 	extra->ctl_action = argv[optind];
 	if (!ctl_action_known(extra->ctl_action))
 		return error_line("unknown ctl action '%s': use %s", extra->ctl_action, actions);
+	return check_migrate_options(extra);
+}
+
+/* STATE_FILE MEM_FILE: snapshot's and restore's arguments, after their options (argv[0] is the verb). */
+static int take_snapshot_files(int argc, char **argv, struct cli_extra *extra)
+{
+	if (argc - optind < 2)
+		return error_line("%s needs STATE_FILE MEM_FILE%s", argv[0], " (the snapshot's state and memory files)");
+	if (argc - optind > 2)
+		return error_line("unexpected argument '%s'%s", argv[optind + 2], "");
+	extra->state_file = argv[optind];
+	extra->mem_file = argv[optind + 1];
 	return 0;
+}
+
+/* vmon snapshot --api-sock PATH STATE_FILE MEM_FILE (argv[0] is "snapshot") */
+static int parse_snapshot(int argc, char **argv, enum cli_command *cmd, struct cli_extra *extra)
+{
+	if (parse_client(argc, argv, snapshot_options, cmd, extra) < 0)
+		return -1;
+	if (*cmd == CLI_HELP)
+		return 0;
+	*cmd = CLI_SNAPSHOT;
+	return take_snapshot_files(argc, argv, extra);
+}
+
+/* --paused is restore's, --listen migrate-receive's; the rest as vmon --api-sock takes them. */
+static int apply_vm_source_flag(int opt, const char *arg, bool restore, enum cli_command *cmd,
+				struct api_flags *f, struct cli_extra *extra)
+{
+	const char *why = NULL;
+	if (opt == OPT_PAUSED && !restore)
+		return error_line("%s%s", "--paused is restore's: a migrated VM runs at once", "");
+	if (opt == OPT_LISTEN && restore)
+		return error_line("%s%s", "--listen is migrate-receive's", "");
+	if (opt == OPT_PAUSED) {
+		extra->restore_paused = true;
+		return 0;
+	}
+	if (opt == OPT_LISTEN)
+		return cli_parse_endpoint(arg, &extra->listen, &why) == 0 ? 0 : error_line("--listen '%s' %s", arg, why);
+	return apply_api_flag(opt, arg, cmd, f, extra);
+}
+
+/*
+ * vmon restore STATE_FILE MEM_FILE [...] and vmon migrate-receive --listen
+ * ADDR:PORT [...] (argv[0] is the verb): cfg gets the logger and metrics flags.
+ */
+static int parse_vm_source(int argc, char **argv, enum cli_command *cmd, struct vm_config *cfg,
+			   struct cli_extra *extra)
+{
+	bool restore = strcmp(argv[0], "restore") == 0;
+	struct api_flags f = { 0 };
+	int opt;
+	restart_options();
+	while ((opt = next_option(argc, argv, vm_source_options, NULL)) != -1)
+		if (opt == OPTION_BAD || apply_vm_source_flag(opt, optarg, restore, cmd, &f, extra) < 0)
+			return -1;
+	if (*cmd == CLI_HELP)
+		return 0;
+	*cmd = restore ? CLI_RESTORE : CLI_RECEIVE;
+	if (restore && take_snapshot_files(argc, argv, extra) < 0)
+		return -1;
+	if (!restore && optind < argc)
+		return error_line("unexpected argument '%s'%s", argv[optind], "");
+	if (!restore && !extra->listen)
+		return error_line("%s%s", "migrate-receive needs --listen ADDR:PORT (where the migration comes in)", "");
+	if (extra->api_sock && check_api_sock(extra->api_sock) < 0)
+		return -1;
+	return apply_output_flags(&f, cfg);
 }
 
 int cli_parse(int argc, char **argv, enum cli_command *cmd, struct vm_config *cfg,
@@ -596,6 +743,10 @@ int cli_parse(int argc, char **argv, enum cli_command *cmd, struct vm_config *cf
 		return parse_run(argc - 1, argv + 1, cmd, cfg, extra);
 	if (strcmp(verb, "ctl") == 0)
 		return parse_ctl(argc - 1, argv + 1, cmd, extra);
+	if (strcmp(verb, "snapshot") == 0)
+		return parse_snapshot(argc - 1, argv + 1, cmd, extra);
+	if (strcmp(verb, "restore") == 0 || strcmp(verb, "migrate-receive") == 0)
+		return parse_vm_source(argc - 1, argv + 1, cmd, cfg, extra);
 	if (verb[0] == '-')
 		return parse_api(argc, argv, cmd, cfg, extra);
 	return error_line("unknown command '%s'%s", verb, "");

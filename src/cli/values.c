@@ -90,6 +90,34 @@ int cli_parse_count(const char *v, unsigned max, unsigned *count)
 	return 0;
 }
 
+/* The address before ":PORT": a name or IPv4 address, or [IPv6]; printable, no spaces. */
+static int check_address(const char *addr, size_t len, const char **why)
+{
+	bool bracketed = addr[0] == '[';
+	if (len == 0 || (bracketed && len == 2))
+		return invalid(why, "has no address before :PORT");
+	if (bracketed ? addr[len - 1] != ']' || memchr(addr + 1, ']', len - 2) : memchr(addr, ':', len) != NULL)
+		return invalid(why, "must have its IPv6 address in brackets, as [::1]:4444");
+	for (size_t i = 0; i < len; i++)
+		if (!isgraph((unsigned char)addr[i]))
+			return invalid(why, "has a space or a control character in its address");
+	return 0;
+}
+
+int cli_parse_endpoint(const char *s, const char **endpoint, const char **why)
+{
+	if (strncmp(s, "tcp:", 4) == 0)
+		s += 4;
+	const char *colon = strrchr(s, ':');
+	unsigned port;
+	if (!colon || cli_parse_count(colon + 1, 65535, &port) < 0)
+		return invalid(why, "must be ADDR:PORT with a port from 1 to 65535");
+	if (check_address(s, (size_t)(colon - s), why) < 0)
+		return -1;
+	*endpoint = s;
+	return 0;
+}
+
 static int parse_transport(const char *v, enum virtio_transport_kind *t)
 {
 	if (strcmp(v, "pci") != 0 && strcmp(v, "mmio") != 0)

@@ -1,6 +1,6 @@
 /*
  * The values the command line takes (sizes, counts, --disk and --net
- * key=value lists, MACs), each parsed into the configuration or refused
+ * key=value lists, MACs, TCP endpoints), each parsed into the configuration or refused
  * with a phrase for the user (*why), which the caller puts after the value.
  */
 #ifndef VMON_CLI_VALUES_H
@@ -28,5 +28,11 @@ int cli_parse_net(const char *s, struct nic_config *nic, const char **why);
 int cli_parse_mac(const char *s, uint8_t mac[6], const char **why);
 /* A decimal count from 1 to max. 0 or -1. */
 int cli_parse_count(const char *v, unsigned max, unsigned *count);
+/*
+ * A TCP endpoint, "ADDR:PORT" or Cloud Hypervisor's "tcp:ADDR:PORT": an
+ * address (IPv6 in brackets, "[::1]:4444") and a port from 1 to 65535.
+ * *endpoint points past any "tcp:". 0 or -1 with *why.
+ */
+int cli_parse_endpoint(const char *s, const char **endpoint, const char **why);
 
 #endif

@@ -201,6 +201,94 @@ tap_check "ctl: unknown action" rejects "unknown ctl action 'stop'" ctl --api-so
 tap_check "ctl: no action" rejects "ctl needs an action" ctl --api-sock "$work/s"
 tap_check "ctl: no --api-sock" rejects "ctl needs --api-sock PATH" ctl pause
 
+# Snapshots: vmon restore of bad files, each refused with one line; a real
+# snapshot of the spinning tiny guest, taken through the API, spoiled in
+# every way a file can be.
+tap_check "snapshot: no --api-sock" rejects "snapshot needs --api-sock PATH" snapshot "$work/s" "$work/m"
+tap_check "snapshot: one file" rejects "snapshot needs STATE_FILE MEM_FILE" snapshot --api-sock "$work/s" "$work/s"
+tap_check "snapshot: nobody serves the socket" rejects "vmon snapshot: cannot reach vmon at '$work/none.sock'" \
+	snapshot --api-sock "$work/none.sock" "$work/vm.state" "$work/vm.mem"
+tap_check "restore: no files" rejects "restore needs STATE_FILE MEM_FILE" restore
+tap_check "restore: --listen" rejects "--listen is migrate-receive's" restore "$work/a" "$work/b" --listen 127.0.0.1:4444
+tap_check "restore: state file missing" rejects "cannot read the snapshot '$work/nope.state': No such file" \
+	restore "$work/nope.state" "$work/nope.mem"
+tap_check "restore: state file is a directory" rejects "the snapshot '$work' is not a regular file" \
+	restore "$work" "$work/nope.mem"
+: >"$work/empty.state"
+tap_check "restore: empty state file" rejects "the state is truncated" restore "$work/empty.state" "$work/nope.mem"
+head -c 4096 /dev/urandom >"$work/garbage.state"
+tap_check "restore: garbage state file" rejects "this is not a vmon state" restore "$work/garbage.state" "$work/nope.mem"
+
+# put METHOD PATH BODY: the status of that call to the vmon serving $work/snap.sock.
+put() {
+	curl -s --max-time 10 --unix-socket "$work/snap.sock" -X "$1" -d "$3" -o /dev/null -w '%{http_code}' \
+		"http://localhost$2"
+}
+# snapshot_tiny_guest: vm.state and vm.mem of pvh_spin (32 MiB), by the API.
+snapshot_tiny_guest() {
+	local pid ok=1
+	"$vmon" --api-sock "$work/snap.sock" </dev/null >/dev/null 2>"$work/snap.err" &
+	pid=$!
+	for _ in $(seq 100); do [ -S "$work/snap.sock" ] && break; sleep 0.05; done
+	[ "$(put PUT /boot-source "{\"kernel_image_path\": \"$guests/pvh_spin.elf\"}")" = 204 ] &&
+		[ "$(put PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 32}')" = 204 ] &&
+		[ "$(put PUT /actions '{"action_type": "InstanceStart"}')" = 204 ] &&
+		[ "$(put PATCH /vm '{"state": "Paused"}')" = 204 ] &&
+		[ "$(put PUT /snapshot/create "{\"snapshot_path\": \"$work/vm.state\", \"mem_file_path\": \"$work/vm.mem\"}")" = 204 ] &&
+		ok=0
+	kill -TERM "$pid"
+	wait "$pid"
+	return $ok
+}
+if [ -w /dev/kvm ] && snapshot_tiny_guest; then
+	size=$(stat -c %s "$work/vm.state")
+	head -c $((size / 2)) "$work/vm.state" >"$work/truncated.state"
+	cp "$work/vm.state" "$work/flipped.state"
+	printf '\xa5' | dd of="$work/flipped.state" bs=1 seek=$((size / 2)) conv=notrunc status=none
+	# Format version 2 in the header (offset 12), nothing else changed.
+	cp "$work/vm.state" "$work/version2.state"
+	printf '\x02' | dd of="$work/version2.state" bs=1 seek=12 conv=notrunc status=none
+	head -c $((16 << 20)) "$work/vm.mem" >"$work/short.mem"
+	tap_check "restore: truncated state file" rejects "the state is truncated" \
+		restore "$work/truncated.state" "$work/vm.mem"
+	tap_check "restore: a bit-flipped state file" rejects "its checksum does not match" \
+		restore "$work/flipped.state" "$work/vm.mem"
+	tap_check "restore: a state of another format version" rejects \
+		"written by a newer vmon (format version 2; this vmon reads version 1)" \
+		restore "$work/version2.state" "$work/vm.mem"
+	tap_check "restore: memory file missing" rejects "cannot open the memory file '$work/nope.mem'" \
+		restore "$work/vm.state" "$work/nope.mem"
+	tap_check "restore: memory file of the wrong size" rejects "not a regular file of 32 MiB" \
+		restore "$work/vm.state" "$work/short.mem"
+	tap_check "restore: memory file is a directory" rejects "not a regular file of 32 MiB" \
+		restore "$work/vm.state" "$work"
+else
+	for t in "truncated state file" "a bit-flipped state file" "a state of another format version" \
+		"memory file missing" "memory file of the wrong size" "memory file is a directory"; do
+		tap_skip "restore: $t" "no /dev/kvm to take a snapshot with"
+	done
+fi
+
+tap_check "migrate-receive: no --listen" rejects "migrate-receive needs --listen ADDR:PORT" migrate-receive
+tap_check "migrate-receive: --listen without a port" rejects "--listen '127.0.0.1' must be ADDR:PORT with a port from 1 to 65535" \
+	migrate-receive --listen 127.0.0.1
+tap_check "migrate-receive: --listen port 0" rejects "with a port from 1 to 65535" migrate-receive --listen 127.0.0.1:0
+tap_check "migrate-receive: --listen port 65536" rejects "with a port from 1 to 65535" migrate-receive --listen 127.0.0.1:65536
+tap_check "migrate-receive: --listen without an address" rejects "has no address before :PORT" migrate-receive --listen :4444
+tap_check "migrate-receive: --listen IPv6 without brackets" rejects "must have its IPv6 address in brackets" \
+	migrate-receive --listen ::1:4444
+tap_check "migrate-receive: --listen on an address this host lacks" rejects "cannot listen on 192.0.2.1:4444" \
+	migrate-receive --listen 192.0.2.1:4444
+touch "$work/taken.sock"
+tap_check "migrate-receive: an --api-sock path that exists, refused before any migration comes" \
+	rejects "--api-sock '$work/taken.sock': the path exists" \
+	migrate-receive --listen 127.0.0.1:4444 --api-sock "$work/taken.sock"
+tap_check "migrate-receive: --paused" rejects "--paused is restore's" migrate-receive --listen 127.0.0.1:4444 --paused
+tap_check "ctl migrate: no --to" rejects "ctl migrate needs --to ADDR:PORT" ctl --api-sock "$work/s" migrate
+tap_check "ctl migrate: bad --to" rejects "--to 'nowhere' must be ADDR:PORT" ctl --api-sock "$work/s" migrate --to nowhere
+tap_check "ctl migrate: bad --max-downtime-ms" rejects "--max-downtime-ms '0' must be a number of milliseconds from 1 to 60000" \
+	ctl --api-sock "$work/s" migrate --to 127.0.0.1:4444 --max-downtime-ms 0
+
 help_works() { "$vmon" --help | grep -q "usage: vmon run"; }
 version_works() { "$vmon" --version | grep -qx "vmon [0-9.]*"; }
 tap_check "--help prints the usage" help_works

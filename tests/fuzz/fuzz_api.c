@@ -4,11 +4,15 @@
  * bytes, each "METHOD PATH\n" then its body, e.g.
  *   "PUT /boot-source\n{\"kernel_image_path\": \"/k\"}\0PUT /actions\n{...}"
  * (at most 32). PUT /logger and PUT /metrics are left out: they open the
- * files they name. Checked: every answer is 200 with a JSON body, 204
- * with none, or 400 with exactly {"fault_message": string}; and, once a
- * kernel is set, the configuration GET /vm/config reports loads back into
- * the same document (what --config-file relies on).
+ * files they name. The fake VM's snapshot load gives a configuration with
+ * a drive; its snapshot calls fail for a state file starting with 'f', its
+ * migration for a destination starting with 'f' (refused) or 'p' (-EPIPE).
+ * Checked: every answer is 200 with a JSON body, 204 with none, or 400
+ * with exactly {"fault_message": string}; only a 200 ends vmon; and, once
+ * a kernel is set, the configuration GET /vm/config reports loads back
+ * into the same document (what --config-file relies on).
  */
+#include <errno.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -30,17 +34,43 @@ static int fake_replace(void *ctx, unsigned index, const char *path, const char 
 	return 0;
 }
 static void fake_counters(void *ctx, struct machine_counters *out) { (void)ctx; *out = (struct machine_counters){ 0 }; }
+static void fake_shutdown(void *ctx) { (void)ctx; }
+
+static int fake_snapshot_create(void *ctx, const char *state_path, const char *mem_path)
+{
+	(void)ctx, (void)mem_path;
+	return state_path[0] == 'f' ? -EIO : 0;
+}
+
+static int fake_snapshot_load(void *ctx, const char *state_path, const char *mem_path, bool resume,
+			      struct vm_config *cfg)
+{
+	(void)ctx, (void)mem_path, (void)resume;
+	if (vm_config_set_string(&cfg->kernel_path, "/snapshot-kernel") < 0 || state_path[0] == 'f')
+		return -EIO;
+	cfg->disks[0] = (struct disk_config){ .id = "root", .path = strdup("/snapshot.img"), .root = true,
+					      .queues = 1, .transport = TRANSPORT_MMIO };
+	cfg->nr_disks = cfg->disks[0].path ? 1 : 0;
+	return 0;
+}
+
+static int fake_migrate(void *ctx, const char *destination, unsigned max_downtime_ms, struct migrate_stats *stats)
+{
+	(void)ctx;
+	*stats = (struct migrate_stats){ .rounds = 1, .downtime_ms = max_downtime_ms };
+	return destination[0] == 'f' ? -ECONNREFUSED : destination[0] == 'p' ? -EPIPE : 0;
+}
 
 static void check_answer(const struct api_response *r)
 {
 	json_t *doc = r->body ? json_loads(r->body, 0, NULL) : NULL;
-	bool ok;
+	bool ok = !r->ends_vmon || r->status == 200;
 	if (r->status == 204)
-		ok = !r->body;
+		ok = ok && !r->body;
 	else if (r->status == 200)
-		ok = doc != NULL;
+		ok = ok && doc != NULL;
 	else
-		ok = r->status == 400 && json_object_size(doc) == 1 &&
+		ok = ok && r->status == 400 && json_object_size(doc) == 1 &&
 		     json_is_string(json_object_get(doc, "fault_message"));
 	json_decref(doc);
 	if (!ok)
@@ -102,7 +132,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct api_vm_ops ops = { .start = fake_start, .pause = fake_ok, .resume = fake_ok,
 				  .ctrl_alt_del = fake_ok, .replace_disk = fake_replace,
-				  .counters = fake_counters, .ctx = NULL };
+				  .counters = fake_counters, .snapshot_create = fake_snapshot_create,
+				  .snapshot_load = fake_snapshot_load, .migrate = fake_migrate,
+				  .shutdown = fake_shutdown, .ctx = NULL };
 	struct api api;
 	api_init(&api, &ops, NULL);
 	const char *p = (const char *)data, *end = p + size;

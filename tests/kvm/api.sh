@@ -1,7 +1,9 @@
 #!/bin/bash
 # The management API end to end: vmon --api-sock with curl --unix-socket
 # (and python3 for the clients curl cannot be: slow, half-closed, many
-# calls on one connection), booting the tiny guests on the real /dev/kvm.
+# calls on one connection, a migration peer that sends garbage), booting
+# the tiny guests on the real /dev/kvm; snapshots (the API, vmon snapshot,
+# vmon restore) and live migration to vmon migrate-receive.
 # Usage: api.sh VMON GUESTS_DIR
 set -u
 vmon=$(realpath "$1")
@@ -188,5 +190,141 @@ tap_check "a start that fails (no such kernel) is a 400, and vmon stays" bash -c
 touch "$work/taken.sock"
 "$vmon" --api-sock "$work/taken.sock" </dev/null >"$work/taken.out" 2>&1
 tap_check "an --api-sock path that exists: status 1, one line" test $? = 1 -a "$(wc -l <"$work/taken.out")" = 1
+
+# --- snapshots: the spinning guest saved, loaded in another vmon, restored ---
+# start_spin NAME: a vmon on $work/NAME.sock running pvh_spin (1 vCPU, 32 MiB).
+start_spin() {
+	sock=$work/$1.sock
+	start_vmon "$1" &&
+		api PUT /boot-source "{\"kernel_image_path\": \"$guests/pvh_spin.elf\"}" && answers 204 &&
+		api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 32}' && answers 204 &&
+		api PUT /actions '{"action_type": "InstanceStart"}' && answers 204
+}
+wait_socket() { for _ in $(seq 100); do [ -S "$1" ] && return 0; sleep 0.05; done; return 1; }
+snapshot_body() { printf '{"snapshot_path": "%s", "mem_file_path": "%s"}' "$work/$1.state" "$work/$1.mem"; }
+load_body() { # load_body STATE MEM RESUME
+	printf '{"snapshot_path": "%s", "mem_backend": {"backend_type": "File", "backend_path": "%s"}, "resume_vm": %s}' \
+		"$1" "$2" "$3"
+}
+
+tap_check "a spinning guest for the snapshots" start_spin snap-a
+check_call "PUT /snapshot/create on a running VM: 400 saying to pause it first" 400 \
+	'PATCH /vm {\"state\": \"Paused\"} first' PUT /snapshot/create "$(snapshot_body vm)"
+check_call "PATCH /vm Paused: 204" 204 "" PATCH /vm '{"state": "Paused"}'
+check_call "PUT /snapshot/create on the paused VM: 204" 204 "" PUT /snapshot/create "$(snapshot_body vm)"
+tap_check "the state file exists and the memory file has the RAM's 32 MiB" \
+	test -s "$work/vm.state" -a "$(stat -c %s "$work/vm.mem" 2>/dev/null)" = $((32 << 20))
+check_call "PATCH /vm Resumed after the snapshot: 204" 204 "" PATCH /vm '{"state": "Resumed"}'
+check_call "GET /: Running again" 200 '"state":"Running"' GET /
+"$vmon" snapshot --api-sock "$sock" "$work/cli.state" "$work/cli.mem" >"$work/snapshot-cli.out" 2>&1
+tap_check "vmon snapshot: status 0, one line naming the files" \
+	test $? = 0 -a "$(grep -c "$work/cli.state.*$work/cli.mem" "$work/snapshot-cli.out")" = 1 -a -s "$work/cli.mem"
+check_call "vmon snapshot paused the running VM and resumed it" 200 '"state":"Running"' GET /
+kill -TERM "$vmon_pid"
+wait_exit
+tap_check "that vmon ends on SIGTERM with status 0" status_was $? 0
+
+sock=$work/snap-b.sock
+start_vmon snap-b
+head -c 4096 /dev/urandom >"$work/garbage.state"
+check_call "PUT /snapshot/load of a garbage file: 400 saying why" 400 "this is not a vmon state" \
+	PUT /snapshot/load "$(load_body "$work/garbage.state" "$work/vm.mem" true)"
+check_call "after it vmon is still usable: Not started" 200 '"state":"Not started"' GET /
+check_call "PUT /snapshot/load (resume_vm true): 204" 204 "" \
+	PUT /snapshot/load "$(load_body "$work/vm.state" "$work/vm.mem" true)"
+check_call "GET /: the loaded VM is Running" 200 '"state":"Running"' GET /
+check_call "GET /vm/config: the snapshot's configuration" 200 '"mem_size_mib":32' GET /vm/config
+tap_check "with the snapshot's kernel" answers 200 "pvh_spin.elf"
+check_call "a second load: 400" 400 "not allowed after starting" \
+	PUT /snapshot/load "$(load_body "$work/vm.state" "$work/vm.mem" true)"
+check_call "PATCH /vm Paused on the loaded VM: 204" 204 "" PATCH /vm '{"state": "Paused"}'
+check_call "PUT /snapshot/create of the loaded VM: 204" 204 "" PUT /snapshot/create "$(snapshot_body again)"
+check_call "PATCH /vm Resumed: 204" 204 "" PATCH /vm '{"state": "Resumed"}'
+check_call "SendCtrlAltDel on the loaded VM: 204" 204 "" PUT /actions '{"action_type": "SendCtrlAltDel"}'
+kill -TERM "$vmon_pid"
+wait_exit
+tap_check "the loading vmon ends on SIGTERM with status 0" status_was $? 0
+
+sock=$work/restore.sock
+"$vmon" restore "$work/cli.state" "$work/cli.mem" --api-sock "$sock" --id restored </dev/null \
+	>"$work/restore.out" 2>"$work/restore.err" &
+vmon_pid=$!
+tap_check "vmon restore serves the API" wait_socket "$sock"
+check_call "vmon restore: the VM of vmon snapshot runs" 200 '"state":"Running"' GET /
+tap_check "with the --id given" answers 200 '"id":"restored"'
+kill -TERM "$vmon_pid"
+wait_exit
+tap_check "vmon restore ends on SIGTERM with status 0" status_was $? 0
+"$vmon" restore "$work/vm.state" "$work/vm.mem" --paused --api-sock "$sock" </dev/null >/dev/null 2>&1 &
+vmon_pid=$!
+wait_socket "$sock"
+check_call "vmon restore --paused: Paused" 200 '"state":"Paused"' GET /
+check_call "and it resumes" 204 "" PATCH /vm '{"state": "Resumed"}'
+kill -TERM "$vmon_pid"
+wait_exit
+
+# --- live migration of the spinning guest ---
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# garbage_peer: a server that answers anything with garbage; its port on stdout.
+garbage_peer() {
+	python3 -c '
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1); print(s.getsockname()[1], flush=True)
+c, _ = s.accept(); c.sendall(b"this is not vmon speaking\n" * 64)
+try:
+    while c.recv(65536): pass
+except OSError: pass' &
+}
+migration_answer_ok() { # a 200 with the six counters, rounds at least 1
+	answers 200 && python3 -c 'import json,sys; d=json.loads(sys.argv[1])
+assert sorted(d) == ["bytes_sent", "downtime_ms", "pages_sent", "rounds", "total_ms", "zero_pages"], d
+assert d["rounds"] >= 1, d' "$body"
+}
+
+tap_check "a spinning guest to migrate" start_spin src
+src_pid=$vmon_pid
+check_call "PUT /migrate to a port nobody listens on: 400" 400 "Cannot migrate the microVM" \
+	PUT /migrate "{\"destination_url\": \"127.0.0.1:$(free_port)\"}"
+check_call "the source still runs" 200 '"state":"Running"' GET /
+"$vmon" ctl --api-sock "$sock" migrate --to "127.0.0.1:$(free_port)" >"$work/ctl-migrate.out" 2>&1
+tap_check "vmon ctl migrate to a port nobody listens on: status 1, the fault on one line" \
+	test $? = 1 -a "$(grep -c "^vmon ctl: 400: Cannot migrate the microVM" "$work/ctl-migrate.out")" = 1 \
+	-a "$(wc -l <"$work/ctl-migrate.out")" = 1
+garbage_peer >"$work/garbage.port"
+for _ in $(seq 50); do [ -s "$work/garbage.port" ] && break; sleep 0.1; done
+check_call "PUT /migrate to a peer that sends garbage: 400" 400 "Cannot migrate the microVM" \
+	PUT /migrate "{\"destination_url\": \"127.0.0.1:$(cat "$work/garbage.port")\"}"
+check_call "the source still runs" 200 '"state":"Running"' GET /
+check_call "PUT /migrate with a bad destination: 400 naming the field" 400 "destination_url" \
+	PUT /migrate '{"destination_url": "127.0.0.1"}'
+
+port=$(free_port)
+"$vmon" migrate-receive --listen "127.0.0.1:$port" --api-sock "$work/dst.sock" </dev/null \
+	>"$work/dst.out" 2>"$work/dst.err" &
+dst_pid=$!
+for _ in $(seq 50); do grep -q "waiting for a migration" "$work/dst.err" && break; sleep 0.1; done
+api PUT /migrate "{\"destination_url\": \"tcp:127.0.0.1:$port\", \"max_downtime_ms\": 500}"
+if [ "$status" = 400 ] && grep -q "cannot log dirty pages" <<<"$body"; then
+	# A KVM without dirty logging: the clear fault, and the source runs on.
+	tap_check "PUT /migrate on a KVM without dirty logging: 400 saying so" fault 400 "cannot log dirty pages"
+	check_call "the source still runs" 200 '"state":"Running"' GET /
+	kill -TERM "$src_pid" "$dst_pid"
+	wait "$src_pid" "$dst_pid"
+else
+	tap_check "PUT /migrate: 200 with its counters, at least one round" migration_answer_ok
+	wait_exit
+	tap_check "the source vmon ends with status 0 after answering" status_was $? 0
+	tap_check "its socket file is removed" test ! -e "$sock"
+	sock=$work/dst.sock
+	vmon_pid=$dst_pid
+	tap_check "the destination serves the API" wait_socket "$sock"
+	check_call "the destination's GET /: Running" 200 '"state":"Running"' GET /
+	check_call "its GET /vm/config: the source's machine" 200 "pvh_spin.elf" GET /vm/config
+	check_call "the migrated VM pauses" 204 "" PATCH /vm '{"state": "Paused"}'
+	check_call "and resumes" 204 "" PATCH /vm '{"state": "Resumed"}'
+	kill -TERM "$vmon_pid"
+	wait_exit
+	tap_check "the destination ends on SIGTERM with status 0" status_was $? 0
+fi
 
 tap_done

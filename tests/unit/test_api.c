@@ -1,8 +1,8 @@
 /*
  * The API without HTTP: api_handle over a fake VM that records what it was
  * asked. Firecracker's sequence (configure, InstanceStart, pause, resume,
- * Ctrl-Alt-Del, drive swap, metrics), and every call refused in the state
- * it comes in, with its status and fault message.
+ * Ctrl-Alt-Del, drive swap, metrics), snapshots and migration, and every
+ * call refused in the state it comes in, with its status and fault message.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -16,13 +16,19 @@
 #include "util/log.h"
 
 struct fake_vm {
-	int starts, pauses, resumes, cads, replaces;
+	int starts, pauses, resumes, cads, replaces, snapshots, loads, migrations, shutdowns;
 	int fail;                 /* the next call's result, then back to 0 */
 	unsigned replaced_index;
 	char replaced_path[256];
 	char started_kernel[256];
+	char state_path[256], mem_path[256];  /* of the last snapshot created or loaded */
+	bool loaded_resume;
+	char destination[256];
+	unsigned max_downtime_ms;
 	struct machine_counters counters;
 };
+
+static struct fake_vm fake;
 
 static int take_fail(struct fake_vm *f)
 {
@@ -76,9 +82,74 @@ static void fake_counters(void *ctx, struct machine_counters *out)
 	*out = ((struct fake_vm *)ctx)->counters;
 }
 
-static struct fake_vm fake;
+/* The next call's result; a failure is logged, as the real VM side logs why. */
+static int take_logged_fail(struct fake_vm *f)
+{
+	int ret = take_fail(f);
+	if (ret < 0)
+		log_error("the fake's reason: %s", strerror(-ret));
+	return ret;
+}
+
+static void record_files(struct fake_vm *f, const char *state_path, const char *mem_path)
+{
+	snprintf(f->state_path, sizeof(f->state_path), "%s", state_path);
+	snprintf(f->mem_path, sizeof(f->mem_path), "%s", mem_path);
+}
+
+static int fake_snapshot_create(void *ctx, const char *state_path, const char *mem_path)
+{
+	struct fake_vm *f = ctx;
+	f->snapshots++;
+	record_files(f, state_path, mem_path);
+	return take_logged_fail(f);
+}
+
+/* The snapshot's configuration: 3 vCPUs, 128 MiB, a root drive. Half of it even when failing. */
+static int fake_snapshot_load(void *ctx, const char *state_path, const char *mem_path, bool resume,
+			      struct vm_config *cfg)
+{
+	struct fake_vm *f = ctx;
+	f->loads++;
+	record_files(f, state_path, mem_path);
+	f->loaded_resume = resume;
+	vm_config_set_string(&cfg->kernel_path, "/snapshot-kernel");
+	int ret = take_logged_fail(f);
+	if (ret < 0)
+		return ret;
+	cfg->nr_cpus = 3;
+	cfg->mem_size = 128ull << 20;
+	cfg->disks[0] = (struct disk_config){ .id = "root", .path = strdup("/snapshot.img"), .root = true,
+					      .queues = 1, .transport = TRANSPORT_MMIO };
+	cfg->nr_disks = 1;
+	return 0;
+}
+
+static int fake_migrate(void *ctx, const char *destination, unsigned max_downtime_ms, struct migrate_stats *stats)
+{
+	struct fake_vm *f = ctx;
+	f->migrations++;
+	snprintf(f->destination, sizeof(f->destination), "%s", destination);
+	f->max_downtime_ms = max_downtime_ms;
+	*stats = (struct migrate_stats){ .rounds = 3, .pages_sent = 100, .zero_pages = 900, .bytes_sent = 409700,
+					 .total_ms = 40, .downtime_ms = 5, .last_round_pages = 2 };
+	return take_logged_fail(f);
+}
+
+static void fake_shutdown(void *ctx)
+{
+	((struct fake_vm *)ctx)->shutdowns++;
+}
+
+static const struct api_vm_ops fake_ops = {
+	.start = fake_start, .pause = fake_pause, .resume = fake_resume, .ctrl_alt_del = fake_cad,
+	.replace_disk = fake_replace, .counters = fake_counters, .snapshot_create = fake_snapshot_create,
+	.snapshot_load = fake_snapshot_load, .migrate = fake_migrate, .shutdown = fake_shutdown, .ctx = &fake,
+};
+
 static struct api api;
 static char last_body[4096];
+static bool last_ends_vmon;
 
 /* One request; its status, with its body (or "") in last_body. */
 static unsigned call(const char *method, const char *path, const char *body)
@@ -86,6 +157,7 @@ static unsigned call(const char *method, const char *path, const char *body)
 	struct api_response r;
 	api_handle(&api, method, path, body, body ? strlen(body) : 0, &r);
 	snprintf(last_body, sizeof(last_body), "%s", r.body ? r.body : "");
+	last_ends_vmon = r.ends_vmon;
 	api_response_free(&r);
 	return r.status;
 }
@@ -115,10 +187,7 @@ static bool body_field_is(const char *key, const char *want)
 static void start_api(void)
 {
 	fake = (struct fake_vm){ 0 };
-	struct api_vm_ops ops = { .start = fake_start, .pause = fake_pause, .resume = fake_resume,
-				  .ctrl_alt_del = fake_cad, .replace_disk = fake_replace,
-				  .counters = fake_counters, .ctx = &fake };
-	api_init(&api, &ops, NULL);
+	api_init(&api, &fake_ops, NULL);
 }
 
 static void test_requests_refused(void)
@@ -331,10 +400,7 @@ static void test_start_configured(void)
 	free(fault);
 	api_destroy(&api);
 
-	struct api_vm_ops ops = { .start = fake_start, .pause = fake_pause, .resume = fake_resume,
-				  .ctrl_alt_del = fake_cad, .replace_disk = fake_replace,
-				  .counters = fake_counters, .ctx = &fake };
-	api_init(&api, &ops, "vm-7");
+	api_init(&api, &fake_ops, "vm-7");
 	vm_config_set_string(&cfg.kernel_path, "/from-file");
 	CHECK(api_start_configured(&api, &cfg, &fault) == 0 && fake.starts == 1 &&
 	      strcmp(fake.started_kernel, "/from-file") == 0 && !cfg.kernel_path,
@@ -378,6 +444,197 @@ static void test_logger(void)
 	api_destroy(&api);
 }
 
+#define LOAD_BODY(resume) "{\"snapshot_path\": \"/s.state\", \"mem_backend\": {\"backend_type\": \"File\", " \
+			  "\"backend_path\": \"/s.mem\"}, \"resume_vm\": " resume "}"
+#define CREATE_BODY "{\"snapshot_path\": \"/new.state\", \"mem_file_path\": \"/new.mem\"}"
+
+static bool state_is(const char *want)
+{
+	return call("GET", "/", NULL) == 200 && body_field_is("state", want);
+}
+
+/* A load, then every call on the VM it gives; the configuration is the snapshot's. */
+static void test_snapshot_load(void)
+{
+	start_api();
+	char metrics[] = "/tmp/vmon-test-snapshot-metrics-XXXXXX", body[128];
+	int fd = mkstemp(metrics);
+	snprintf(body, sizeof(body), "{\"metrics_path\": \"%s\"}", metrics);
+	CHECK(fd >= 0 && call("PUT", "/metrics", body) == 204, "PUT /metrics before a load: 204");
+	CHECK(fault_says(call("PUT", "/snapshot/create", CREATE_BODY), "not supported before starting"),
+	      "a snapshot before there is a VM: 400");
+	CHECK(fault_says(call("PUT", "/snapshot/load", "{\"snapshot_path\": \"/s.state\"}"), "missing field "
+			 "`mem_backend` in snapshot-load") && fake.loads == 0, "a load without a memory file: 400");
+	CHECK(fault_says(call("PUT", "/snapshot/load", "{\"snapshot_path\": \"/s.state\", \"mem_file_path\": \"/m\", "
+			      "\"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"/m\"}}"), "not both"),
+	      "a load with both mem_file_path and mem_backend: 400");
+	CHECK(fault_says(call("PUT", "/snapshot/load", "{\"snapshot_path\": \"/s.state\", \"mem_backend\": "
+			      "{\"backend_type\": \"Uffd\", \"backend_path\": \"/uffd\"}}"),
+			 "`backend_type` \"Uffd\" in mem_backend is not supported by vmon"), "a Uffd load: 400");
+	CHECK(fault_says(call("PUT", "/snapshot/load", "{\"snapshot_path\": \"/s.state\", \"mem_file_path\": \"/m\", "
+			      "\"bogus\": 1}"), "unknown field `bogus` in snapshot-load") && fake.loads == 0,
+	      "a load with an unknown field: 400, the VM not asked");
+
+	fake.fail = -EBADMSG;
+	CHECK(fault_says(call("PUT", "/snapshot/load", LOAD_BODY("true")), "Cannot load the snapshot: the fake's "
+			 "reason: " ) && strstr(last_body, strerror(EBADMSG)) && state_is("Not started"),
+	      "a load the VM side refuses: 400 with the reason it logged; still Not started");
+	CHECK(call("GET", "/vm/config", NULL) == 200 && !strstr(last_body, "snapshot-kernel") &&
+	      strstr(last_body, metrics), "after it the configuration has no machine, the metrics kept (%s)", last_body);
+	CHECK(fault_says(call("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), "PUT /boot-source first"),
+	      "nor a kernel for InstanceStart");
+
+	CHECK(call("PUT", "/snapshot/load", LOAD_BODY("false")) == 204 && fake.loads == 2 && !fake.loaded_resume &&
+	      strcmp(fake.state_path, "/s.state") == 0 && strcmp(fake.mem_path, "/s.mem") == 0,
+	      "a load (resume_vm false): 204, the VM built from the files");
+	CHECK(state_is("Paused"), "GET /: Paused");
+	CHECK(call("GET", "/vm/config", NULL) == 200 && strstr(last_body, "\"kernel_image_path\":\"/snapshot-kernel\"") &&
+	      strstr(last_body, "\"vcpu_count\":3") && strstr(last_body, "\"mem_size_mib\":128") &&
+	      strstr(last_body, "\"drive_id\":\"root\"") && strstr(last_body, metrics),
+	      "GET /vm/config: the snapshot's configuration, the metrics kept (%s)", last_body);
+	CHECK(fault_says(call("PUT", "/snapshot/load", LOAD_BODY("true")), "not allowed after starting") &&
+	      fake.loads == 2, "a second load: 400");
+	CHECK(fault_says(call("PUT", "/boot-source", "{\"kernel_image_path\": \"/k\"}"), "not supported after starting"),
+	      "PUT /boot-source after a load: 400");
+
+	CHECK(call("PUT", "/snapshot/create", CREATE_BODY) == 204 && fake.snapshots == 1 &&
+	      strcmp(fake.state_path, "/new.state") == 0 && strcmp(fake.mem_path, "/new.mem") == 0 && state_is("Paused"),
+	      "PUT /snapshot/create on the paused VM: 204, still Paused");
+	fake.fail = -ENOSPC;
+	CHECK(fault_says(call("PUT", "/snapshot/create", CREATE_BODY), "Cannot create the snapshot: the fake's reason: ") &&
+	      strstr(last_body, strerror(ENOSPC)) && state_is("Paused"),
+	      "a snapshot that fails: 400 with the reason logged, still Paused");
+	fake.fail = -ENODEV;
+	CHECK(fault_says(call("PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}"), strerror(ENODEV)) &&
+	      !strstr(last_body, "the fake's reason"), "a later failure that logged nothing: its errno, not an old reason");
+	CHECK(fault_says(call("PUT", "/snapshot/create", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
+			      "\"snapshot_type\": \"Diff\"}"), "not supported by vmon") && fake.snapshots == 2,
+	      "a Diff snapshot: 400, the VM not asked");
+
+	CHECK(call("PATCH", "/vm", "{\"state\": \"Resumed\"}") == 204 && fake.resumes == 1 && state_is("Running"),
+	      "PATCH /vm Resumed after the load: Running");
+	CHECK(fault_says(call("PUT", "/snapshot/create", CREATE_BODY), "PATCH /vm {\"state\": \"Paused\"} first") &&
+	      fake.snapshots == 2, "a snapshot of a running VM: 400 saying to pause it first");
+	CHECK(call("PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}") == 204 && fake.cads == 2,
+	      "SendCtrlAltDel after the load: 204");
+	CHECK(call("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}") == 204, "FlushMetrics after the load: 204");
+	CHECK(call("PATCH", "/drives/root", "{\"drive_id\": \"root\", \"path_on_host\": \"/other.img\"}") == 204 &&
+	      fake.replaced_index == 0 && strcmp(fake.replaced_path, "/other.img") == 0,
+	      "PATCH /drives of the snapshot's drive: 204");
+	CHECK(call("PATCH", "/vm", "{\"state\": \"Paused\"}") == 204 && state_is("Paused"), "PATCH /vm Paused: Paused");
+	api_destroy(&api);
+	unlink(metrics);
+	close(fd);
+
+	start_api();
+	CHECK(call("PUT", "/snapshot/load", LOAD_BODY("true")) == 204 && fake.loaded_resume && state_is("Running"),
+	      "a load with resume_vm true: Running");
+	api_destroy(&api);
+}
+
+/* Firecracker's rule: no load once anything describes a machine; a refused call describes nothing. */
+static void test_snapshot_load_after_configuration(void)
+{
+	static const char *const calls[][3] = {
+		{ "PUT", "/boot-source", "{\"kernel_image_path\": \"/k\"}" },
+		{ "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64}" },
+		{ "PATCH", "/machine-config", "{\"vcpu_count\": 1}" },
+		{ "PUT", "/drives/root", "{\"drive_id\": \"root\", \"path_on_host\": \"/i\", \"is_root_device\": true}" },
+		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}" },
+	};
+	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+		start_api();
+		CHECK(call(calls[i][0], calls[i][1], calls[i][2]) == 204 &&
+		      fault_says(call("PUT", "/snapshot/load", LOAD_BODY("true")), "not allowed after configuring "
+				 "boot-specific resources") && fake.loads == 0 && state_is("Not started"),
+		      "a load after %s %s: 400, the VM not asked", calls[i][0], calls[i][1]);
+		api_destroy(&api);
+	}
+	start_api();
+	CHECK(call("PUT", "/boot-source", "{}") == 400 && call("PUT", "/snapshot/load", LOAD_BODY("true")) == 204,
+	      "a load after a refused PUT /boot-source: 204");
+	api_destroy(&api);
+}
+
+static void test_migrate(void)
+{
+	const char *to = "{\"destination_url\": \"tcp:127.0.0.1:4444\"}";
+	start_api();
+	CHECK(fault_says(call("PUT", "/migrate", to), "not supported before starting") && fake.migrations == 0,
+	      "PUT /migrate before start: 400");
+	CHECK(fault_says(call("PUT", "/migrate", "{\"destination_url\": \"127.0.0.1\"}"), "`destination_url` "
+			 "\"127.0.0.1\" in migrate must be ADDR:PORT"), "PUT /migrate without a port: 400");
+	configure_vm();
+	CHECK(call("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}") == 204, "started");
+
+	fake.fail = -ECONNREFUSED;
+	CHECK(fault_says(call("PUT", "/migrate", to), "Cannot migrate the microVM: the fake's reason: ") &&
+	      strstr(last_body, strerror(ECONNREFUSED)) && !last_ends_vmon && state_is("Running") && fake.shutdowns == 0,
+	      "a migration that fails: 400 with the reason logged; still Running, vmon stays");
+	fake.fail = -EPIPE;
+	CHECK(fault_says(call("PUT", "/migrate", to), "Whether the destination runs the microVM is unknown, so it "
+			 "stays paused here") && !last_ends_vmon && state_is("Paused"),
+	      "a migration whose end is unknown (-EPIPE): 400 saying so; Paused");
+	CHECK(call("PUT", "/migrate", "{\"destination_url\": \"[::1]:4444\", \"max_downtime_ms\": 50}") == 200 &&
+	      fake.migrations == 3 && strcmp(fake.destination, "[::1]:4444") == 0 && fake.max_downtime_ms == 50,
+	      "a paused VM migrates: 200, to the destination with its downtime");
+	json_t *doc = json_loads(last_body, 0, NULL);
+	json_t *want = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "rounds", 3, "pages_sent", 100, "zero_pages", 900,
+				 "bytes_sent", 409700, "total_ms", 40, "downtime_ms", 5);
+	CHECK(json_equal(doc, want), "the answer: rounds, pages_sent, zero_pages, bytes_sent, total_ms, downtime_ms (%s)",
+	      last_body);
+	json_decref(doc);
+	json_decref(want);
+	CHECK(last_ends_vmon && fake.shutdowns == 0, "the answer ends vmon, once sent: not before");
+	CHECK(state_is("Migrated") && call("GET", "/vm/config", NULL) == 200, "GET / says Migrated; GETs still answer");
+	CHECK(fault_says(call("PATCH", "/vm", "{\"state\": \"Resumed\"}"), "migrated away: this vmon is ending") &&
+	      fault_says(call("PUT", "/migrate", to), "migrated away") && fake.resumes == 0 && fake.migrations == 3,
+	      "after it nothing acts on the VM here: no resume, no second migration");
+	api_end(&api);
+	CHECK(fake.shutdowns == 1, "api_end (the server, once the answer is sent): vmon asked to end");
+	api_destroy(&api);
+
+	start_api();
+	configure_vm();
+	call("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
+	CHECK(call("PUT", "/migrate", to) == 200 && strcmp(fake.destination, "127.0.0.1:4444") == 0 &&
+	      fake.max_downtime_ms == MIGRATE_DEFAULT_MAX_DOWNTIME_MS,
+	      "a running VM migrates to tcp:ADDR:PORT (without tcp:), the default downtime");
+	api_destroy(&api);
+}
+
+static int build_fake(void *arg, struct vm_config *cfg)
+{
+	int *ret = arg;
+	vm_config_set_string(&cfg->kernel_path, "/built");
+	return *ret;
+}
+
+/* vmon restore and migrate-receive: a VM built elsewhere, the flags' metrics applied first. */
+static void test_start_built(void)
+{
+	char metrics[] = "/tmp/vmon-test-built-metrics-XXXXXX";
+	int fd = mkstemp(metrics), ret = -EIO;
+	struct vm_config cfg;
+	vm_config_init(&cfg);
+	char *fault = NULL;
+	start_api();
+	CHECK(api_start_built(&api, &cfg, build_fake, &ret, false, &fault) == -EIO && !fault && state_is("Not started") &&
+	      call("GET", "/vm/config", NULL) == 200 && !strstr(last_body, "/built"),
+	      "a build that fails: its -errno, no fault (it logged why), nothing kept");
+	api_destroy(&api);
+	start_api();
+	vm_config_set_string(&cfg.metrics_path, metrics);
+	ret = 0;
+	CHECK(fd >= 0 && api_start_built(&api, &cfg, build_fake, &ret, true, &fault) == 0 && !cfg.metrics_path &&
+	      state_is("Paused"), "a build (paused): 0, the caller's configuration taken, Paused");
+	CHECK(call("GET", "/vm/config", NULL) == 200 && strstr(last_body, "/built") && strstr(last_body, metrics) &&
+	      api_flush_metrics(&api) == 0, "its configuration: the built one, with the metrics given");
+	api_destroy(&api);
+	unlink(metrics);
+	close(fd);
+}
+
 int main(void)
 {
 	test_requests_refused();
@@ -386,5 +643,9 @@ int main(void)
 	test_fifo_outputs();
 	test_start_configured();
 	test_logger();
+	test_snapshot_load();
+	test_snapshot_load_after_configuration();
+	test_migrate();
+	test_start_built();
 	return tap_finish();
 }

@@ -1,6 +1,7 @@
 /*
  * Command-line parsing: sizes, CPU counts, the run command, --config-file,
- * the API with Firecracker's flags, and ctl.
+ * the API with Firecracker's flags, ctl, snapshot, restore, migrate-receive
+ * and the TCP endpoints they take.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -253,7 +254,7 @@ static void test_api_and_ctl(void)
 	static const char *const actions[] = { "pause", "resume", "info", "config", "ctrl-alt-del" };
 	char names[128];
 	ctl_action_names(names, sizeof(names));
-	CHECK(strcmp(names, "pause, resume, info, config or ctrl-alt-del") == 0 && ctl_action_known("pause") &&
+	CHECK(strcmp(names, "pause, resume, info, config, ctrl-alt-del or migrate") == 0 && ctl_action_known("pause") &&
 	      !ctl_action_known("stop") && !ctl_action_known(""), "ctl's actions, listed once in cli/ctl.c");
 	for (size_t i = 0; i < 5; i++) {
 		char *ctl[] = { "vmon", "ctl", "--api-sock", "/s", (char *)actions[i], NULL };
@@ -281,6 +282,105 @@ static void test_api_and_ctl(void)
 	char *run_extra[] = { "vmon", "run", "--kernel", "k", NULL };
 	CHECK(cli_parse(4, run_extra, &cmd, &cfg, &extra) == 0 && !extra.api_sock && !extra.ctl_action &&
 	      !extra.instance_id && !extra.from_config_file, "run leaves extra empty");
+	cli_free_config(&cfg);
+}
+
+static void test_endpoints(void)
+{
+	const char *ep, *why;
+	CHECK(cli_parse_endpoint("127.0.0.1:4444", &ep, &why) == 0 && strcmp(ep, "127.0.0.1:4444") == 0, "ADDR:PORT");
+	CHECK(cli_parse_endpoint("tcp:host.example:1", &ep, &why) == 0 && strcmp(ep, "host.example:1") == 0,
+	      "tcp:NAME:PORT, without its tcp:");
+	CHECK(cli_parse_endpoint("[::1]:65535", &ep, &why) == 0 && strcmp(ep, "[::1]:65535") == 0, "[IPv6]:65535");
+	static const struct { const char *s, *why; } bad[] = {
+		{ "127.0.0.1", "port from 1 to 65535" }, { "127.0.0.1:", "port from 1 to 65535" },
+		{ "127.0.0.1:0", "port from 1 to 65535" }, { "127.0.0.1:65536", "port from 1 to 65535" },
+		{ "127.0.0.1:-1", "port from 1 to 65535" }, { "127.0.0.1:80x", "port from 1 to 65535" },
+		{ ":80", "no address" }, { "[]:80", "no address" }, { "tcp::80", "no address" },
+		{ "::1:80", "in brackets" }, { "[::1:80", "in brackets" }, { "[::1]]:80", "in brackets" },
+		{ "a b:80", "space or a control character" }, { "a\tb:80", "space or a control character" },
+		{ "", "port from 1 to 65535" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(cli_parse_endpoint(bad[i].s, &ep, &why) < 0 && strstr(why, bad[i].why), "endpoint '%s' refused: %s",
+		      bad[i].s, bad[i].why);
+}
+
+static void test_snapshot_and_migration_commands(void)
+{
+	enum cli_command cmd;
+	struct vm_config cfg;
+	struct cli_extra extra;
+	vm_config_init(&cfg);
+	CHECK(parse_with_file(KERNEL_ONLY, ARGS("ctl", "--api-sock", "/s", "migrate", "--to", "tcp:10.0.0.2:4444",
+						"--max-downtime-ms", "60000"), &cmd, &cfg, &extra) == 0 &&
+	      cmd == CLI_CTL && strcmp(extra.ctl_action, "migrate") == 0 && strcmp(extra.migrate.to, "10.0.0.2:4444") == 0 &&
+	      extra.migrate.max_downtime_ms == 60000, "ctl migrate --to --max-downtime-ms");
+	CHECK(parse_with_file(KERNEL_ONLY, ARGS("ctl", "migrate", "--to", "[::1]:4444", "--api-sock", "/s"), &cmd, &cfg,
+			      &extra) == 0 && strcmp(extra.migrate.to, "[::1]:4444") == 0 && extra.migrate.max_downtime_ms == 0,
+	      "ctl migrate with the options after it; no --max-downtime-ms: 0 (the API's default)");
+	CHECK(parse_with_file(KERNEL_ONLY, ARGS("snapshot", "--api-sock", "/s", "/x/vm.state", "/x/vm.mem"), &cmd, &cfg,
+			      &extra) == 0 && cmd == CLI_SNAPSHOT && strcmp(extra.state_file, "/x/vm.state") == 0 &&
+	      strcmp(extra.mem_file, "/x/vm.mem") == 0, "snapshot --api-sock STATE MEM");
+	CHECK(parse_with_file(KERNEL_ONLY, ARGS("restore", "/x/vm.state", "/x/vm.mem"), &cmd, &cfg, &extra) == 0 &&
+	      cmd == CLI_RESTORE && strcmp(extra.state_file, "/x/vm.state") == 0 && strcmp(extra.mem_file, "/x/vm.mem") == 0 &&
+	      !extra.restore_paused && !extra.api_sock && !cfg.kernel_path, "restore STATE MEM");
+	CHECK(parse_with_file(KERNEL_ONLY, ARGS("restore", "--paused", "/a", "--api-sock", "/s", "/b", "--id", "vm-2",
+						"--log-path", "/l", "--level", "debug", "--metrics-path", "/m", "--show-level"),
+			      &cmd, &cfg, &extra) == 0 && cmd == CLI_RESTORE && extra.restore_paused &&
+	      strcmp(extra.state_file, "/a") == 0 && strcmp(extra.mem_file, "/b") == 0 && strcmp(extra.api_sock, "/s") == 0 &&
+	      strcmp(extra.instance_id, "vm-2") == 0 && strcmp(cfg.logger.path, "/l") == 0 &&
+	      strcmp(cfg.logger.level, "Debug") == 0 && cfg.logger.show_level && strcmp(cfg.metrics_path, "/m") == 0,
+	      "restore with --paused, --api-sock, --id and the logger and metrics flags, in any order");
+	CHECK(parse_with_file(KERNEL_ONLY, ARGS("migrate-receive", "--listen", "0.0.0.0:4444", "--api-sock", "/s",
+						"--metrics-path", "/m"), &cmd, &cfg, &extra) == 0 && cmd == CLI_RECEIVE &&
+	      strcmp(extra.listen, "0.0.0.0:4444") == 0 && strcmp(extra.api_sock, "/s") == 0 &&
+	      strcmp(cfg.metrics_path, "/m") == 0, "migrate-receive --listen --api-sock --metrics-path");
+	CHECK(parse_with_file(KERNEL_ONLY, ARGS("migrate-receive", "--listen", "tcp:[::]:4444"), &cmd, &cfg, &extra) == 0 &&
+	      strcmp(extra.listen, "[::]:4444") == 0 && !extra.api_sock, "migrate-receive --listen tcp:[::]:PORT");
+	CHECK(parse_with_file(KERNEL_ONLY, ARGS("restore", "--help"), &cmd, &cfg, &extra) == 0 && cmd == CLI_HELP,
+	      "restore --help");
+	CHECK(parse_with_file(KERNEL_ONLY, ARGS("snapshot", "--help"), &cmd, &cfg, &extra) == 0 && cmd == CLI_HELP,
+	      "snapshot --help");
+
+	static const struct { const char *args[8], *name; } bad[] = {
+		{ { "ctl", "--api-sock", "/s", "migrate" }, "ctl migrate without --to" },
+		{ { "ctl", "--api-sock", "/s", "migrate", "--to", "10.0.0.2" }, "ctl migrate --to without a port" },
+		{ { "ctl", "--api-sock", "/s", "migrate", "--to", "10.0.0.2:0" }, "ctl migrate --to port 0" },
+		{ { "ctl", "--api-sock", "/s", "migrate", "--to", "h:1", "--max-downtime-ms", "0" }, "--max-downtime-ms 0" },
+		{ { "ctl", "--api-sock", "/s", "migrate", "--to", "h:1", "--max-downtime-ms", "60001" },
+		  "--max-downtime-ms 60001" },
+		{ { "ctl", "--api-sock", "/s", "migrate", "--to", "h:1", "--max-downtime-ms", "fast" },
+		  "--max-downtime-ms not a number" },
+		{ { "ctl", "--api-sock", "/s", "pause", "--to", "h:1" }, "--to with another action" },
+		{ { "ctl", "--api-sock", "/s", "info", "--max-downtime-ms", "10" }, "--max-downtime-ms with another action" },
+		{ { "ctl", "migrate", "--to", "h:1" }, "ctl migrate without --api-sock" },
+		{ { "snapshot", "/a", "/b" }, "snapshot without --api-sock" },
+		{ { "snapshot", "--api-sock", "/s", "/a" }, "snapshot with one file" },
+		{ { "snapshot", "--api-sock", "/s", "/a", "/b", "/c" }, "snapshot with three files" },
+		{ { "snapshot", "--api-sock", "/s", "--paused", "/a", "/b" }, "snapshot --paused" },
+		{ { "restore" }, "restore without files" },
+		{ { "restore", "/a" }, "restore with one file" },
+		{ { "restore", "/a", "/b", "/c" }, "restore with three files" },
+		{ { "restore", "/a", "/b", "--listen", "h:1" }, "restore --listen" },
+		{ { "restore", "/a", "/b", "--kernel", "/k" }, "restore --kernel" },
+		{ { "restore", "/a", "/b", "--config-file", "FILE" }, "restore --config-file" },
+		{ { "restore", "/a", "/b", "--api-sock", "" }, "restore with an empty --api-sock" },
+		{ { "restore", "/a", "/b", "--level", "loud" }, "restore with a bad --level" },
+		{ { "restore", "/a", "/b", "--id", "a_b" }, "restore with a bad --id" },
+		{ { "migrate-receive" }, "migrate-receive without --listen" },
+		{ { "migrate-receive", "--listen" }, "migrate-receive --listen without its value" },
+		{ { "migrate-receive", "--listen", "4444" }, "migrate-receive --listen without an address" },
+		{ { "migrate-receive", "--listen", "::1:4444" }, "migrate-receive --listen IPv6 without brackets" },
+		{ { "migrate-receive", "--listen", "h:99999" }, "migrate-receive --listen port 99999" },
+		{ { "migrate-receive", "--listen", "h:1", "--paused" }, "migrate-receive --paused" },
+		{ { "migrate-receive", "--listen", "h:1", "/a" }, "migrate-receive with a file" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *args[10] = { "vmon" };
+		memcpy(&args[1], bad[i].args, sizeof(bad[i].args));
+		CHECK(parse_with_file(KERNEL_ONLY, args, &cmd, &cfg, &extra) < 0, "refused: %s", bad[i].name);
+	}
 	cli_free_config(&cfg);
 }
 
@@ -398,5 +498,7 @@ int main(void)
 	test_config_file();
 	test_firecracker_flags();
 	test_api_and_ctl();
+	test_endpoints();
+	test_snapshot_and_migration_commands();
 	return tap_finish();
 }

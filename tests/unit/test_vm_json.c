@@ -2,13 +2,14 @@
  * Firecracker's JSON bodies and vmon's configuration: every field taken,
  * every fault refused with the field named and the configuration left as
  * it was (byte for byte), the root device first, replace by id, the limits,
- * and GET -> --config-file round trips.
+ * and GET -> --config-file round trips; the snapshot and migration bodies.
  */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/vm_json.h"
+#include "migration/migrate.h"
 #include "tap.h"
 
 static struct vm_config cfg, snapshot;
@@ -747,6 +748,161 @@ static void test_load(void)
 	      "--config-file refused: 9 drives");
 }
 
+/* Snapshot and migration bodies: they change no configuration, only answer with their fields. */
+enum request_kind { SNAPSHOT_CREATE, SNAPSHOT_LOAD, MIGRATE };
+static json_t *request_body; /* kept: the answers point into it */
+static struct vm_json_snapshot snap;
+static struct vm_json_migrate migration;
+
+static int request(enum request_kind kind, const char *text)
+{
+	forget_fault();
+	json_decref(request_body);
+	request_body = parse(text);
+	snap = (struct vm_json_snapshot){ 0 };
+	migration = (struct vm_json_migrate){ 0 };
+	switch (kind) {
+	case SNAPSHOT_CREATE: return vm_json_snapshot_create(request_body, &snap, &fault);
+	case SNAPSHOT_LOAD: return vm_json_snapshot_load(request_body, &snap, &fault);
+	default: return vm_json_migrate(request_body, &migration, &fault);
+	}
+}
+
+static bool snapshot_is(const char *state_path, const char *mem_path, bool resume_vm)
+{
+	return snap.state_path && strcmp(snap.state_path, state_path) == 0 && snap.mem_path &&
+	       strcmp(snap.mem_path, mem_path) == 0 && snap.resume_vm == resume_vm;
+}
+
+struct bad_request {
+	const char *body, *words, *name;
+};
+
+static void check_refusals(enum request_kind kind, const struct bad_request *bad, size_t count, const char *what)
+{
+	for (size_t i = 0; i < count; i++)
+		CHECK(REFUSED(request(kind, bad[i].body), bad[i].words), "%s refused: %s", what, bad[i].name);
+}
+
+static void test_snapshot_create(void)
+{
+	reset();
+	CHECK(accepted(request(SNAPSHOT_CREATE, "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\"}")) &&
+	      snapshot_is("/s", "/m", false), "snapshot-create: the two files");
+	CHECK(accepted(request(SNAPSHOT_CREATE, "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
+						"\"snapshot_type\": \"Full\", \"version\": null}")) &&
+	      snapshot_is("/s", "/m", false), "snapshot-create: snapshot_type Full, version null");
+	static const struct bad_request bad[] = {
+		{ "{\"mem_file_path\": \"/m\"}", "missing field `snapshot_path` in snapshot-create; expected a string",
+		  "no snapshot_path" },
+		{ "{\"snapshot_path\": \"/s\"}", "missing field `mem_file_path` in snapshot-create; expected a string",
+		  "no mem_file_path" },
+		{ "{\"snapshot_path\": \"\", \"mem_file_path\": \"/m\"}", "`snapshot_path` in snapshot-create must "
+		  "not be empty", "an empty snapshot_path" },
+		{ "{\"snapshot_path\": 5, \"mem_file_path\": \"/m\"}", "`snapshot_path` in snapshot-create must be a "
+		  "string, not an integer", "a number for snapshot_path" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"snapshot_type\": \"Diff\"}",
+		  "`snapshot_type` \"Diff\" in snapshot-create is not supported by vmon; only \"Full\"", "Diff" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"snapshot_type\": \"full\"}",
+		  "`snapshot_type` in snapshot-create must be one of \"Full\", \"Diff\", not \"full\"",
+		  "snapshot_type in the wrong case" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"version\": \"1.0.0\"}",
+		  "`version` in snapshot-create is not supported by vmon; leave it out or null", "a version" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_path\": \"/m\"}", "unknown field `mem_path` in snapshot-create; "
+		  "expected one of `snapshot_path`, `mem_file_path`, `snapshot_type`, `version`", "an unknown field" },
+		{ "[]", "snapshot-create must be a JSON object, not an array", "not an object" },
+	};
+	check_refusals(SNAPSHOT_CREATE, bad, sizeof(bad) / sizeof(bad[0]), "snapshot-create");
+}
+
+static void test_snapshot_load(void)
+{
+	reset();
+	CHECK(accepted(request(SNAPSHOT_LOAD, "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": "
+					      "\"File\", \"backend_path\": \"/m\"}}")) && snapshot_is("/s", "/m", false),
+	      "snapshot-load: mem_backend File; resume_vm false by default");
+	CHECK(accepted(request(SNAPSHOT_LOAD, "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
+					      "\"resume_vm\": true}")) && snapshot_is("/s", "/m", true),
+	      "snapshot-load: the older mem_file_path; resume_vm true");
+	CHECK(accepted(request(SNAPSHOT_LOAD, "{\"snapshot_path\": \"/s\", \"mem_backend\": null, \"mem_file_path\": "
+					      "\"/m\", \"enable_diff_snapshots\": false, \"track_dirty_pages\": false, "
+					      "\"resume_vm\": null}")) && snapshot_is("/s", "/m", false),
+	      "snapshot-load: null mem_backend beside mem_file_path; diff snapshots and dirty tracking false");
+	static const struct bad_request bad[] = {
+		{ "{\"mem_file_path\": \"/m\"}", "missing field `snapshot_path` in snapshot-load; expected a string",
+		  "no snapshot_path" },
+		{ "{\"snapshot_path\": \"/s\"}", "missing field `mem_backend` in snapshot-load; expected an object with "
+		  "`backend_type` \"File\" and `backend_path` (or the older `mem_file_path`)", "no memory file" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"mem_backend\": {\"backend_type\": "
+		  "\"File\", \"backend_path\": \"/m\"}}", "snapshot-load takes `mem_backend` or the older "
+		  "`mem_file_path`, not both", "both mem_backend and mem_file_path" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": \"Uffd\", \"backend_path\": "
+		  "\"/uffd.sock\"}}", "`backend_type` \"Uffd\" in mem_backend is not supported by vmon; only \"File\"",
+		  "a Uffd backend" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_path\": \"/m\"}}",
+		  "missing field `backend_type` in mem_backend; expected a string", "mem_backend without backend_type" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": \"File\"}}",
+		  "missing field `backend_path` in mem_backend; expected a string", "mem_backend without backend_path" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": "
+		  "\"/m\", \"size\": 1}}", "unknown field `size` in mem_backend; expected one of `backend_type`, "
+		  "`backend_path`", "mem_backend with an unknown field" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_backend\": \"/m\"}", "`mem_backend` in snapshot-load must be an "
+		  "object, not a string", "mem_backend as a string" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"enable_diff_snapshots\": true}",
+		  "`enable_diff_snapshots` true in snapshot-load is not supported by vmon; only false", "diff snapshots" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"track_dirty_pages\": true}",
+		  "`track_dirty_pages` true in snapshot-load is not supported by vmon; only false", "dirty page tracking" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"resume_vm\": \"yes\"}",
+		  "`resume_vm` in snapshot-load must be a boolean, not a string", "resume_vm as a string" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"\"}", "`mem_file_path` in snapshot-load must not "
+		  "be empty", "an empty mem_file_path" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"network_overrides\": []}",
+		  "unknown field `network_overrides` in snapshot-load", "network_overrides" },
+	};
+	check_refusals(SNAPSHOT_LOAD, bad, sizeof(bad) / sizeof(bad[0]), "snapshot-load");
+}
+
+static void test_migrate(void)
+{
+	reset();
+	CHECK(accepted(request(MIGRATE, "{\"destination_url\": \"127.0.0.1:4444\"}")) &&
+	      strcmp(migration.destination, "127.0.0.1:4444") == 0 &&
+	      migration.max_downtime_ms == MIGRATE_DEFAULT_MAX_DOWNTIME_MS, "migrate: ADDR:PORT, the default downtime");
+	CHECK(accepted(request(MIGRATE, "{\"destination_url\": \"tcp:[::1]:65535\", \"max_downtime_ms\": 1}")) &&
+	      strcmp(migration.destination, "[::1]:65535") == 0 && migration.max_downtime_ms == 1,
+	      "migrate: tcp:[IPv6]:PORT without its tcp:, 1 ms");
+	CHECK(accepted(request(MIGRATE, "{\"destination_url\": \"dest.example:1\", \"max_downtime_ms\": 60000}")) &&
+	      migration.max_downtime_ms == 60000, "migrate: a host name, port 1, 60000 ms");
+	static const struct bad_request bad[] = {
+		{ "{}", "missing field `destination_url` in migrate; expected a string", "no destination_url" },
+		{ "{\"destination_url\": \"127.0.0.1\"}", "`destination_url` \"127.0.0.1\" in migrate must be ADDR:PORT "
+		  "with a port from 1 to 65535", "no port" },
+		{ "{\"destination_url\": \"127.0.0.1:0\"}", "must be ADDR:PORT with a port from 1 to 65535", "port 0" },
+		{ "{\"destination_url\": \"127.0.0.1:65536\"}", "with a port from 1 to 65535", "port 65536" },
+		{ "{\"destination_url\": \"127.0.0.1:44x\"}", "with a port from 1 to 65535", "a port with junk" },
+		{ "{\"destination_url\": \":4444\"}", "`destination_url` \":4444\" in migrate has no address before "
+		  ":PORT", "no address" },
+		{ "{\"destination_url\": \"tcp:[]:4444\"}", "has no address before :PORT", "empty brackets" },
+		{ "{\"destination_url\": \"::1:4444\"}", "must have its IPv6 address in brackets, as [::1]:4444",
+		  "IPv6 without brackets" },
+		{ "{\"destination_url\": \"[::1:4444\"}", "in brackets", "an unclosed bracket" },
+		{ "{\"destination_url\": \"a b:4444\"}", "has a space or a control character in its address",
+		  "a space in the address" },
+		{ "{\"destination_url\": \"\"}", "must be ADDR:PORT", "an empty destination" },
+		{ "{\"destination_url\": \"h:1\", \"max_downtime_ms\": 0}", "`max_downtime_ms` in migrate must be from 1 "
+		  "to 60000, not 0", "0 ms" },
+		{ "{\"destination_url\": \"h:1\", \"max_downtime_ms\": 60001}", "must be from 1 to 60000, not 60001",
+		  "60001 ms" },
+		{ "{\"destination_url\": \"h:1\", \"max_downtime_ms\": \"300\"}", "`max_downtime_ms` in migrate must be "
+		  "an integer, not a string", "downtime as a string" },
+		{ "{\"destination_url\": \"h:1\", \"destination\": \"h:2\"}", "unknown field `destination` in migrate; "
+		  "expected one of `destination_url`, `max_downtime_ms`", "an unknown field" },
+	};
+	check_refusals(MIGRATE, bad, sizeof(bad) / sizeof(bad[0]), "migrate");
+	json_decref(request_body);
+	request_body = NULL;
+}
+
 int main(void)
 {
 	test_boot_source();
@@ -758,6 +914,9 @@ int main(void)
 	test_logger_and_metrics();
 	test_get_vm_config();
 	test_load();
+	test_snapshot_create();
+	test_snapshot_load();
+	test_migrate();
 	reset();
 	return tap_finish();
 }
