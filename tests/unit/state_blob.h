@@ -20,4 +20,14 @@ static inline uint8_t *state_blob_open(struct state_writer *w, struct state_read
 	return blob;
 }
 
+/* A blob holding one empty section of another kind than every device's, opened in `r`. */
+static inline uint8_t *state_blob_without_devices(struct state_reader *r)
+{
+	struct state_writer w;
+	state_writer_init(&w);
+	state_begin(&w, STATE_TAG('N', 'O', 'N', 'E'), 0);
+	state_end(&w);
+	return state_blob_open(&w, r);
+}
+
 #endif

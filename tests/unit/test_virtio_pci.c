@@ -16,6 +16,7 @@
 #include "fake_virtq.h"
 #include "migration/state.h"
 #include "pci/host.h"
+#include "state_blob.h"
 #include "tap.h"
 #include "util/log.h"
 #include "virtio/pci.h"
@@ -413,25 +414,12 @@ static void rng_driver_start(struct rig *r)
 	w8(r, 0x14, S_LIVE);
 }
 
-/* The blob `w` holds, opened in *reader; the caller frees it. */
-static uint8_t *finish_blob(struct state_writer *w, struct state_reader *reader)
-{
-	uint8_t *blob = NULL;
-	size_t len = 0;
-	const char *why = "";
-	if (state_writer_finish(w, &blob, &len) != 0 || state_reader_open(reader, blob, len, &why) != 0) {
-		printf("Bail out! cannot build a state blob: %s\n", why);
-		exit(1);
-	}
-	return blob;
-}
-
 static uint8_t *save_function(struct rig *r, struct state_reader *reader)
 {
 	struct state_writer w;
 	state_writer_init(&w);
 	virtio_pci_save(&r->vp, &w, INSTANCE);
-	return finish_blob(&w, reader);
+	return state_blob_open(&w, reader);
 }
 
 static struct rig *new_rng_rig(void)
@@ -534,7 +522,7 @@ static uint8_t *save_device(struct virtio_device *vd, struct state_reader *reade
 	struct state_writer w;
 	state_writer_init(&w);
 	virtio_device_save(vd, &w, INSTANCE);
-	return finish_blob(&w, reader);
+	return state_blob_open(&w, reader);
 }
 
 /* virtio_device_load of `reader` into a fresh virtio-rng on virtio-pci; the log line in *why. */
@@ -594,7 +582,7 @@ static uint8_t *resize_section(const struct state_reader *reader, uint32_t tag, 
 	state_begin(&w, tag, INSTANCE);
 	state_put_bytes(&w, copy, (size_t)((long)s.len + delta));
 	state_end(&w);
-	return finish_blob(&w, out);
+	return state_blob_open(&w, out);
 }
 
 /* Each value a driver could not have written, one at a time: -EINVAL and a line saying which. */
@@ -698,7 +686,7 @@ static void test_snapshot_transport(void)
 	struct state_writer w;
 	state_writer_init(&w);
 	copy_all_but_transport(&w, &reader);
-	uint8_t *without = finish_blob(&w, &spoilt);
+	uint8_t *without = state_blob_open(&w, &spoilt);
 	CHECK(pci_load_refused(&spoilt, "virtio device 3: no saved virtio-pci state"), "no VPCI section: refused");
 	free(without);
 
@@ -710,7 +698,7 @@ static void test_snapshot_transport(void)
 	state_put_u16(&w, 0);
 	state_put_u8(&w, 0x80);
 	state_end(&w);
-	uint8_t *bad_isr = finish_blob(&w, &spoilt);
+	uint8_t *bad_isr = state_blob_open(&w, &spoilt);
 	CHECK(pci_load_refused(&spoilt, "ISR 0x80 has bits no device sets"), "an ISR of 0x80: refused");
 	free(bad_isr);
 	free(blob);
