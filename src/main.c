@@ -55,7 +55,7 @@ static enum vmon_exit_status run_vm(enum cli_command cmd, struct vm_config *cfg,
 		.restore_state_path = restore ? extra->state_file : NULL,
 		.restore_mem_path = restore ? extra->mem_file : NULL,
 		.restore_paused = extra->restore_paused,
-		.migrate_listen = extra->listen,
+		.migrate_listen = extra->listen, .migrate_allowed = &extra->allowed,
 	});
 }
 

@@ -235,7 +235,7 @@ static int build_received(void *arg, struct vm_config *cfg)
 {
 	const struct vm_source *src = arg;
 	struct machine *m;
-	int ret = migrate_receive(src->o->migrate_listen, src->signal_fd, cfg, &m);
+	int ret = migrate_receive(src->o->migrate_listen, src->signal_fd, src->o->migrate_allowed, cfg, &m);
 	return ret < 0 ? ret : publish(src->am, m);
 }
 

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 
+#include "migration/migrate.h"
 #include "vmm/config.h"
 
 struct api_run_options {
@@ -28,6 +29,7 @@ struct api_run_options {
 	bool restore_paused;
 	/* vmon migrate-receive: "ADDR:PORT" to take one migration on, before the API serves. */
 	const char *migrate_listen;
+	const struct migrate_resources *migrate_allowed; /* what that VM may open */
 };
 
 /* Runs until the VM ends (or, with no VM yet, a stop signal); vmon's exit status. */

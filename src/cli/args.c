@@ -29,7 +29,8 @@ static const char usage[] =
 	"       vmon snapshot --api-sock PATH STATE_FILE MEM_FILE\n"
 	"       vmon restore STATE_FILE MEM_FILE [--paused] [--api-sock PATH] [--id ID]\n"
 	"                    [THE LOGGER AND METRICS FLAGS] [--verbose]\n"
-	"       vmon migrate-receive --listen ADDR:PORT [--api-sock PATH] [--id ID]\n"
+	"       vmon migrate-receive --listen ADDR:PORT [--allow-disk PATH]... [--allow-tap NAME]...\n"
+	"                    [--api-sock PATH] [--id ID]\n"
 	"                    [THE LOGGER AND METRICS FLAGS] [--verbose]\n"
 	"       vmon --help | --version\n"
 	"\n"
@@ -78,7 +79,9 @@ static const char usage[] =
 	"                  --api-sock the API serves it\n"
 	"  migrate-receive wait for one live migration on ADDR:PORT (an IPv6 address\n"
 	"                  in brackets), then run the VM it brings; with --api-sock\n"
-	"                  the API serves it\n"
+	"                  the API serves it. The VM may open only the disk images\n"
+	"                  and TAPs given with --allow-disk and --allow-tap (the\n"
+	"                  source's paths and names)\n"
 	"\n"
 	"Firecracker's flags, as its launchers pass them (without run):\n"
 	"  --config-file FILE\n"
@@ -162,7 +165,8 @@ static int set_string(char **field, const char *arg)
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_STATS, OPT_VERBOSE,
        OPT_DISK, OPT_CONSOLE, OPT_NET, OPT_CONFIG_FILE, OPT_API_SOCK, OPT_NO_API, OPT_ID, OPT_LOG_PATH,
        OPT_LEVEL, OPT_SHOW_LEVEL, OPT_SHOW_LOG_ORIGIN, OPT_METRICS_PATH, OPT_NO_SECCOMP, OPT_SECCOMP_FILTER,
-       OPT_BOOT_TIMER, OPT_MAX_PAYLOAD, OPT_TO, OPT_MAX_DOWNTIME, OPT_PAUSED, OPT_LISTEN };
+       OPT_BOOT_TIMER, OPT_MAX_PAYLOAD, OPT_TO, OPT_MAX_DOWNTIME, OPT_PAUSED, OPT_LISTEN,
+       OPT_ALLOW_DISK, OPT_ALLOW_TAP };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -218,6 +222,8 @@ static const struct option snapshot_options[] = {
 static const struct option vm_source_options[] = {
 	{ "paused", no_argument, NULL, OPT_PAUSED },
 	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "allow-disk", required_argument, NULL, OPT_ALLOW_DISK },
+	{ "allow-tap", required_argument, NULL, OPT_ALLOW_TAP },
 	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
 	{ "id", required_argument, NULL, OPT_ID },
 	{ "log-path", required_argument, NULL, OPT_LOG_PATH },
@@ -675,15 +681,39 @@ static int parse_snapshot(int argc, char **argv, enum cli_command *cmd, struct c
 	return take_snapshot_files(argc, argv, extra);
 }
 
-/* --paused is restore's, --listen migrate-receive's; the rest as vmon --api-sock takes them. */
+_Static_assert(VM_MAX_DISKS == 8 && VM_MAX_NICS == 8, "allow_resource's messages say 8");
+
+/* --allow-disk PATH and --allow-tap NAME: what an incoming VM may open. */
+static int allow_resource(int opt, const char *arg, struct migrate_resources *allowed)
+{
+	bool disk = opt == OPT_ALLOW_DISK;
+	unsigned *n = disk ? &allowed->nr_disks : &allowed->nr_taps;
+	if (*n == (disk ? VM_MAX_DISKS : VM_MAX_NICS))
+		return error_line("%s%s", disk ? "at most 8 --allow-disk" : "at most 8 --allow-tap", "");
+	if (!disk && (!arg[0] || strlen(arg) > NIC_NAME_MAX))
+		return error_line("--allow-tap '%s'%s", arg, " is not an interface name (1 to 15 characters)");
+	if (disk && !arg[0])
+		return error_line("%s%s", "--allow-disk needs a path", "");
+	(disk ? allowed->disks : allowed->taps)[(*n)++] = arg;
+	return 0;
+}
+
+/*
+ * --paused is restore's, --listen and --allow-* migrate-receive's; the rest
+ * as vmon --api-sock takes them.
+ */
 static int apply_vm_source_flag(int opt, const char *arg, bool restore, enum cli_command *cmd,
 				struct api_flags *f, struct cli_extra *extra)
 {
 	const char *why = NULL;
+	bool receive_only = opt == OPT_LISTEN || opt == OPT_ALLOW_DISK || opt == OPT_ALLOW_TAP;
 	if (opt == OPT_PAUSED && !restore)
 		return error_line("%s%s", "--paused is restore's: a migrated VM runs at once", "");
-	if (opt == OPT_LISTEN && restore)
-		return error_line("%s%s", "--listen is migrate-receive's", "");
+	if (receive_only && restore)
+		return error_line("--%s%s", opt == OPT_LISTEN ? "listen" : opt == OPT_ALLOW_DISK ? "allow-disk" : "allow-tap",
+				  " is migrate-receive's");
+	if (opt == OPT_ALLOW_DISK || opt == OPT_ALLOW_TAP)
+		return allow_resource(opt, arg, &extra->allowed);
 	if (opt == OPT_PAUSED) {
 		extra->restore_paused = true;
 		return 0;

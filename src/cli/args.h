@@ -7,6 +7,7 @@
 
 #include "cli/ctl.h"
 #include "cli/values.h"
+#include "migration/migrate.h"
 #include "vmm/config.h"
 
 /*
@@ -35,6 +36,7 @@ struct cli_extra {
 	const char *state_file, *mem_file;  /* CLI_SNAPSHOT and CLI_RESTORE: the snapshot's files */
 	bool restore_paused;      /* restore --paused */
 	const char *listen;       /* CLI_RECEIVE: --listen's ADDR:PORT (without "tcp:") */
+	struct migrate_resources allowed; /* CLI_RECEIVE: --allow-disk and --allow-tap */
 };
 
 /*

@@ -142,6 +142,15 @@ unsigned hv_vcpu_index(const struct hv_vcpu *vcpu);
 int hv_vcpu_run(struct hv_vcpu *vcpu, struct hv_exit *exit);
 
 /*
+ * Finishes the instruction an I/O or MMIO exit left half done (an IN's
+ * value into RAX, RIP past it) without running further: KVM_RUN with
+ * immediate_exit (api.rst: before saving a vCPU's state). Returns like
+ * hv_vcpu_run; HV_EXIT_INTERRUPTED means done, another exit (string I/O
+ * goes on) must be handled and this called again.
+ */
+int hv_vcpu_finish_instruction(struct hv_vcpu *vcpu, struct hv_exit *exit);
+
+/*
  * Makes the vCPU's next (or current, together with a signal to its thread)
  * KVM_RUN return HV_EXIT_INTERRUPTED. Safe from any thread.
  */

@@ -555,6 +555,12 @@ int hv_vcpu_run(struct hv_vcpu *vcpu, struct hv_exit *exit)
 	return 0;
 }
 
+int hv_vcpu_finish_instruction(struct hv_vcpu *vcpu, struct hv_exit *exit)
+{
+	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	return hv_vcpu_run(vcpu, exit);
+}
+
 void hv_vcpu_request_exit(struct hv_vcpu *vcpu)
 {
 	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
@@ -776,8 +782,11 @@ int hv_vcpu_set_state(struct hv_vcpu *vcpu, const struct hv_vcpu_state *s)
 		ret = set_msrs(vcpu, s);
 	if (ret == 0)
 		ret = STATE_IOCTL(vcpu->fd, KVM_SET_MP_STATE, &s->mp_state);
+	/* KVM_GET_VCPU_EVENTS leaves these flags out; without them SET ignores the fields (api.rst). */
+	struct kvm_vcpu_events events = s->events;
+	events.flags |= KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR;
 	if (ret == 0)
-		ret = STATE_IOCTL(vcpu->fd, KVM_SET_VCPU_EVENTS, &s->events);
+		ret = STATE_IOCTL(vcpu->fd, KVM_SET_VCPU_EVENTS, &events);
 	return ret;
 }
 

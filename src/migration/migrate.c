@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -14,13 +13,6 @@
 
 #define PAGES_HEADER_SIZE 16 /* u64 first page, u32 count, u32 CRC-32 */
 #define ZERO_HEADER_SIZE 12  /* u64 first page, u32 count */
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static int send_blob(int fd, uint32_t type, const uint8_t *blob, size_t len)
 {
@@ -125,14 +117,14 @@ static int precopy(struct source *s, unsigned max_downtime_ms)
 {
 	memset(s->dirty, 0xff, (s->nr_pages + 63) / 64 * sizeof(uint64_t));
 	for (;;) {
-		uint64_t start = now_ms(), bytes_before = s->stats->bytes_sent, sent;
+		uint64_t start = stream_now_ms(), bytes_before = s->stats->bytes_sent, sent;
 		int ret = send_dirty_pages(s, s->stats->rounds == 0, &sent);
 		s->stats->rounds++;
 		if (ret == 0)
 			ret = machine_take_dirty(s->m, s->dirty, false);
 		if (ret < 0)
 			return ret;
-		uint64_t elapsed = now_ms() - start + 1;
+		uint64_t elapsed = stream_now_ms() - start + 1;
 		double bytes_per_ms = (double)(s->stats->bytes_sent - bytes_before) / (double)elapsed;
 		uint64_t left = bitmap_count(s->dirty, s->nr_pages);
 		double expected_ms = bytes_per_ms > 0 ? (double)left * GUEST_PAGE_SIZE / bytes_per_ms : 0;
@@ -235,8 +227,14 @@ static int migrate_until_ready(struct source *s, const char *destination, unsign
 		ret = precopy(s, max_downtime_ms);
 	if (ret < 0 && s->fd >= 0)
 		log_error("migration to %s failed while copying memory: %s", destination, strerror(-ret));
+	if (ret == 0 && machine_stop_requested(s->m)) {
+		log_error("the VM stopped during the migration");
+		ret = -ECANCELED;
+	}
 	if (ret == 0) {
-		*freeze_ms = now_ms();
+		*freeze_ms = stream_now_ms();
+		/* Frozen, the guest waits: the whole rest has one bound, however slow the peer. */
+		stream_set_deadline(*freeze_ms + MIGRATE_FROZEN_LIMIT_S * 1000ull);
 		machine_freeze(s->m);
 		ret = stop_and_copy(s);
 	}
@@ -249,18 +247,24 @@ int migrate_send(struct machine *m, const char *destination, unsigned max_downti
 		 struct migrate_stats *stats)
 {
 	memset(stats, 0, sizeof(*stats));
-	uint64_t start = now_ms(), freeze = 0;
+	uint64_t start = stream_now_ms(), freeze = 0;
 	struct source s;
 	int ret = source_setup(&s, m, stats);
 	if (ret == 0)
 		ret = migrate_until_ready(&s, destination, max_downtime_ms, &freeze);
+	if (ret == 0 && machine_stop_requested(m)) {
+		log_error("the VM stopped during the migration: the destination does not run it");
+		ret = -ECANCELED; /* no GO: the destination gives up */
+	}
 	if (ret == 0 && (stream_send(s.fd, MSG_GO, NULL, 0, NULL, 0) < 0 || expect(s.fd, MSG_RESUMED) < 0)) {
 		log_error("the destination did not confirm it runs the VM: it stays paused here");
+		machine_track_dirty(m, false); /* frozen still: PATCH /vm Resumed thaws it */
 		ret = -EPIPE;
 	}
+	stream_set_deadline(0);
 	if (ret == 0) {
-		stats->downtime_ms = now_ms() - freeze;
-		stats->total_ms = now_ms() - start;
+		stats->downtime_ms = stream_now_ms() - freeze;
+		stats->total_ms = stream_now_ms() - start;
 		log_info("migrated to %s: %u rounds, %llu pages (%llu zero), %llu ms, downtime %llu ms",
 			 destination, stats->rounds, (unsigned long long)stats->pages_sent,
 			 (unsigned long long)stats->zero_pages, (unsigned long long)stats->total_ms,
@@ -347,6 +351,32 @@ static int recv_config(struct destination *d, struct vm_config *cfg)
 	return ret;
 }
 
+static bool listed(const char *const *names, unsigned n, const char *name)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Every disk and TAP the source's configuration names is one the operator allowed. */
+static int check_resources(const struct vm_config *cfg, const struct migrate_resources *allowed)
+{
+	for (unsigned i = 0; i < cfg->nr_disks; i++)
+		if (!listed(allowed->disks, allowed->nr_disks, cfg->disks[i].path)) {
+			log_error("migration: the VM uses the disk '%s', which this destination was not "
+				  "given (--allow-disk)", cfg->disks[i].path);
+			return -EPERM;
+		}
+	for (unsigned i = 0; i < cfg->nr_nics; i++)
+		if (!listed(allowed->taps, allowed->nr_taps, cfg->nics[i].tap)) {
+			log_error("migration: the VM uses the TAP '%s', which this destination was not "
+				  "given (--allow-tap)", cfg->nics[i].tap);
+			return -EPERM;
+		}
+	return 0;
+}
+
 /* Checks a page run against RAM: its pages, or NULL. */
 static uint8_t *run_target(struct destination *d, uint64_t first, uint32_t count)
 {
@@ -428,12 +458,15 @@ static int recv_and_load_state(struct destination *d, uint64_t len)
 	return ret;
 }
 
-/* From the greeting to a loaded, paused machine in d->m. */
-static int receive_vm(struct destination *d, struct vm_config *cfg)
+/* From the greeting to a loaded, frozen machine in d->m. */
+static int receive_vm(struct destination *d, const struct migrate_resources *allowed,
+		      struct vm_config *cfg)
 {
 	int ret = recv_hello(d->fd);
 	if (ret == 0)
 		ret = recv_config(d, cfg);
+	if (ret == 0)
+		ret = check_resources(cfg, allowed);
 	if (ret == 0)
 		ret = machine_create_restored(cfg, -1, &d->m);
 	if (ret < 0)
@@ -486,15 +519,15 @@ static int accept_source(const char *listen_addr, int stop_fd)
 	return fd;
 }
 
-int migrate_receive(const char *listen_addr, int stop_fd, struct vm_config *cfg,
-		    struct machine **out)
+int migrate_receive(const char *listen_addr, int stop_fd, const struct migrate_resources *allowed,
+		    struct vm_config *cfg, struct machine **out)
 {
 	*out = NULL;
 	struct destination d = { .fd = accept_source(listen_addr, stop_fd) };
 	if (d.fd < 0)
 		return d.fd;
 	log_clear_last_error();
-	int ret = receive_vm(&d, cfg);
+	int ret = receive_vm(&d, allowed, cfg);
 	if (ret == -ECONNRESET || ret == -ETIMEDOUT)
 		log_error("migration: the source %s", ret == -ETIMEDOUT ? "stopped sending" : "went away");
 	if (ret < 0 && log_last_error()[0])

@@ -25,6 +25,8 @@
 #define MIGRATE_MAX_ROUNDS 30
 /* How long either side waits for the other before it gives up. */
 #define MIGRATE_PEER_TIMEOUT_S 30
+/* The most the source stays frozen waiting for the destination (last pages, state, READY, RESUMED). */
+#define MIGRATE_FROZEN_LIMIT_S 30
 
 struct migrate_stats {
 	unsigned rounds;          /* copy rounds while the VM ran (the first sends all RAM) */
@@ -48,14 +50,27 @@ int migrate_send(struct machine *m, const char *destination, unsigned max_downti
 		 struct migrate_stats *stats);
 
 /*
+ * What the destination's operator lets an incoming VM open: the source
+ * names the disk images and TAPs of its configuration, and each must be
+ * listed here (vmon migrate-receive --allow-disk PATH --allow-tap NAME),
+ * so that a peer cannot make vmon open any other file or interface.
+ */
+struct migrate_resources {
+	const char *disks[VM_MAX_DISKS];
+	unsigned nr_disks;
+	const char *taps[VM_MAX_NICS];
+	unsigned nr_taps;
+};
+
+/*
  * Destination: listens on `listen_addr` ("ADDR:PORT"), takes one
  * migration, builds the machine from its configuration (*cfg, initialised
- * by the caller, receives it and must outlive the machine), loads it and,
- * on GO, starts it running. 0 with *out running, or -errno after logging
- * why (nothing runs). `stop_fd` (a signalfd, or -1): readable means give
- * up waiting.
+ * by the caller, receives it and must outlive the machine) if it uses
+ * only `allowed` resources, loads it and, on GO, starts it running. 0 with
+ * *out running, or -errno after logging why (nothing runs). `stop_fd` (a
+ * signalfd, or -1): readable means give up waiting.
  */
-int migrate_receive(const char *listen_addr, int stop_fd, struct vm_config *cfg,
-		    struct machine **out);
+int migrate_receive(const char *listen_addr, int stop_fd, const struct migrate_resources *allowed,
+		    struct vm_config *cfg, struct machine **out);
 
 #endif

@@ -106,33 +106,26 @@ static int write_memory(int fd, const struct guest_mem *mem, uint64_t *written)
 	return 0;
 }
 
-static int save_memory(struct machine *m, const char *mem_path, struct snapshot_stats *stats)
-{
-	struct pending_file f;
-	int ret = pending_open(&f, mem_path, "memory");
-	const struct guest_mem *mem = machine_memory(m);
-	stats->memory_bytes = mem->ram_size;
-	if (ret == 0 && (ret = write_memory(f.fd, mem, &stats->written_bytes)) < 0)
-		log_error("cannot write the memory file '%s': %s", mem_path, strerror(-ret));
-	int closed = pending_close(&f, ret == 0, "memory");
-	return ret ? ret : closed;
-}
-
-static int save_state(struct machine *m, const char *state_path, struct snapshot_stats *stats)
+/*
+ * Both files are written beside their paths first; only when both are
+ * complete does the memory file, then the state file, take its place. A
+ * failure leaves the older files of those names as they were.
+ */
+static int save_files(struct machine *m, struct pending_file *state, struct pending_file *mem,
+		      struct snapshot_stats *stats)
 {
 	uint8_t *blob = NULL;
 	size_t len = 0;
 	int ret = machine_save_state(m, &blob, &len);
-	if (ret < 0)
-		return ret;
 	stats->state_bytes = len;
-	struct pending_file f;
-	ret = pending_open(&f, state_path, "snapshot");
-	if (ret == 0 && (ret = write_all(f.fd, blob, len, 0)) < 0)
-		log_error("cannot write the snapshot file '%s': %s", state_path, strerror(-ret));
+	if (ret == 0 && (ret = write_all(state->fd, blob, len, 0)) < 0)
+		log_error("cannot write the snapshot file '%s': %s", state->final_path, strerror(-ret));
 	free(blob);
-	int closed = pending_close(&f, ret == 0, "snapshot");
-	return ret ? ret : closed;
+	const struct guest_mem *ram = machine_memory(m);
+	stats->memory_bytes = ram->ram_size;
+	if (ret == 0 && (ret = write_memory(mem->fd, ram, &stats->written_bytes)) < 0)
+		log_error("cannot write the memory file '%s': %s", mem->final_path, strerror(-ret));
+	return ret;
 }
 
 int snapshot_create(struct machine *m, const char *state_path, const char *mem_path,
@@ -140,16 +133,20 @@ int snapshot_create(struct machine *m, const char *state_path, const char *mem_p
 {
 	memset(stats, 0, sizeof(*stats));
 	uint64_t start = now_us();
-	machine_freeze(m);
-	int ret = save_state(m, state_path, stats);
-	if (ret == 0 && (ret = save_memory(m, mem_path, stats)) < 0)
-		unlink(state_path); /* a state without its memory would restore garbage */
-	int thawed = machine_thaw(m, false);
-	if (ret == 0 && thawed < 0)
-		log_warn("the VM's devices did not all start again after the snapshot: %s",
-			 strerror(-thawed));
+	struct pending_file state = { .fd = -1 }, mem = { .fd = -1 };
+	int ret = pending_open(&state, state_path, "snapshot");
+	if (ret == 0)
+		ret = pending_open(&mem, mem_path, "memory");
+	if (ret == 0) {
+		machine_freeze(m);
+		ret = save_files(m, &state, &mem, stats);
+		machine_thaw(m, false); /* logs a device that cannot serve again; the files are good */
+	}
+	int committed = pending_close(&mem, ret == 0, "memory");
+	ret = ret ? ret : committed;
+	committed = pending_close(&state, ret == 0, "snapshot");
 	stats->elapsed_us = now_us() - start;
-	return ret;
+	return ret ? ret : committed;
 }
 
 static int read_whole_file(const char *path, uint8_t **out, size_t *len)

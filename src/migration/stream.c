@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "migration/migrate.h"
@@ -78,14 +79,48 @@ static int resolve(const char *addr_port, bool passive, struct addrinfo **out)
 	return 0;
 }
 
+static void set_socket_timeouts(int fd, struct timeval tv)
+{
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
 /* Every later send or receive gives up after MIGRATE_PEER_TIMEOUT_S. */
 static void set_timeouts(int fd)
 {
-	struct timeval tv = { .tv_sec = MIGRATE_PEER_TIMEOUT_S };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	set_socket_timeouts(fd, (struct timeval){ .tv_sec = MIGRATE_PEER_TIMEOUT_S });
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+uint64_t stream_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static _Thread_local uint64_t deadline; /* ms, CLOCK_MONOTONIC; 0: none */
+
+void stream_set_deadline(uint64_t deadline_ms)
+{
+	deadline = deadline_ms;
+}
+
+/* Shortens the socket's timeouts to what is left before the deadline: 0, or -ETIMEDOUT. */
+static int apply_deadline(int fd)
+{
+	if (!deadline)
+		return 0;
+	uint64_t now = stream_now_ms();
+	if (now >= deadline)
+		return -ETIMEDOUT;
+	uint64_t left = deadline - now;
+	if (left > MIGRATE_PEER_TIMEOUT_S * 1000ull)
+		left = MIGRATE_PEER_TIMEOUT_S * 1000ull;
+	set_socket_timeouts(fd, (struct timeval){ .tv_sec = (time_t)(left / 1000),
+						  .tv_usec = (suseconds_t)(left % 1000) * 1000 });
+	return 0;
 }
 
 int stream_connect(const char *addr_port)
@@ -155,6 +190,9 @@ int stream_accept(int listen_fd, int stop_fd)
 static int send_iov(int fd, struct iovec *iov, int n)
 {
 	while (n > 0) {
+		int late = apply_deadline(fd);
+		if (late < 0)
+			return late;
 		ssize_t sent = writev(fd, iov, n);
 		if (sent < 0 && errno == EINTR)
 			continue;
@@ -188,6 +226,9 @@ int stream_recv(int fd, void *buf, size_t len)
 {
 	uint8_t *p = buf;
 	while (len > 0) {
+		int late = apply_deadline(fd);
+		if (late < 0)
+			return late;
 		ssize_t n = recv(fd, p, len, 0);
 		if (n < 0 && errno == EINTR)
 			continue;

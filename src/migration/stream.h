@@ -38,6 +38,15 @@ int stream_listen(const char *addr_port);
 /* One connection on the listening fd, or -errno; -ECANCELED when stop_fd became readable. */
 int stream_accept(int listen_fd, int stop_fd);
 
+/*
+ * From now until stream_set_deadline(0), every send and receive on this
+ * thread gives up with -ETIMEDOUT at `deadline_ms` (CLOCK_MONOTONIC),
+ * however slowly the peer keeps the connection alive: the bound of a
+ * phase rather than of one call.
+ */
+void stream_set_deadline(uint64_t deadline_ms);
+uint64_t stream_now_ms(void);
+
 /* Sends one message; the payload in up to two pieces (b may be NULL). 0 or -errno. */
 int stream_send(int fd, uint32_t type, const void *a, size_t a_len, const void *b, size_t b_len);
 /*

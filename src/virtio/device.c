@@ -416,13 +416,14 @@ static int check_identity(const struct virtio_device *vd, const struct saved_dev
 	return 0;
 }
 
-/* Features and status as the driver could have set them (§3.1.1). */
+/*
+ * Features and status as the driver could have set them (§3.1.1). Before
+ * FEATURES_OK the driver may have written any bits: they count for nothing
+ * until FEATURES_OK, which would refuse them then.
+ */
 static int check_negotiation(const struct virtio_device *vd, const struct saved_device *d,
 			     uint32_t instance)
 {
-	if (d->driver_features & ~vd->device_features)
-		return refuse(instance, "driver features 0x%llx include some the device does not offer",
-			      (unsigned long long)d->driver_features);
 	if ((d->status & VIRTIO_STATUS_FEATURES_OK) && !features_acceptable(vd, d->driver_features))
 		return refuse(instance, "FEATURES_OK with driver features 0x%llx, which the device refuses",
 			      (unsigned long long)d->driver_features);
@@ -437,16 +438,16 @@ static bool vector_exists(const struct virtio_device *vd, uint16_t vector)
 }
 
 /*
- * Queue Size a power of 2 (§2.7) no larger than offered (§4.1.4.3.2); 0
- * only on a disabled queue, virtio-mmio's record of a refused QueueNum.
- * At most Queue Size buffers are in flight.
+ * A queue the device serves: Queue Size a power of 2 (§2.7) no larger
+ * than offered (§4.1.4.3.2), at most Queue Size buffers in flight. (Before
+ * DRIVER_OK the driver may have written any size: DRIVER_OK checks it.)
  */
-static int check_queue(const struct virtio_device *vd, const struct virtio_queue *queue,
-		       unsigned q, uint32_t instance)
+static int check_served_queue(const struct virtio_device *vd, const struct virtio_queue *queue,
+			      unsigned q, uint32_t instance)
 {
 	const struct virtq *vq = &queue->vq;
 	uint16_t max_size = vd->queues[q].max_size;
-	if ((vq->size & (vq->size - 1)) || (vq->size == 0 && queue->enabled))
+	if ((vq->size & (vq->size - 1)) || vq->size == 0)
 		return refuse(instance, "queue %u size %u is not a power of 2", q, vq->size);
 	if (vq->size > max_size)
 		return refuse(instance, "queue %u size %u is larger than its maximum %u", q, vq->size,
@@ -454,9 +455,6 @@ static int check_queue(const struct virtio_device *vd, const struct virtio_queue
 	if ((uint16_t)(vq->last_avail - vq->used_idx) > vq->size)
 		return refuse(instance, "queue %u has %u buffers in flight, more than its size %u", q,
 			      (uint16_t)(vq->last_avail - vq->used_idx), vq->size);
-	if (!vector_exists(vd, queue->vector))
-		return refuse(instance, "queue %u vector %u is not one of the %u vectors", q,
-			      queue->vector, vd->transport.nr_vectors);
 	return 0;
 }
 
@@ -495,8 +493,13 @@ static int check_device(const struct virtio_device *vd, struct saved_device *d, 
 		ret = refuse(instance, "configuration vector %u is not one of the %u vectors",
 			     d->config_vector, vd->transport.nr_vectors);
 	for (unsigned q = 0; ret == 0 && q < d->nr_queues; q++) {
-		ret = check_queue(vd, &d->queues[q], q, instance);
-		if (ret == 0 && d->queues[q].enabled && serving(d->status))
+		const struct virtio_queue *queue = &d->queues[q];
+		if (!vector_exists(vd, queue->vector))
+			ret = refuse(instance, "queue %u vector %u is not one of the %u vectors", q,
+				     queue->vector, vd->transport.nr_vectors);
+		if (ret == 0 && queue->enabled && serving(d->status))
+			ret = check_served_queue(vd, queue, q, instance);
+		if (ret == 0 && queue->enabled && serving(d->status))
 			ret = check_rings(vd, d, &d->queues[q], q, instance);
 	}
 	return ret;

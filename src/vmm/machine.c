@@ -537,6 +537,8 @@ int machine_pause(struct machine *m)
 
 int machine_resume(struct machine *m)
 {
+	if (m->frozen)
+		return machine_thaw(m, true);
 	vcpu_gate_resume(&m->gate);
 	return 0;
 }
@@ -549,6 +551,11 @@ int machine_send_ctrl_alt_del(struct machine *m)
 int machine_replace_disk(struct machine *m, unsigned index, const char *path, const char **why)
 {
 	return platform_replace_disk(&m->platform, index, path, why);
+}
+
+bool machine_stop_requested(struct machine *m)
+{
+	return stop_was_requested(m);
 }
 
 void machine_request_shutdown(struct machine *m)

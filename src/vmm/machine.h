@@ -47,6 +47,8 @@ int machine_start(struct machine *m);
 /*
  * Parks every vCPU outside KVM_RUN (returns once they all are), or lets
  * them run again. Devices' I/O threads go on. Idempotent. 0 or -errno.
+ * Resuming a frozen machine (a restore, a migration that ended unsure)
+ * thaws it: its devices serve again first.
  */
 int machine_pause(struct machine *m);
 int machine_resume(struct machine *m);
@@ -58,6 +60,8 @@ int machine_send_ctrl_alt_del(struct machine *m);
  * 0, or -errno with *why a sentence for the user.
  */
 int machine_replace_disk(struct machine *m, unsigned index, const char *path, const char **why);
+/* Whether the VM was asked to stop (by itself, a signal or a request). */
+bool machine_stop_requested(struct machine *m);
 /* Asks the VM to stop, as a signal does (machine_wait then returns). */
 void machine_request_shutdown(struct machine *m);
 /* Sleeps until the VM stops (guest, signal or request); vmon's exit status. */
@@ -125,9 +129,10 @@ int machine_take_dirty(struct machine *m, uint64_t *bitmap, bool since_start);
  * with mem_fd -1 zeroed anonymous memory the caller fills in
  * (machine_memory). machine_load_state then sets every vCPU, the
  * interrupt controllers, the clock and the devices from the state blob
- * (which must describe this configuration) and leaves the vCPUs paused:
- * machine_start runs them once machine_resume is called, or at once after
- * machine_resume. 0, or -errno after logging why.
+ * (which must describe this configuration) and leaves it frozen: vCPUs
+ * paused, devices quiesced. machine_start, then machine_resume, runs it
+ * (in either order); nothing of it runs before. 0, or -errno after
+ * logging why.
  */
 int machine_create_restored(const struct vm_config *cfg, int mem_fd, struct machine **out);
 int machine_load_state(struct machine *m, const struct state_reader *r);

@@ -30,6 +30,7 @@ struct machine {
 	struct vcpu *vcpus;
 	struct vcpu_gate gate;  /* runs, parks (machine_pause) and ends the vCPUs */
 	bool started;           /* machine_start ran */
+	bool frozen;            /* devices quiesced (machine_freeze, a load) until machine_thaw */
 	bool halted;            /* the vCPUs have ended and the console is written out */
 
 	int stop_fd;            /* eventfd: a stop was requested */

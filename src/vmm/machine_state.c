@@ -31,12 +31,16 @@ int machine_freeze(struct machine *m)
 {
 	vcpu_gate_pause(&m->gate, m->vcpus, vcpu_count(m));
 	platform_quiesce_devices(&m->platform);
+	m->frozen = true;
 	return 0;
 }
 
 int machine_thaw(struct machine *m, bool run_vcpus)
 {
 	int ret = platform_unquiesce_devices(&m->platform);
+	if (ret < 0)
+		log_error("the VM's devices cannot serve again: %s", strerror(-ret));
+	m->frozen = false;
 	if (run_vcpus)
 		vcpu_gate_resume(&m->gate);
 	return ret;
@@ -163,8 +167,7 @@ int machine_load_state(struct machine *m, const struct state_reader *r)
 		ret = load_vcpus(m, r);
 	if (ret == 0)
 		ret = platform_load(&m->platform, r);
-	if (ret == 0 && (ret = platform_unquiesce_devices(&m->platform)) < 0)
-		log_error("the restored devices cannot start: %s", strerror(-ret));
+	m->frozen = true; /* the devices serve from machine_resume on */
 	return ret;
 }
 

@@ -48,10 +48,54 @@ static void kick_locked(struct vcpu *vcpu)
 	pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
 }
 
-/* Waits while the machine is paused; false once the VM ends. */
-static bool pass_gate(struct vcpu_gate *gate)
+static void count_exit(struct vcpu *vcpu, enum hv_exit_kind kind)
 {
+	uint64_t *c = &vcpu->exit_counts[kind];
+	__atomic_store_n(c, *c + 1, __ATOMIC_RELAXED); /* one writer: this thread */
+}
+
+/* An exit (or KVM_RUN's failure, ret < 0) dispatched; false when the VM must stop. */
+static bool handle_exit(struct vcpu *vcpu, int ret, struct hv_exit *exit)
+{
+	if (ret < 0) {
+		log_error("vCPU %u: KVM_RUN failed: %s", hv_vcpu_index(vcpu->hv), strerror(-ret));
+		vm_request_stop(vcpu->control, VM_STOP_ERROR);
+		return false;
+	}
+	count_exit(vcpu, exit->kind);
+	struct exit_verdict v = exit_dispatch(&vcpu->exits, exit);
+	if (v.dump_registers)
+		hv_vcpu_dump(vcpu->hv, stderr);
+	if (v.stop)
+		vm_request_stop(vcpu->control, v.reason);
+	return !v.stop;
+}
+
+/*
+ * Before parking: the instruction the last exit stopped in is finished,
+ * so that the state a snapshot saves is between two instructions (an IN
+ * whose value vmon gave, run again from a restore, would read again).
+ * False when the VM must stop.
+ */
+static bool finish_instruction(struct vcpu *vcpu)
+{
+	for (;;) {
+		struct hv_exit exit;
+		int ret = hv_vcpu_finish_instruction(vcpu->hv, &exit);
+		if (ret == 0 && exit.kind == HV_EXIT_INTERRUPTED)
+			return true;
+		if (!handle_exit(vcpu, ret, &exit))
+			return false;
+	}
+}
+
+/* Waits while the machine is paused; false once the VM ends. */
+static bool pass_gate(struct vcpu *vcpu)
+{
+	struct vcpu_gate *gate = vcpu->gate;
 	if (atomic_load(&gate->paused) && !atomic_load(&gate->stopping)) {
+		if (!finish_instruction(vcpu))
+			return false;
 		pthread_mutex_lock(&gate->lock);
 		gate->parked++;
 		pthread_cond_broadcast(&gate->changed);
@@ -71,29 +115,12 @@ static void leave_gate(struct vcpu *vcpu)
 	pthread_mutex_unlock(&vcpu->gate->lock);
 }
 
-static void count_exit(struct vcpu *vcpu, enum hv_exit_kind kind)
-{
-	uint64_t *c = &vcpu->exit_counts[kind];
-	__atomic_store_n(c, *c + 1, __ATOMIC_RELAXED); /* one writer: this thread */
-}
-
 /* One KVM_RUN and its exit; false when the VM must stop. */
 static bool run_once(struct vcpu *vcpu)
 {
 	struct hv_exit exit;
 	int ret = hv_vcpu_run(vcpu->hv, &exit);
-	if (ret < 0) {
-		log_error("vCPU %u: KVM_RUN failed: %s", hv_vcpu_index(vcpu->hv), strerror(-ret));
-		vm_request_stop(vcpu->control, VM_STOP_ERROR);
-		return false;
-	}
-	count_exit(vcpu, exit.kind);
-	struct exit_verdict v = exit_dispatch(&vcpu->exits, &exit);
-	if (v.dump_registers)
-		hv_vcpu_dump(vcpu->hv, stderr);
-	if (v.stop)
-		vm_request_stop(vcpu->control, v.reason);
-	return !v.stop;
+	return handle_exit(vcpu, ret, &exit);
 }
 
 static void *vcpu_thread(void *arg)
@@ -104,7 +131,7 @@ static void *vcpu_thread(void *arg)
 	sigaddset(&kick, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL); /* a kick before this waits, pending */
 
-	while (pass_gate(vcpu->gate) && run_once(vcpu))
+	while (pass_gate(vcpu) && run_once(vcpu))
 		;
 	leave_gate(vcpu);
 	return NULL;

@@ -283,6 +283,11 @@ touch "$work/taken.sock"
 tap_check "migrate-receive: an --api-sock path that exists, refused before any migration comes" \
 	rejects "--api-sock '$work/taken.sock': the path exists" \
 	migrate-receive --listen 127.0.0.1:4444 --api-sock "$work/taken.sock"
+tap_check "migrate-receive: --allow-tap with a name too long" rejects "is not an interface name" \
+	migrate-receive --listen 127.0.0.1:4444 --allow-tap abcdefghijklmnopq
+tap_check "migrate-receive: --allow-disk empty" rejects "--allow-disk needs a path" \
+	migrate-receive --listen 127.0.0.1:4444 --allow-disk ""
+tap_check "restore: --allow-disk" rejects "--allow-disk is migrate-receive's" restore "$work/a" "$work/b" --allow-disk /x
 tap_check "migrate-receive: --paused" rejects "--paused is restore's" migrate-receive --listen 127.0.0.1:4444 --paused
 tap_check "ctl migrate: no --to" rejects "ctl migrate needs --to ADDR:PORT" ctl --api-sock "$work/s" migrate
 tap_check "ctl migrate: bad --to" rejects "--to 'nowhere' must be ADDR:PORT" ctl --api-sock "$work/s" migrate --to nowhere

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The destination of a live migration against a source that misbehaves: a
 # fake source (python3) sends garbage, a wrong version, corrupt or
-# out-of-range pages, an oversized message, a corrupt state, or goes away
+# out-of-range pages, an oversized message, a disk the destination's
+# operator did not allow, a corrupt state, or goes away
 # mid-stream. Each time `vmon migrate-receive` must exit 1 with one clear
 # line, never run a guest, and (where the connection still stands) tell the
 # source why.
@@ -40,6 +41,13 @@ def tag(s):
 NONE = struct.pack("<I", 0xffffffff)
 conf = NONE * 3 + struct.pack("<I?QB", 1, False, 64 << 20, 0) + struct.pack("<II", 0, 0)
 config = blob([(tag("CONF"), 0, conf)])
+
+def string(text):
+    return struct.pack("<I", len(text)) + text.encode()
+
+disk = string("") + string("/etc/shadow") + NONE + struct.pack("<?B??IB", True, 0, False, False, 1, 0)
+conf_disk = NONE * 3 + struct.pack("<I?QB", 1, False, 64 << 20, 0) + struct.pack("<I", 1) + disk + struct.pack("<I", 0)
+config_disk = blob([(tag("CONF"), 0, conf_disk)])
 hello = msg(MSG_HELLO, b"VMONMIG\0" + struct.pack("<I", 1))
 page = b"\x5a" * 4096
 
@@ -57,6 +65,7 @@ stream = {
     "zero-outside": hello + msg(MSG_CONFIG, config) + msg(MSG_ZERO, struct.pack("<QI", 16380, 5)),
     "unknown-type": hello + msg(MSG_CONFIG, config) + msg(42, b"x"),
     "went-away": hello + msg(MSG_CONFIG, config) + pages(1, 1, page)[:1000],
+    "disk-not-allowed": hello + msg(MSG_CONFIG, config_disk),
     "bad-state": hello + msg(MSG_CONFIG, config) + pages(1, 1, page) + msg(MSG_STATE, blob([])),
 }[case]
 
@@ -110,5 +119,6 @@ run_case message-huge "a malformed message" answered
 run_case zero-outside "zero pages outside the VM's memory" answered
 run_case unknown-type "a message out of order" answered
 run_case went-away "the source went away"
+run_case disk-not-allowed "uses the disk '/etc/shadow', which this destination was not given" answered
 run_case bad-state "no machine section" answered
 tap_done
