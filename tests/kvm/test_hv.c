@@ -361,6 +361,49 @@ static void test_dirty_log(struct hv *hv)
 		munmap(ram, DIRTY_RAM_SIZE);
 }
 
+/* in al, 0x14; out 0x15, al; hlt */
+static const uint8_t in_code[] = { 0xe4, 0x14, 0xe6, 0x15, 0xf4 };
+
+/*
+ * An IN answered by vmon is finished by hv_vcpu_finish_instruction without
+ * the guest running on: RAX has the value and RIP is past the IN, as a
+ * snapshot must see them (else a restored copy would read the port again).
+ */
+static void test_finish_instruction(struct hv *hv)
+{
+	struct hv_vm *vm = NULL;
+	struct hv_vcpu *vcpu = NULL;
+	uint8_t *ram = mmap(NULL, DIRTY_RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	bool ready = ram != MAP_FAILED && hv_vm_create(hv, &vm) == 0 &&
+		     hv_vm_map_memory(vm, 0, 0, DIRTY_RAM_SIZE, ram) == 0 &&
+		     hv_vcpu_create(vm, 0, &vcpu) == 0 && start_real_mode(vcpu) == 0;
+	CHECK(ready, "a real-mode vCPU that reads port 0x14");
+	struct hv_exit exit;
+	struct kvm_regs regs;
+	if (ready) {
+		memcpy(ram + 0x1000, in_code, sizeof(in_code));
+		CHECK(hv_vcpu_run(vcpu, &exit) == 0 && exit.kind == HV_EXIT_IO && exit.io.port == 0x14 &&
+		      !exit.io.is_write, "it exits for the IN");
+		exit.io.data[0] = 0x77;
+		CHECK(hv_vcpu_get_regs(vcpu, &regs) == 0 && regs.rip == 0x1000,
+		      "until KVM runs again the IN is not done (RIP %#llx)", (unsigned long long)regs.rip);
+		CHECK(hv_vcpu_finish_instruction(vcpu, &exit) == 0 && exit.kind == HV_EXIT_INTERRUPTED,
+		      "finish it: KVM returns at once");
+		CHECK(hv_vcpu_get_regs(vcpu, &regs) == 0 && regs.rip == 0x1002 && (regs.rax & 0xff) == 0x77,
+		      "RIP past the IN, AL the value given (RIP %#llx, RAX %#llx)",
+		      (unsigned long long)regs.rip, (unsigned long long)regs.rax);
+		CHECK(hv_vcpu_finish_instruction(vcpu, &exit) == 0 && exit.kind == HV_EXIT_INTERRUPTED &&
+		      hv_vcpu_get_regs(vcpu, &regs) == 0 && regs.rip == 0x1002,
+		      "with nothing pending it runs nothing");
+		CHECK(hv_vcpu_run(vcpu, &exit) == 0 && exit.kind == HV_EXIT_IO && exit.io.port == 0x15 &&
+		      exit.io.data[0] == 0x77, "the guest goes on with the value: OUT 0x15 of 0x77");
+	}
+	hv_vcpu_destroy(vcpu);
+	hv_vm_destroy(vm);
+	if (ram != MAP_FAILED)
+		munmap(ram, DIRTY_RAM_SIZE);
+}
+
 int main(void)
 {
 	struct hv *hv;
@@ -430,6 +473,7 @@ int main(void)
 	test_vcpu_state(hv);
 	test_vm_state(hv);
 	test_dirty_log(hv);
+	test_finish_instruction(hv);
 	hv_close(hv);
 	munmap(ram, RAM_SIZE);
 	return tap_finish();
