@@ -182,6 +182,7 @@ static void tap_reset(struct tap *t)
 	for (unsigned i = 0; i < TAP_MAX_QUEUES; i++)
 		t->fds[i] = -1;
 	t->nr_queues = 0;
+	t->multi_queue = false;
 }
 
 int tap_open(struct tap *t, const char *name, unsigned queues, const char **why)
@@ -200,6 +201,7 @@ int tap_open(struct tap *t, const char *name, unsigned queues, const char **why)
 	memcpy(t->name, name, strlen(name));
 
 	short flags = queue_flags(name, queues);
+	t->multi_queue = flags & IFF_MULTI_QUEUE;
 	int ret = 0;
 	while (ret == 0 && t->nr_queues < queues)
 		ret = open_queue(t, flags, why);
@@ -234,7 +236,7 @@ int tap_set_queue_enabled(const struct tap *t, unsigned i, bool enabled)
 {
 	if (i >= t->nr_queues)
 		return -EINVAL;
-	if (t->nr_queues == 1)
+	if (!t->multi_queue)
 		return 0;
 	struct ifreq ifr = { .ifr_flags = enabled ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE };
 	int ret = ioctl_retry(t->fds[i], TUNSETQUEUE, &ifr);

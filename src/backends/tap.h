@@ -22,6 +22,7 @@ struct tap {
 	char name[TAP_NAME_MAX + 1];
 	unsigned nr_queues;
 	int fds[TAP_MAX_QUEUES];
+	bool multi_queue;      /* a multi_queue interface: its queues can be detached */
 };
 
 /*
@@ -38,7 +39,8 @@ int tap_set_offloads(const struct tap *t, unsigned tun_flags);
 
 /*
  * Attaches (enabled) or detaches queue i (TUNSETQUEUE): the kernel steers
- * frames only to attached queues. 0 or -errno.
+ * frames only to attached queues. An interface made without multi_queue
+ * has one queue, always attached: 0 without a change. 0 or -errno.
  */
 int tap_set_queue_enabled(const struct tap *t, unsigned i, bool enabled);
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -161,6 +162,21 @@ static int expect(int fd, uint32_t want)
 	return ret;
 }
 
+/*
+ * The destination gave up and closed (a send failed): its MSG_ERROR may
+ * wait unread. Logs its reason if so. -ECANCELED then, else the send's
+ * error as a lost connection: -EPIPE is reserved for "GO sent, fate
+ * unknown".
+ */
+static int destination_reason(int fd, int send_error)
+{
+	uint8_t header[STREAM_HEADER_SIZE];
+	if (recv(fd, header, sizeof(header), MSG_DONTWAIT | MSG_PEEK) == (ssize_t)sizeof(header) &&
+	    stream_get_le32(header) == MSG_ERROR && expect(fd, MSG_READY) == -ECANCELED)
+		return -ECANCELED;
+	return send_error == -EPIPE ? -ECONNRESET : send_error;
+}
+
 /* Frozen: the last pages, the state, and the destination's word that it has all. */
 static int stop_and_copy(struct source *s)
 {
@@ -178,7 +194,7 @@ static int stop_and_copy(struct source *s)
 		s->stats->bytes_sent += STREAM_HEADER_SIZE + len;
 	}
 	free(blob);
-	if (ret < 0 && ret != -ECANCELED)
+	if (ret < 0 && (ret = destination_reason(s->fd, ret)) != -ECANCELED)
 		log_error("cannot send the VM to the destination: %s", strerror(-ret));
 	return ret == 0 ? expect(s->fd, MSG_READY) : ret;
 }
@@ -225,7 +241,7 @@ static int migrate_until_ready(struct source *s, const char *destination, unsign
 	ret = s->fd < 0 ? s->fd : send_hello_and_config(s);
 	if (ret == 0)
 		ret = precopy(s, max_downtime_ms);
-	if (ret < 0 && s->fd >= 0)
+	if (ret < 0 && s->fd >= 0 && (ret = destination_reason(s->fd, ret)) != -ECANCELED)
 		log_error("migration to %s failed while copying memory: %s", destination, strerror(-ret));
 	if (ret == 0 && machine_stop_requested(s->m)) {
 		log_error("the VM stopped during the migration");

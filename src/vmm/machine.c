@@ -382,6 +382,8 @@ static int prepare_guest_memory(struct machine *m, int mem_fd, struct kernel_ent
 		ret = platform_open_disks(&m->platform, m->cfg->disks, m->cfg->nr_disks, &m->mem);
 	if (ret == 0)
 		ret = platform_open_nics(&m->platform, m->cfg->nics, m->cfg->nr_nics, &m->mem);
+	if (ret == 0 && !entry)
+		platform_detach_nics(&m->platform); /* a restore takes no frames before it runs */
 	return ret;
 }
 

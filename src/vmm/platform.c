@@ -254,6 +254,12 @@ int platform_open_nics(struct platform *p, const struct nic_config *nics, unsign
 	return 0;
 }
 
+void platform_detach_nics(struct platform *p)
+{
+	for (unsigned i = 0; i < p->nr_nics; i++)
+		virtio_net_detach_backend(&p->nics[i].net);
+}
+
 int platform_attach_nics(struct platform *p, struct bus *mmio, const struct vm_control *vm)
 {
 	for (unsigned i = 0; i < p->nr_nics; i++) {

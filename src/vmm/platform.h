@@ -83,6 +83,8 @@ int platform_attach_disks(struct platform *p, struct bus *mmio, const struct vm_
  */
 int platform_open_nics(struct platform *p, const struct nic_config *nics, unsigned n,
 		       const struct guest_mem *mem);
+/* Detaches every NIC's TAP queues (virtio_net_detach_backend): a VM to restore into. */
+void platform_detach_nics(struct platform *p);
 /* Puts each opened NIC on its transport. 0, or -errno after one clear line. */
 int platform_attach_nics(struct platform *p, struct bus *mmio, const struct vm_control *vm);
 

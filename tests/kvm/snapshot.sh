@@ -129,4 +129,30 @@ tap_check "$rounds snapshots in the middle of port I/O: every restored copy read
 tap_check "and the original never mismatched" bash -c "! grep -q MISMATCH '$work/d.out'"
 kill -TERM "$d" 2>/dev/null
 gone "$d"
+
+# 5. A destination that refuses the VM (a disk its operator did not allow):
+# the source hears why and runs on.
+truncate -s 1M "$work/e.img"
+"$vmon" --api-sock "$work/e.sock" </dev/null >"$work/e.out" 2>"$work/e.err" &
+e=$!
+wait_for_socket "$work/e.sock"
+api "$work/e.sock" PUT /boot-source "{\"kernel_image_path\": \"$guests/pvh_counter.elf\"}"
+api "$work/e.sock" PUT /drives/data "{\"drive_id\": \"data\", \"path_on_host\": \"$work/e.img\", \"is_root_device\": false}"
+api "$work/e.sock" PUT /actions '{"action_type": "InstanceStart"}'
+wait_count "$work/e.out" 5
+port=$(free_port)
+"$vmon" migrate-receive --listen "127.0.0.1:$port" </dev/null >"$work/f.out" 2>"$work/f.err" &
+f=$!
+for _ in $(seq 50); do grep -q "waiting for a migration" "$work/f.err" && break; sleep 0.1; done
+api "$work/e.sock" PUT /migrate "{\"destination_url\": \"127.0.0.1:$port\"}"
+tap_check "a destination without --allow-disk refuses: the source's fault gives its reason" \
+	bash -c "[ '$status' = 400 ] && grep -q 'not given (--allow-disk)' <<<'$body'"
+echo "# $body"
+api "$work/e.sock" GET /
+tap_check "and the source runs on" bash -c "grep -q Running <<<'$body'"
+before=$(last_count "$work/e.out")
+tap_check "counting" wait_count "$work/e.out" $((before + 5))
+tap_check "the refusing destination exits" gone "$f"
+kill -TERM "$e" 2>/dev/null
+gone "$e"
 tap_done

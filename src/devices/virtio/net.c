@@ -383,6 +383,13 @@ static void use_pairs(struct virtio_net *net, unsigned n)
 				 i < n ? "attach" : "detach", i);
 }
 
+void virtio_net_detach_backend(struct virtio_net *net)
+{
+	for (unsigned i = 0; net->is_tap && i < net->nr_pairs; i++)
+		if (tap_set_queue_enabled(&net->tap, i, false) < 0)
+			log_warn("virtio-net %s: cannot detach TAP queue %u", net->tap.name, i);
+}
+
 static uint8_t set_queue_pairs(struct virtio_net *net, const struct virtq_chain *c)
 {
 	uint8_t le[2];
@@ -602,12 +609,15 @@ static void net_quiesce(struct virtio_device *vd)
 		if (net_vhost_quiesce_pair(&net->pairs[i]) < 0)
 			log_error("virtio-net %s: vhost-net did not say where it stopped on queue pair %u; "
 				  "that pair's rings may stall", net->tap.name, i);
+	virtio_net_detach_backend(net); /* frames for the TAP go to another vmon's queue meanwhile */
 }
 
 /* The rings go on from vd->queues' indices; the core then kicks every queue. */
 static int net_unquiesce(struct virtio_device *vd)
 {
-	return start_data_path(to_net(vd));
+	struct virtio_net *net = to_net(vd);
+	use_pairs(net, net->pairs_in_use);
+	return start_data_path(net);
 }
 
 /*
@@ -677,7 +687,7 @@ static int net_load(struct virtio_device *vd, const struct state_reader *r, uint
 	pthread_mutex_lock(&vd->lock);
 	net->link_up = s.link_up;
 	pthread_mutex_unlock(&vd->lock);
-	use_pairs(net, s.pairs);
+	net->pairs_in_use = s.pairs; /* attached when the device serves (unquiesce) */
 	return 0;
 }
 

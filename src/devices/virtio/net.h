@@ -172,6 +172,15 @@ void virtio_net_counters(const struct virtio_net *net, struct net_counters *out)
  */
 int virtio_net_select_path(struct virtio_net *net, bool vhost);
 
+/*
+ * Detaches every queue of a multi_queue TAP until the device next serves
+ * (activation or unquiesce attach the pairs in use): a restored or
+ * incoming VM's NIC takes no frames before it runs, and a quiesced one
+ * leaves them to another vmon on the same TAP. A TAP without multi_queue
+ * stays attached.
+ */
+void virtio_net_detach_backend(struct virtio_net *net);
+
 /* A MAC for `name` that stays the same across runs: locally administered, unicast. */
 void virtio_net_stable_mac(const char *name, uint8_t mac[6]);
 
