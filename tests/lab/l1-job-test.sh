@@ -20,11 +20,13 @@
 # it sent to it (l1-net.sh).
 #
 # lab.cases=LIST picks the groups of cases: base (bzimage, pvh, kill, hvc),
-# net (net-vhost, net-novhost, net-mq) and api (the management API, vmon
-# only); default all three.  The api case also prints
+# net (net-vhost, net-novhost, net-mq), api (the management API, vmon
+# only) and migrate (snapshot, restore and live migration, vmon only);
+# default all four.  The api case also prints
 #   LAB-API-CALL name=NAME status=CODE body=ANSWER   (each curl call)
 #   LAB-API KEY=VALUE ...                            (ticks, the 1,000 calls)
 #   L1:metrics:api| <each line of the metrics file>
+# and the migrate case its own (see run_migrate_case).
 
 # The raw region of /dev/vda, as in l2-init.sh: 4 KiB blocks from 24 MiB on.
 RAW_BLOCK=6144
@@ -350,7 +352,267 @@ run_api_case() {
 	sed "s/^/L1:metrics:$_name| /" /tmp/api-metrics.json 2>/dev/null
 }
 
-_cases=$(cmdline_value lab.cases base,net,api)
+# --- the snapshot and live migration case (vmon only) ---
+#
+# One guest (l2-init.sh's migrate scenario: memcheck, a checked file write
+# loop on an ext4 on /dev/vda, pings to L1) lives in three vmons in turn:
+#   a  vmon --api-sock, configured and started with curl (its NIC on tap0,
+#      a multi_queue TAP, and its disk are virtio-mmio, as API devices
+#      are); once the guest's memcheck has made a pass: PATCH /vm Paused,
+#      PUT /snapshot/create, then SIGKILL
+#   b  vmon restore STATE MEM --api-sock: the guest goes on from the
+#      snapshot; then vmon ctl migrate --to 127.0.0.1:MIG_PORT moves it
+#      live to c, and b exits
+#   c  vmon migrate-receive --listen 127.0.0.1:MIG_PORT --allow-disk
+#      /tmp/vda.img --allow-tap tap0 --api-sock; L1 types "finish" on its
+#      standard input, the guest checks its files and powers off
+# After a and after b, L1 waits for the guest to go on (memcheck passes,
+# replies to its pings, file writes) and pings it itself.  During the
+# migration pinggap pings the guest every 10 ms from L1, on 4 flows in
+# turn: the longest time without a reply is the guest-visible pause, the
+# longest silence of one flow also counts the time the shared TAP held
+# that flow's packets in a queue nobody read.  Prints, besides LAB-CASE-BEGIN/END
+# and the ext4 report, the API calls as LAB-API-CALL name=mig-... lines,
+# each vmon's output as "L2:migrate.a| " (.b, .c) lines, and the facts as
+#   LAB-MIG-L1 KEY=VALUE
+MIG_DIR=/tmp/mig
+MIG_PORT=4710
+MIG_NEW_PASSES=2 # memcheck passes the guest must make in each new vmon
+MIG_MEMCHECK=96,16 # MiB checked, of which MiB rewritten (lab.memcheck)
+
+mig_fact() { echo "LAB-MIG-L1 $1=$2"; }
+
+# mig_call SOCK NAME METHOD PATH [BODY]: api_call on another socket.
+mig_call() {
+	_save=$API_SOCK API_SOCK=$1
+	shift
+	api_call "$@"
+	API_SOCK=$_save
+}
+
+# mig_start TAG COMMAND...: COMMAND (a vmon, bounded by 2 x L2_TIMEOUT) in
+# the background, its standard input the FIFO $MIG_DIR/TAG.in (which this
+# shell holds open), its output kept in TAG.out and relayed to the console
+# as "L2:migrate.TAG| " lines as it comes; its pid in TAG.pid (sh writes
+# its own, then execs busybox timeout, which execs COMMAND in place).  Once
+# COMMAND has ended and all its output is in TAG.out and relayed, its exit
+# status is in TAG.rc.  The processes are orphans (see l1-net.sh).
+mig_start() {
+	_tag=$1
+	shift
+	: >"$MIG_DIR/$_tag.out"
+	(
+		(
+			{
+				# shellcheck disable=SC2016 # for the inner sh
+				sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$MIG_DIR/$_tag.pid" \
+					timeout -s KILL $((2 * L2_TIMEOUT)) "$@" <"$MIG_DIR/$_tag.in" 2>&1
+				echo $? >"$MIG_DIR/$_tag.status"
+			} | tee "$MIG_DIR/$_tag.out" | sed "s/^/L2:migrate.$_tag| /"
+			mv "$MIG_DIR/$_tag.status" "$MIG_DIR/$_tag.rc"
+		) &
+	)
+	mig_wait 5 test -s "$MIG_DIR/$_tag.pid"
+}
+
+# mig_wait SECONDS COMMAND...: until COMMAND succeeds (every 0.5 s); fails
+# after SECONDS.
+mig_wait() {
+	_end=$(($(date +%s) + $1))
+	shift
+	until "$@"; do
+		[ "$(date +%s)" -lt $_end ] || return 1
+		sleep 0.5
+	done
+}
+
+mig_ended() { [ -s "$MIG_DIR/$1.rc" ]; }
+mig_rc() { cat "$MIG_DIR/$1.rc" 2>/dev/null || echo none; }
+
+# mig_passes TAG: the last memcheck pass count TAG's guest printed (0 if none).
+mig_passes() {
+	_p=$(grep -o 'memcheck: passes=[0-9]*' "$MIG_DIR/$1.out" | tail -n 1 | cut -d= -f2)
+	echo "${_p:-0}"
+}
+
+# mig_tick TAG KEY: KEY of the last "LAB-MIG tick=" line of TAG (0 if none).
+mig_tick() {
+	_v=$(grep -o "^LAB-MIG tick=.* $2=[0-9]*" "$MIG_DIR/$1.out" | tail -n 1 | grep -o " $2=[0-9]*" | cut -d= -f2)
+	echo "${_v:-0}"
+}
+
+# mig_progress TAG PASSES REPLIES WRITES: TAG's guest has made MIG_NEW_PASSES
+# memcheck passes beyond PASSES, had replies to its pings beyond REPLIES,
+# and written files beyond WRITES.
+mig_progress() {
+	[ "$(mig_passes "$1")" -ge $(($2 + MIG_NEW_PASSES)) ] &&
+		[ "$(mig_tick "$1" in_echo_reps)" -gt "$3" ] &&
+		[ "$(mig_tick "$1" file_writes)" -gt "$4" ]
+}
+
+# mig_going SECONDS TAG PASSES REPLIES WRITES: waits for mig_progress; fails
+# after SECONDS, or at once if TAG's vmon has ended.
+mig_going() {
+	_secs=$1
+	shift
+	mig_wait "$_secs" mig_progress_or_end "$@" && mig_progress "$@"
+}
+mig_progress_or_end() { mig_progress "$@" || mig_ended "$1"; }
+
+# mig_report TAG: what TAG's guest did: its memcheck and ping figures.
+mig_report() {
+	mig_fact "$1_passes" "$(mig_passes "$1")"
+	mig_fact "$1_memcheck_errors" "$(grep -o 'memcheck: .*errors=[0-9]*' "$MIG_DIR/$1.out" | grep -o 'errors=[0-9]*' | cut -d= -f2 | sort -n | tail -n 1)"
+	mig_fact "$1_in_echo_reps" "$(mig_tick "$1" in_echo_reps)"
+	mig_fact "$1_out_echos" "$(mig_tick "$1" out_echos)"
+	mig_fact "$1_file_writes" "$(mig_tick "$1" file_writes)"
+	mig_fact "$1_file_errors" "$(mig_tick "$1" file_errors)"
+}
+
+mig_has() { grep -q -- "$2" "$MIG_DIR/$1.out"; }
+mig_socket() { [ -S "$MIG_DIR/$1.sock" ]; }
+# mig_listening: a socket listens on MIG_PORT (state 0A in /proc/net/tcp).
+mig_listening() {
+	awk -v p=":$(printf %04X $MIG_PORT)" '$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' /proc/net/tcp
+}
+ms_since() { echo "$1 $(uptime_s)" | awk '{ printf "%d", ($2 - $1) * 1000 }'; }
+
+# mig_end TAG SECONDS: TAG's vmon has ended within SECONDS, or is killed.
+mig_end() {
+	mig_wait "$2" mig_ended "$1" || kill -KILL "$(cat "$MIG_DIR/$1.pid")" 2>/dev/null
+	mig_wait 5 mig_ended "$1"
+}
+
+# mig_phase_a: boot the guest in vmon a; once it works, pause, snapshot,
+# kill.  Fails if anything did not happen.
+mig_phase_a() {
+	_sock=$MIG_DIR/a.sock
+	mig_start a /lab/bin/vmon --api-sock "$_sock"
+	mig_wait 10 mig_socket a || return 1
+	mig_call "$_sock" mig-boot-source PUT /boot-source \
+		"{\"kernel_image_path\": \"/lab/bzImage\", \"initrd_path\": \"/lab/l2.cpio\", \"boot_args\": \"console=ttyS0 lab.scenario=migrate lab.nic0=$(net_mac 0),$(net_guest_addr 0)/24,$(net_host_addr 0) lab.memcheck=$MIG_MEMCHECK\"}"
+	mig_call "$_sock" mig-machine-config PUT /machine-config "{\"vcpu_count\": 2, \"mem_size_mib\": 256}"
+	mig_call "$_sock" mig-drive PUT /drives/vda \
+		'{"drive_id": "vda", "path_on_host": "/tmp/vda.img", "is_root_device": false}'
+	mig_call "$_sock" mig-net PUT /network-interfaces/eth0 \
+		"{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": \"$(net_mac 0)\"}"
+	_t0=$(uptime_s)
+	mig_call "$_sock" mig-start PUT /actions '{"action_type": "InstanceStart"}'
+	# The guest has booted, made an ext4, filled its memory, verified it
+	# once, written a file and had a reply from L1.
+	if ! mig_going "$L2_TIMEOUT" a $((1 - MIG_NEW_PASSES)) 0 0; then
+		mig_fact a_running no
+		return 1
+	fi
+	mig_fact a_running "$(ms_since "$_t0")"
+	mig_fact a_host_ping "$(net_ping "$(net_guest_addr 0)")"
+	_t0=$(uptime_s)
+	mig_call "$_sock" mig-pause PATCH /vm '{"state": "Paused"}'
+	mig_call "$_sock" mig-snapshot PUT /snapshot/create \
+		"{\"snapshot_path\": \"$MIG_DIR/vm.state\", \"mem_file_path\": \"$MIG_DIR/vm.mem\"}"
+	mig_fact snapshot_ms "$(ms_since "$_t0")"
+	mig_fact state_bytes "$(stat -c %s "$MIG_DIR/vm.state" 2>/dev/null)"
+	mig_fact mem_bytes "$(stat -c %s "$MIG_DIR/vm.mem" 2>/dev/null)"
+	mig_fact mem_alloc_kib "$(du -k "$MIG_DIR/vm.mem" 2>/dev/null | cut -f1)"
+	kill -KILL "$(cat "$MIG_DIR/a.pid")"
+	mig_end a 10
+	mig_fact a_rc "$(mig_rc a)"
+}
+
+mig_restore_answered() { grep -q pinggap: "$MIG_DIR/restore.gap" || mig_ended b; }
+
+# mig_phase_b: restore in vmon b; the guest goes on.
+mig_phase_b() {
+	( pinggap -f -t 30 "$(net_guest_addr 0)" >"$MIG_DIR/restore.gap" 2>&1 & )
+	MIG_LAST=b
+	mig_start b /lab/bin/vmon restore "$MIG_DIR/vm.state" "$MIG_DIR/vm.mem" --api-sock "$MIG_DIR/b.sock"
+	mig_wait 35 mig_restore_answered
+	mig_fact restore_first_reply_ms "$(grep -o 'first_reply_ms=[-0-9.]*' "$MIG_DIR/restore.gap" | cut -d= -f2)"
+	if ! mig_going 60 b "$(mig_passes a)" "$(mig_tick a in_echo_reps)" "$(mig_tick a file_writes)"; then
+		mig_fact b_running no
+		return 1
+	fi
+	mig_fact b_running yes
+	mig_fact b_host_ping "$(net_ping "$(net_guest_addr 0)")"
+}
+
+# mig_phase_c: migrate live from b to c; b exits, the guest goes on in c.
+mig_phase_c() {
+	mig_start c /lab/bin/vmon migrate-receive --listen "127.0.0.1:$MIG_PORT" \
+		--allow-disk /tmp/vda.img --allow-tap tap0 --api-sock "$MIG_DIR/c.sock"
+	# (Its API serves once it has the VM: wait for the port instead.)
+	mig_wait 10 mig_listening || return 1
+	( pinggap -i 10 -n 4 -t 120 "$(net_guest_addr 0)" >"$MIG_DIR/migrate.gap" 2>&1 &
+		echo $! >"$MIG_DIR/gap.pid" )
+	sleep 1
+	_t0=$(uptime_s)
+	timeout -s KILL 120 /lab/bin/vmon ctl --api-sock "$MIG_DIR/b.sock" migrate \
+		--to "127.0.0.1:$MIG_PORT" --max-downtime-ms 300 >"$MIG_DIR/migrate.json" 2>"$MIG_DIR/migrate.err"
+	_rc=$?
+	mig_fact migrate_rc $_rc
+	mig_fact migrate_wall_ms "$(ms_since "$_t0")"
+	mig_fact migrate_json "$(tr -d ' \n' <"$MIG_DIR/migrate.json")"
+	sed 's/^/L1:migrate-err| /' "$MIG_DIR/migrate.err"
+	# The guest is in c if b let it go (vmon exits 0 then, see
+	# migrate.h); otherwise b still runs it.
+	[ $_rc = 0 ] && mig_wait 30 mig_ended b
+	mig_ended b && MIG_LAST=c
+	mig_end b 1
+	mig_fact b_rc "$(mig_rc b)"
+	sleep 1
+	kill "$(cat "$MIG_DIR/gap.pid")"
+	mig_wait 5 grep -q pinggap: "$MIG_DIR/migrate.gap"
+	mig_fact migrate_gap "$(sed -n 's/^pinggap: //p' "$MIG_DIR/migrate.gap" | tr ' ' ',')"
+	if ! mig_going 60 c "$(mig_passes b)" "$(mig_tick b in_echo_reps)" "$(mig_tick b file_writes)"; then
+		mig_fact c_running no
+		return 1
+	fi
+	mig_fact c_running yes
+	mig_fact c_host_ping "$(net_ping "$(net_guest_addr 0)")"
+}
+
+# mig_finish TAG: type "finish" on TAG's console until the guest says it is
+# finishing, then wait for the power-off.
+mig_finish() {
+	_i=0
+	until mig_ended "$1" || mig_has "$1" '^LAB-MIG finishing' || [ $_i -ge 20 ]; do
+		echo finish >"$MIG_DIR/$1.in"
+		sleep 1
+		_i=$((_i + 1))
+	done
+	mig_end "$1" 60
+	mig_fact "$1_rc" "$(mig_rc "$1")"
+}
+
+run_migrate_case() {
+	_name=$1 MIG_LAST=a
+	case_begin "$_name" /lab/bzImage migrate
+	rm -rf "$MIG_DIR"
+	mkdir -p "$MIG_DIR"
+	for _t in a b c; do
+		mkfifo "$MIG_DIR/$_t.in"
+	done
+	# Each vmon's terminal input stays open (read and write) while it runs.
+	exec 6<>"$MIG_DIR/a.in" 7<>"$MIG_DIR/b.in" 8<>"$MIG_DIR/c.in"
+	# The migration goes over L1's loopback, which /init leaves down.
+	/usr/sbin/ip link set lo up
+	net_tap 0 yes || echo "LAB-ERROR could not make tap0"
+	mig_phase_a && mig_phase_b && mig_phase_c
+	# The guest, wherever it is, finishes; what else still runs is killed.
+	mig_finish "$MIG_LAST"
+	for _t in a b c; do
+		[ -s "$MIG_DIR/$_t.pid" ] || continue
+		mig_ended $_t || mig_end $_t 1
+		mig_report $_t
+	done
+	kill "$(cat "$MIG_DIR/gap.pid" 2>/dev/null)" 2>/dev/null
+	exec 6>&- 7>&- 8>&-
+	mig_fact last "$MIG_LAST"
+	echo "LAB-CASE-END name=$_name rc=$(mig_rc "$MIG_LAST") l1_epoch=$(date +%s) uptime=$(uptime_s)"
+	report_ext4 "$_name"
+}
+
+_cases=$(cmdline_value lab.cases base,net,api,migrate)
 case ,$_cases, in
 *,base,*)
 	run_case bzimage /lab/bzImage checks-poweroff
@@ -376,5 +638,10 @@ esac
 case ,$_cases, in
 *,api,*)
 	[ "$(cmdline_value lab.vmm vmon)" = vmon ] && run_api_case api
+	;;
+esac
+case ,$_cases, in
+*,migrate,*)
+	[ "$(cmdline_value lab.vmm vmon)" = vmon ] && run_migrate_case migrate
 	;;
 esac

@@ -13,6 +13,10 @@
 #   api              the management API case: ticks, a checked CPU and disk
 #                    workload, a swapped drive, then waits for Ctrl-Alt-Del
 #                    (see api_scenario)
+#   migrate          the snapshot and migration case: memcheck, a checked
+#                    file write loop on an ext4 and pings, until L1 types
+#                    "finish"; then the files are verified and it powers
+#                    off (see mig_scenario)
 #   dmesg            print the kernel log, then poweroff -f (to read a quiet
 #                    boot's full log without paying for it on the UART)
 #   demo             show the machine (scripts/demo.sh), then poweroff -f
@@ -346,6 +350,123 @@ api_scenario() {
 	while :; do sleep 1; done
 }
 
+# The snapshot and live migration case (run_migrate_case in l1-job-test.sh).
+# The guest keeps three workloads going while L1 snapshots it, restores it
+# in a new vmon and migrates it live to a third one:
+#   memcheck    (memcheck.c) fills lab.memcheck=MIB,REWRITE_MIB of its RAM
+#               with a checked pattern, rewrites part of it and verifies it
+#               all in a loop, printing "memcheck: passes=P rewrites=R
+#               errors=E" every second
+#   write loop  writes MIG_FILES files of MIG_FILE_BYTES random bytes in turn
+#               on an ext4 on /dev/vda (sync, rename, sync), drops the page
+#               cache and reads each back; the name:md5 of every file
+#               written is kept in /tmp/mig.manifest (guest RAM, so that it
+#               travels with the guest)
+#   ping        to L1 (the NIC's peer) every 0.2 s
+# and prints, every second,
+#   LAB-MIG tick=N out_echos=N in_echo_reps=N in_echos=N file_writes=N file_errors=N
+# from /proc/net/snmp (pings sent to L1, L1's replies, L1's pings to us) and
+# the write loop.  It reads its console meanwhile: "finish" (typed by L1 on
+# the last vmon's standard input) stops the workloads; the guest then
+# checks every file against the manifest past the page cache, unmounts and
+# powers off, printing LAB-RESULT mig_* lines.
+MIG_FILES=8
+MIG_FILE_BYTES=262144
+
+icmp_field() {
+	awk -v k="$1" '$1 == "Icmp:" { if (!c) { for (i = 2; i <= NF; i++) if ($i == k) c = i }
+		else { print $c; exit } }' /proc/net/snmp
+}
+
+# mig_write_loop: until /tmp/mig.stop exists; its counts in /tmp/mig.loop.
+mig_write_loop() {
+	_i=0 _errors=0
+	: >/tmp/mig.manifest
+	while [ ! -e /tmp/mig.stop ]; do
+		_f=f$((_i % MIG_FILES))
+		head -c $MIG_FILE_BYTES /dev/urandom >/tmp/mig.src
+		_sum=$(md5 </tmp/mig.src)
+		if cp /tmp/mig.src "/mnt/$_f.new" && sync && mv "/mnt/$_f.new" "/mnt/$_f" && sync; then
+			{ grep -v "^$_f:" /tmp/mig.manifest; echo "$_f:$_sum"; } >/tmp/mig.manifest.new
+			mv /tmp/mig.manifest.new /tmp/mig.manifest
+			echo 1 >/proc/sys/vm/drop_caches
+			_got=$(md5 <"/mnt/$_f")
+		else
+			_got=write-failed
+		fi
+		if [ "$_got" != "$_sum" ]; then
+			_errors=$((_errors + 1))
+			echo "LAB-MIG file-error file=$_f want=$_sum got=$_got"
+		fi
+		_i=$((_i + 1))
+		echo "$_i $_errors" >/tmp/mig.loop
+	done
+}
+
+# mig_verify_files: each file of the manifest, read past the page cache.
+mig_verify_files() {
+	echo 3 >/proc/sys/vm/drop_caches
+	_ok=0 _bad=0
+	while IFS=: read -r _f _sum; do
+		if [ "$(md5 <"/mnt/$_f")" = "$_sum" ]; then
+			_ok=$((_ok + 1))
+		else
+			_bad=$((_bad + 1))
+			echo "LAB-MIG verify-error file=$_f want=$_sum got=$(md5 <"/mnt/$_f")"
+		fi
+	done </tmp/mig.manifest
+	echo "LAB-RESULT mig_files_verified=$_ok/$((_ok + _bad))"
+	echo "LAB-RESULT mig_files=$(sort /tmp/mig.manifest | paste -sd, -)"
+}
+
+mig_scenario() {
+	ip link set lo up
+	_spec=$(cmdline_value lab.nic0)
+	_peer=${_spec##*,}
+	if ! _desc=$(nic_up "$_spec"); then
+		hang "no NIC with address ${_spec%%,*}"
+	fi
+	echo "LAB-RESULT mig_nic=$_desc"
+	net_wait_reachable "$_peer" 20 || echo "LAB-ERROR $_peer does not answer"
+	mkdir -p /mnt
+	if ! /sbin/mkfs.ext4 -q -F /dev/vda || ! mount -t ext4 /dev/vda /mnt; then
+		hang "no ext4 on /dev/vda"
+	fi
+	_mc=$(cmdline_value lab.memcheck 96,16)
+	memcheck -m "${_mc%,*}" -w "${_mc#*,}" &
+	_memcheck=$!
+	mig_write_loop &
+	_loop=$!
+	ping -i 0.2 "$_peer" >/dev/null 2>&1 &
+	_ping=$!
+	_tick=0
+	echo "LAB-MIG running"
+	while :; do
+		_tick=$((_tick + 1))
+		read -r _n _e 2>/dev/null </tmp/mig.loop || _n=0 _e=0
+		echo "LAB-MIG tick=$_tick out_echos=$(icmp_field OutEchos) in_echo_reps=$(icmp_field InEchoReps) in_echos=$(icmp_field InEchos) file_writes=$_n file_errors=$_e"
+		if read -t 1 -r _line && [ "$_line" = finish ]; then
+			break
+		fi
+	done
+	echo "LAB-MIG finishing"
+	kill "$_ping"
+	kill -TERM "$_memcheck"
+	wait "$_memcheck"
+	echo "LAB-RESULT mig_memcheck_rc=$?"
+	touch /tmp/mig.stop
+	wait "$_loop"
+	read -r _n _e </tmp/mig.loop
+	echo "LAB-RESULT mig_file_writes=$_n"
+	echo "LAB-RESULT mig_file_errors=$_e"
+	mig_verify_files
+	if umount /mnt; then
+		echo "LAB-RESULT mig_umount=ok"
+	else
+		echo "LAB-RESULT mig_umount=failed"
+	fi
+}
+
 # The drivers of vmon's virtio devices, in dependency order (prepare.sh).
 load_modules() {
 	for m in $(cat /modules/load-order); do
@@ -409,6 +530,11 @@ net)
 	;;
 api)
 	api_scenario
+	;;
+migrate)
+	mig_scenario
+	poweroff -f
+	hang "poweroff -f returned"
 	;;
 dmesg)
 	dmesg

@@ -9,11 +9,12 @@
 #   kernel/           the .deb extracted (dpkg-deb -x)
 #   bzImage vmlinux   the Debian cloud kernel, and its ELF (for PVH boot)
 #   kernel.version    e.g. 6.1.0-56-cloud-amd64
-#   modules/          L1's modules: irqbypass/kvm/kvm-amd, tun/tap/vhost_net
-#                     and their dependencies (decompressed), load-order
+#   modules/          L1's modules: irqbypass/kvm/kvm-amd, tun/tap/vhost_net,
+#                     bridge and their dependencies (decompressed), load-order
 #   l2-modules/       L2's: the virtio drivers (pci, mmio, rng, blk, console,
 #                     net), load-order
-#   bin/              marker-init, boottime (static helpers built here)
+#   bin/              marker-init, boottime, memcheck, pinggap, qmp (static
+#                     helpers built here)
 #   l2.cpio           the L2 guest initramfs (bench/boot.sh, scripts/demo.sh)
 #   l2-test.cpio      the same plus Debian's mke2fs, for run.sh's ext4 checks
 #   test.log          L1 console of the last run.sh (L2 lines prefixed)
@@ -48,8 +49,17 @@ lab_bench_vmon() {
 	[[ -x $1 ]] || { lab_log "error: VMON_BINARY '$1' is not an executable"; return 1; }
 	local vmon
 	vmon=$(readlink -f "$1")
-	"$vmon" --help 2>&1 | grep -q -- "$2" || { lab_log "error: $vmon has no $2 option"; return 1; }
+	# (Not `vmon --help | grep -q`: grep ends at the first match, and vmon,
+	# still writing, dies of SIGPIPE, which pipefail turns into a failure.)
+	lab_has_option "$vmon" "$2" || { lab_log "error: $vmon has no $2 option"; return 1; }
 	echo "$vmon"
+}
+
+# lab_has_option VMON TEXT: VMON's --help mentions TEXT.
+lab_has_option() {
+	local help
+	help=$("$1" --help 2>&1) || true
+	grep -q -- "$2" <<<"$help"
 }
 
 # lab_bench_report REPORT LOG L1_STATUS PATTERN TITLE COMMAND...: writes

@@ -9,9 +9,12 @@
 #   - bzImage, and the ELF vmlinux extracted from it for PVH boot;
 #   - L1's modules (decompressed) and their load order: irqbypass, kvm,
 #     kvm-amd; tun, tap, vhost_iotlb, vhost, vhost_net (the network cases);
+#     bridge, with llc and stp (bench/migrate.sh);
 #   - L2's: the virtio drivers, virtio_net with net_failover and failover;
-#   - the static helpers and the L2 guest initramfs: l2.cpio, and
-#     l2-test.cpio, which adds Debian's mke2fs for run.sh's ext4 checks.
+#   - the static helpers (marker-init, boottime; memcheck and pinggap for
+#     the migrate case; qmp for bench/migrate.sh) and the L2 guest
+#     initramfs: l2.cpio, and l2-test.cpio, which adds Debian's mke2fs,
+#     lspci and memcheck for run.sh's checks.
 # Environment: LAB_KERNEL_PKG=linux-image-... overrides the kernel package
 # (default: what linux-image-cloud-amd64 depends on).
 set -euo pipefail
@@ -139,8 +142,9 @@ install_kernel() {
 	cp "$root/boot/vmlinuz-$kver" "$LAB_BZIMAGE"
 	extract_vmlinux "$LAB_BZIMAGE" "$LAB_VMLINUX"
 	# L1: KVM, and the TAP interfaces (tun, tap) and vhost-net that the
-	# L2 guests' NICs use.  Dependencies come from each module's .modinfo.
-	collect_modules "$root/lib/modules/$kver" "$LAB_MODULES" kvm-amd tun tap vhost_net
+	# L2 guests' NICs use, and the bridge that bench/migrate.sh puts
+	# QEMU's two TAPs on.  Dependencies come from each module's .modinfo.
+	collect_modules "$root/lib/modules/$kver" "$LAB_MODULES" kvm-amd tun tap vhost_net bridge
 	# L2's drivers for vmon's devices: Debian builds virtio as modules.
 	collect_modules "$root/lib/modules/$kver" "$LAB_L2_MODULES" virtio_pci virtio_rng virtio_blk \
 		virtio_mmio virtio_console virtio_net
@@ -167,6 +171,12 @@ l2_add_lspci() {
 	fi
 }
 
+# l2_add_memcheck ROOT: the memory-checksumming workload as /bin/memcheck
+# (run.sh's migrate case).
+l2_add_memcheck() {
+	install -m 755 "$LAB_BIN/memcheck" "$1/bin/memcheck"
+}
+
 # build_l2_initramfs OUT [ADD...]: busybox, marker-init as /init,
 # l2-init.sh as /init.sh, the virtio modules, and whatever each function
 # ADD puts into the tree (called with its root); unless OUT is up to date.
@@ -175,7 +185,8 @@ build_l2_initramfs() {
 	shift
 	for src in "$LAB_BIN/marker-init" "$LAB_SRC_DIR/l2-init.sh" "$LAB_SRC_DIR/guest-lib.sh" \
 		"$LAB_SRC_DIR/lib.sh" \
-		"$LAB_SRC_DIR/prepare.sh" "$LAB_L2_MODULES/load-order" /sbin/mke2fs /usr/bin/lspci; do
+		"$LAB_SRC_DIR/prepare.sh" "$LAB_L2_MODULES/load-order" /sbin/mke2fs /usr/bin/lspci \
+		"$LAB_BIN/memcheck"; do
 		[[ $src -nt $out ]] && break
 		src=
 	done
@@ -205,8 +216,11 @@ main() {
 	install_kernel "$pkg"
 	lab_build_static "$LAB_BIN/marker-init" "$LAB_SRC_DIR/marker-init.c"
 	lab_build_static "$LAB_BIN/boottime" "$LAB_REPO_DIR/bench/boottime.c"
+	lab_build_static "$LAB_BIN/memcheck" "$LAB_SRC_DIR/memcheck.c"
+	lab_build_static "$LAB_BIN/pinggap" "$LAB_SRC_DIR/pinggap.c"
+	lab_build_static "$LAB_BIN/qmp" "$LAB_SRC_DIR/qmp.c"
 	build_l2_initramfs "$LAB_L2_CPIO"
-	build_l2_initramfs "$LAB_L2_TEST_CPIO" l2_add_mkfs l2_add_lspci
+	build_l2_initramfs "$LAB_L2_TEST_CPIO" l2_add_mkfs l2_add_lspci l2_add_memcheck
 	lab_log "prepared $LAB_OUT (kernel $(cat "$LAB_KVER_FILE"))"
 }
 

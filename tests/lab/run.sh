@@ -24,6 +24,15 @@
 # asserting the NICs' driver and transport, pings both ways on every NIC,
 # 4 MiB over TCP each way on NIC 0 (SHA-256 of both ends), the queues and
 # per-queue interrupts of the multi-queue NIC, and vmon's --stats counters.
+#   migrate  (vmon only) a guest running memcheck (memcheck.c), a checked
+#            file write loop on an ext4 and pings is snapshotted, restored
+#            in a new vmon and migrated live to a third over 127.0.0.1,
+#            asserting that memcheck finds no bad page, the guest goes on
+#            (memcheck passes, pings both ways, file writes) after each
+#            step, the API and vmon ctl migrate answer, the source exits
+#            0, the console works in the destination, every file reads
+#            back and e2fsck finds the ext4 clean (run_migrate_case in
+#            l1-job-test.sh)
 # Output is TAP on stdout;
 # progress and a final "lab: N passed, N failed" line on stderr.  Exits 1 if
 # anything failed.
@@ -34,14 +43,15 @@
 #                         proves the harness, and its reboot case must fail
 #                         (QEMU -no-reboot exits 0 when the guest reboots).
 #   LAB_L2_TIMEOUT=S      bound of each L2 run inside L1 (default 90)
-#   LAB_L1_TIMEOUT=S      bound of the whole L1 run (default 7*L2 + 60)
+#   LAB_L1_TIMEOUT=S      bound of the whole L1 run (default 9*L2 + 60)
 #   LAB_VERBOSE=1         mirror L1's console to stderr while it runs
-#   LAB_CASES=base,net,api  the groups of cases to run (default all): base
+#   LAB_CASES=base,net,api,migrate  the groups of cases to run (default all): base
 #                         is bzimage, pvh, kill and hvc; net the virtio-net
 #                         cases, which are skipped (as TAP SKIPs) if vmon has
 #                         no --net option; api the management API case
 #                         (vmon only: curl drives vmon --api-sock through a
-#                         whole life, see run_api_case in l1-job-test.sh)
+#                         whole life, see run_api_case in l1-job-test.sh);
+#                         migrate the snapshot and migration case (vmon only)
 # The L1 console, with each L2 line prefixed "L2:<case>| ", is kept in
 # BUILD_DIR/lab/test.log.
 set -euo pipefail
@@ -227,6 +237,94 @@ check_api() {
 		echo "# last L2 lines of case $name:"
 		l2_lines "$log" "$name" | tail -n 25 | sed 's/^/#   /' | grep . || echo "#   (none)"
 		grep '^LAB-API' "$log" | sed 's/^/#   /'
+	fi
+}
+
+# check_migrate LOG CASE: snapshot, restore and live migration of a working
+# guest (MIG_CHECKS test points; run_migrate_case in l1-job-test.sh, the
+# guest's side in l2-init.sh's mig_scenario).  The guest's lines of vmon
+# a, b and c are "L2:CASE.a| " etc.
+MIG_CHECKS=14
+MIG_FILES=8 # MIG_FILES in l2-init.sh
+# mig_l1 LOG KEY: VALUE of L1's first "LAB-MIG-L1 KEY=VALUE" line.
+mig_l1() { lab_field "$1" "LAB-MIG-L1 $2=" "$2"; }
+# mig_json LOG KEY: KEY's number in the answer of vmon ctl migrate.
+mig_json() { mig_l1 "$1" migrate_json | grep -o "\"$2\":[0-9]*" | cut -d: -f2; }
+# mig_gap LOG KEY: KEY of pinggap's line during the migration.
+mig_gap() { mig_l1 "$1" migrate_gap | tr , '\n' | sed -n "s/^$2=//p"; }
+# mig_progressed LOG FROM TO: the guest went on from vmon FROM to vmon TO:
+# more memcheck passes, ping replies and file writes.
+mig_progressed() {
+	local k a b
+	for k in passes in_echo_reps file_writes; do
+		a=$(mig_l1 "$1" "${2}_$k") b=$(mig_l1 "$1" "${3}_$k")
+		is_int "$a" && is_int "$b" && ((b > a)) || return 1
+	done
+}
+mig_figures() { # LOG TAG: "P passes, R replies, W writes" of vmon TAG
+	echo "$(mig_l1 "$1" "${2}_passes") passes, $(mig_l1 "$1" "${2}_in_echo_reps") replies, $(mig_l1 "$1" "${2}_file_writes") writes"
+}
+mig_json_ok() { # LOG: rounds >= 1, downtime and total time reported
+	local rounds downtime total
+	rounds=$(mig_json "$1" rounds) downtime=$(mig_json "$1" downtime_ms) total=$(mig_json "$1" total_ms)
+	[[ $(mig_l1 "$1" migrate_rc) == 0 ]] && is_int "$rounds" && ((rounds >= 1)) && is_int "$downtime" && is_int "$total"
+}
+mig_no_memory_errors() { # LOG CASE: memcheck never found a bad page
+	local t e
+	for t in a b c; do
+		e=$(mig_l1 "$1" "${t}_memcheck_errors")
+		[[ $e == 0 ]] || return 1
+	done
+	[[ $(l2_result "$1" "$2\\.[abc]" mig_memcheck_rc) == 0 ]]
+}
+check_migrate() {
+	local log=$1 name=$2 configured failed_before=$TAP_FAILED rc fsck_rc fsck_notes files l1_files
+	local cases="$name\\.[abc]"
+	echo "# case $name: $(case_summary "$log" "$name")"
+	configured=$(for c in boot-source machine-config drive net start; do api_status "$log" "mig-$c"; done | paste -sd, -)
+	tap "$name: vmon --api-sock: boot-source, machine-config, a drive, a NIC on the multi_queue tap0, InstanceStart, all 204 (saw $configured)" \
+		test "$configured" = "204,204,204,204,204"
+	tap "$name: in vmon a the guest made an ext4, filled $(lab_field "$log" "L2:$name.a| memcheck: start " mib) MiB with memcheck and went on: $(mig_figures "$log" a), $(mig_l1 "$log" a_running) ms after InstanceStart; L1 pings it (replies $(mig_l1 "$log" a_host_ping))" \
+		sh -c "[ '$(mig_l1 "$log" a_host_ping)' = 3/3 ] && [ '$(mig_l1 "$log" a_passes)' -ge 1 ]"
+	tap "$name: PATCH /vm Paused and PUT /snapshot/create answer 204 (saw $(api_status "$log" mig-pause), $(api_status "$log" mig-snapshot) in $(mig_l1 "$log" snapshot_ms) ms): state $(mig_l1 "$log" state_bytes) bytes, memory $(mig_l1 "$log" mem_bytes) bytes ($(mig_l1 "$log" mem_alloc_kib) KiB allocated)" \
+		sh -c "[ '$(api_status "$log" mig-pause)/$(api_status "$log" mig-snapshot)' = 204/204 ] && [ '$(mig_l1 "$log" state_bytes)' -gt 0 ] && [ '$(mig_l1 "$log" mem_bytes)' = $((256 * 1048576)) ]"
+	tap "$name: vmon restore (after SIGKILL of vmon a): the guest goes on from the snapshot ($(mig_figures "$log" a) -> $(mig_figures "$log" b); first reply to L1 $(mig_l1 "$log" restore_first_reply_ms) ms after the start)" \
+		mig_progressed "$log" a b
+	tap "$name: after the restore, L1 pings the guest (replies $(mig_l1 "$log" b_host_ping))" \
+		test "$(mig_l1 "$log" b_host_ping)" = 3/3
+	tap "$name: vmon ctl migrate --to 127.0.0.1 answers the statistics: $(mig_json "$log" rounds) rounds, $(mig_json "$log" pages_sent) pages sent, downtime $(mig_json "$log" downtime_ms) ms, total $(mig_json "$log" total_ms) ms (status $(mig_l1 "$log" migrate_rc))" \
+		mig_json_ok "$log"
+	tap "$name: the source vmon exits 0 once the guest runs in the destination (got $(mig_l1 "$log" b_rc))" \
+		test "$(mig_l1 "$log" b_rc)" = 0
+	tap "$name: in the destination the guest goes on ($(mig_figures "$log" b) -> $(mig_figures "$log" c)); pings from L1 every 10 ms, on 4 flows in turn: no reply for $(mig_gap "$log" max_gap_ms) ms at most, one flow silent for $(mig_gap "$log" flow_gap_ms) ms at most, $(mig_gap "$log" received) of $(mig_gap "$log" sent) answered" \
+		mig_progressed "$log" b c
+	tap "$name: after the migration, L1 pings the guest (replies $(mig_l1 "$log" c_host_ping))" \
+		test "$(mig_l1 "$log" c_host_ping)" = 3/3
+	rc=$(lab_field "$log" "LAB-CASE-END name=$name " rc)
+	tap "$name: the destination's console works both ways: L1's 'finish' on its standard input reaches the guest, which powers off; vmon exits 0 (last vmon $(mig_l1 "$log" last), status ${rc:-none})" \
+		sh -c "[ '$(mig_l1 "$log" last)/$rc' = c/0 ] && grep -q '^L2:$name.c| LAB-MIG finishing' '$log'"
+	tap "$name: memcheck found no corrupt page in any vmon (errors $(mig_l1 "$log" a_memcheck_errors)/$(mig_l1 "$log" b_memcheck_errors)/$(mig_l1 "$log" c_memcheck_errors), its exit status $(l2_result "$log" "$cases" mig_memcheck_rc))" \
+		mig_no_memory_errors "$log" "$name"
+	tap "$name: the write loop read back each file it wrote ($(l2_result "$log" "$cases" mig_file_writes) writes, $(l2_result "$log" "$cases" mig_file_errors) errors) and the last version of every file at the end (saw $(l2_result "$log" "$cases" mig_files_verified)), then unmounted ($(l2_result "$log" "$cases" mig_umount))" \
+		sh -c "[ '$(l2_result "$log" "$cases" mig_file_errors)/$(l2_result "$log" "$cases" mig_files_verified)/$(l2_result "$log" "$cases" mig_umount)' = 0/$MIG_FILES/$MIG_FILES/ok ]"
+	fsck_rc=$(lab_field "$log" "LAB-CASE-EXT4 name=$name " e2fsck_rc)
+	fsck_notes=$(lab_field "$log" "LAB-CASE-EXT4 name=$name " e2fsck_notes)
+	tap "$name: e2fsck -fn in L1 finds the ext4 clean once the last vmon has exited (exit status ${fsck_rc:-none}, ${fsck_notes:-no} lines beyond the passes)" \
+		test "$fsck_rc/$fsck_notes" = 0/0
+	if [[ $fsck_rc/$fsck_notes != 0/0 ]]; then
+		sed -n "s/^L1:e2fsck:$name| /#   /p" "$log"
+	fi
+	files=$(l2_result "$log" "$cases" mig_files)
+	l1_files=$(lab_field "$log" "LAB-CASE-EXT4 name=$name " files)
+	tap "$name: debugfs in L1 reads the $MIG_FILES files from the image with the md5s the guest last wrote" \
+		sh -c "[ -n '$files' ] && [ '$files' = '$l1_files' ] && [ $(tr , '\n' <<<"$files" | grep -c .) = $MIG_FILES ]"
+	if ((TAP_FAILED > failed_before)); then
+		local t
+		for t in a b c; do
+			echo "# last L2 lines of vmon $t:"
+			l2_lines "$log" "$name.$t" | tail -n 15 | sed 's/^/#   /' | grep . || echo "#   (none)"
+		done
+		grep -E '^(LAB-MIG-L1|LAB-API-CALL name=mig|L1:migrate-err)' "$log" | sed 's/^/#   /'
 	fi
 }
 
@@ -484,13 +582,14 @@ main() {
 	*) lab_die "LAB_L2_VMM must be vmon or qemu, not '$vmm'" ;;
 	esac
 
-	local cases=${LAB_CASES:-base,net,api} base=no net=no api=no net_skip=
+	local cases=${LAB_CASES:-base,net,api,migrate} base=no net=no api=no migrate=no net_skip=
 	[[ ,$cases, == *,base,* ]] && base=yes
 	[[ ,$cases, == *,net,* ]] && net=yes
 	[[ ,$cases, == *,api,* && $vmm == vmon ]] && api=yes
-	[[ $base == yes || $net == yes || $api == yes ]] ||
-		lab_die "LAB_CASES must name base, net and/or api (api: vmon only), not '$cases'"
-	if [[ $net == yes && $vmm == vmon ]] && ! "$vmon" --help 2>&1 | grep -q -- '--net'; then
+	[[ ,$cases, == *,migrate,* && $vmm == vmon ]] && migrate=yes
+	[[ $base == yes || $net == yes || $api == yes || $migrate == yes ]] ||
+		lab_die "LAB_CASES must name base, net, api and/or migrate (api, migrate: vmon only), not '$cases'"
+	if [[ $net == yes && $vmm == vmon ]] && ! lab_has_option "$vmon" --net; then
 		net_skip="$vmon has no --net option"
 		lab_log "skipping the virtio-net cases: $net_skip"
 		cases=${cases//net/}
@@ -500,20 +599,21 @@ main() {
 	lab_init "$1"
 	lab_lock l1
 	local tmp log=$LAB_OUT/test.log
-	# 4 base cases, 3 net cases and the api case take 3-4 min in all; the
-	# bound is for a hang.
-	local l1_timeout=${LAB_L1_TIMEOUT:-$((7 * LAB_L2_TIMEOUT + 60))}
+	# 4 base cases, 3 net cases, the api and the migrate case take 4-5 min
+	# in all; the bound is for a hang.
+	local l1_timeout=${LAB_L1_TIMEOUT:-$((9 * LAB_L2_TIMEOUT + 60))}
 	lab_tmpdir tmp
 	# The guest's mkfs.ext4 is in the test's L2 initramfs; L1 checks the
 	# image with e2fsck and debugfs.
 	LAB_L1_L2_CPIO=$LAB_L2_TEST_CPIO
 	lab_build_l1_initramfs "$tmp/l1.cpio" test "$LAB_SRC_DIR/l1-job-test.sh" "$vmon" \
-		/sbin/e2fsck /sbin/debugfs /usr/bin/curl
+		/sbin/e2fsck /sbin/debugfs /usr/bin/curl "$LAB_BIN/pinggap"
 
 	local plan=2
 	[[ $base == yes ]] && plan=$((plan + (7 + DISK_CHECKS) * ${#CASES[@]} + KILL_CHECKS + HVC_CHECKS))
 	[[ $net == yes ]] && plan=$((plan + 1 + NET_CHECKS * ${#NET_CASES[@]} + NET_MQ_CHECKS))
 	[[ $api == yes ]] && plan=$((plan + API_CHECKS))
+	[[ $migrate == yes ]] && plan=$((plan + MIG_CHECKS))
 	echo "1..$plan"
 	local l1_rc=0 start=$SECONDS failed_before_l1
 	lab_run_l1 "$tmp/l1.cpio" "$l1_timeout" "$log" "lab.job=test lab.vmm=$vmm lab.cases=${cases:-none}" || l1_rc=$?
@@ -542,6 +642,7 @@ main() {
 		check_net_mq "$log" net-mq
 	fi
 	[[ $api == yes ]] && check_api "$log" api
+	[[ $migrate == yes ]] && check_migrate "$log" migrate
 
 	failed_before_l1=$TAP_FAILED
 	tap "L1: job finished and L1 powered off within ${l1_timeout}s (status $l1_rc)" \
