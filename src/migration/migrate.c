@@ -111,12 +111,31 @@ static int send_hello_and_config(struct source *s)
 }
 
 /*
+ * The first round's pages: all of RAM but those known to be zero without
+ * reading them (never touched, or a hole of the memory file the VM was
+ * restored from), which the destination's fresh RAM already holds.
+ * Dirty logging is on: a page the guest writes from now on is sent later.
+ */
+static void first_round_pages(struct source *s)
+{
+	size_t words = (s->nr_pages + 63) / 64;
+	memset(s->dirty, 0xff, words * sizeof(uint64_t));
+	uint64_t *zero = calloc(words, sizeof(uint64_t));
+	if (zero && guest_mem_find_untouched_zero(s->mem, zero) == 0) {
+		for (size_t i = 0; i < words; i++)
+			s->dirty[i] &= ~zero[i];
+		s->stats->zero_pages += bitmap_count(zero, s->nr_pages);
+	}
+	free(zero);
+}
+
+/*
  * Copies RAM while the VM runs: everything, then what was written
  * meanwhile, until the rest fits in the budget at the rate measured.
  */
 static int precopy(struct source *s, unsigned max_downtime_ms)
 {
-	memset(s->dirty, 0xff, (s->nr_pages + 63) / 64 * sizeof(uint64_t));
+	first_round_pages(s);
 	for (;;) {
 		uint64_t start = stream_now_ms(), bytes_before = s->stats->bytes_sent, sent;
 		int ret = send_dirty_pages(s, s->stats->rounds == 0, &sent);

@@ -1,6 +1,7 @@
 #include "vmm/guest_mem.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -86,6 +87,8 @@ int guest_mem_init_file(struct guest_mem *gm, int fd, uint64_t ram_size,
 		munmap(p, ram_size);
 		return err;
 	}
+	gm->file_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0); /* for its holes (guest_mem_find_untouched_zero) */
+	gm->from_file = gm->file_fd >= 0;
 	lay_out(gm, p, ram_size, hole_start, high_start);
 	return 0;
 }
@@ -103,6 +106,8 @@ void guest_mem_destroy(struct guest_mem *gm)
 		munmap(gm->mapping, gm->ram_size);
 	free(gm->written_storage);
 	free(gm->written_ever);
+	if (gm->from_file)
+		close(gm->file_fd);
 	memset(gm, 0, sizeof(*gm));
 }
 
@@ -194,6 +199,56 @@ void guest_mem_take_written(struct guest_mem *gm, uint64_t *bitmap, bool since_s
 		if (since_start)
 			bitmap[i] |= __atomic_load_n(&gm->written_ever[i], __ATOMIC_RELAXED);
 	}
+}
+
+#define PAGEMAP_PRESENT (1ull << 63)
+#define PAGEMAP_SWAPPED (1ull << 62)
+#define PAGEMAP_CHUNK   4096 /* entries read at once */
+
+/* Whether [offset, offset + page) of the memory file is all hole (SEEK_DATA, lseek(2)). */
+static bool in_file_hole(const struct guest_mem *gm, uint64_t offset, uint64_t *next_data)
+{
+	if (offset >= *next_data) {
+		off_t data = lseek(gm->file_fd, (off_t)offset, SEEK_DATA);
+		*next_data = data < 0 ? (errno == ENXIO ? gm->ram_size : offset) : (uint64_t)data;
+	}
+	return *next_data >= offset + GUEST_PAGE_SIZE;
+}
+
+/* Pages [first, first + n) by their pagemap entries. */
+static void mark_untouched(const struct guest_mem *gm, const uint64_t *entries, uint64_t first,
+			   uint64_t n, uint64_t *next_data, uint64_t *bitmap)
+{
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t page = first + i;
+		if (entries[i] & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED))
+			continue;
+		if (gm->from_file && !in_file_hole(gm, page * GUEST_PAGE_SIZE, next_data))
+			continue;
+		bitmap[page / 64] |= 1ull << (page % 64);
+	}
+}
+
+int guest_mem_find_untouched_zero(const struct guest_mem *gm, uint64_t *bitmap)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || !gm->mapping)
+		return fd < 0 ? -errno : -EINVAL;
+	uint64_t entries[PAGEMAP_CHUNK];
+	uint64_t pages = gm->ram_size / GUEST_PAGE_SIZE, next_data = 0;
+	uint64_t first_entry = (uintptr_t)gm->mapping / GUEST_PAGE_SIZE;
+	int ret = 0;
+	for (uint64_t page = 0; page < pages && ret == 0; page += PAGEMAP_CHUNK) {
+		uint64_t n = pages - page < PAGEMAP_CHUNK ? pages - page : PAGEMAP_CHUNK;
+		ssize_t got = pread(fd, entries, n * sizeof(entries[0]),
+				    (off_t)((first_entry + page) * sizeof(entries[0])));
+		if (got != (ssize_t)(n * sizeof(entries[0])))
+			ret = got < 0 ? -errno : -EIO;
+		else
+			mark_untouched(gm, entries, page, n, &next_data, bitmap);
+	}
+	close(fd);
+	return ret;
 }
 
 void *guest_mem_offset_ptr(const struct guest_mem *gm, uint64_t offset, uint64_t len)

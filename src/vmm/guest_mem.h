@@ -38,6 +38,8 @@ struct guest_mem {
 	uint64_t *written;
 	uint64_t *written_storage; /* what `written` points to while tracking; kept until destroy */
 	uint64_t *written_ever;    /* the same pages, noted since tracking started; never cleared by takes */
+	bool from_file;            /* the mapping is file_fd's (guest_mem_init_file), owned */
+	int file_fd;
 };
 
 /*
@@ -95,6 +97,16 @@ int guest_mem_write(const struct guest_mem *gm, uint64_t gpa, const void *src,
 int guest_mem_track_writes(struct guest_mem *gm, bool on);
 void guest_mem_note_write(const struct guest_mem *gm, const void *host, uint64_t len);
 void guest_mem_take_written(struct guest_mem *gm, uint64_t *bitmap, bool since_start);
+
+/*
+ * Sets in `bitmap` (one bit per page of the mapping) the pages known to be
+ * zero without reading them: never present in this process and not
+ * swapped out (/proc/self/pagemap), and either anonymous or, for a memory
+ * file, over one of its holes. Reading them would only fault in zeroes.
+ * What the guest writes afterwards is for dirty logging to catch. 0 or
+ * -errno (nothing is known then).
+ */
+int guest_mem_find_untouched_zero(const struct guest_mem *gm, uint64_t *bitmap);
 
 /*
  * The host address of [offset, offset + len) of the RAM mapping (RAM in

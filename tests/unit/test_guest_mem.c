@@ -1,5 +1,6 @@
 /* Guest memory: layout around the PCI hole and the bounds-checked helpers. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -139,11 +140,42 @@ static void test_write_tracking(void)
 	guest_mem_destroy(&gm);
 }
 
+static void test_untouched_zero(void)
+{
+	struct guest_mem gm;
+	CHECK(guest_mem_init(&gm, 1 * MiB, 3 * GiB, 4 * GiB) == 0, "map 1 MiB of anonymous RAM");
+	uint32_t v = 1;
+	guest_mem_write(&gm, 3 * 4096, &v, 4);
+	guest_mem_write(&gm, 7 * 4096 + 100, &v, 4);
+	uint64_t bitmap[256 / 64] = { 0 };
+	CHECK(guest_mem_find_untouched_zero(&gm, bitmap) == 0, "find the untouched pages");
+	CHECK(!page_bit(bitmap, 3) && !page_bit(bitmap, 7), "the written pages are not among them");
+	CHECK(page_bit(bitmap, 0) && page_bit(bitmap, 100) && page_bit(bitmap, 255),
+	      "pages never touched are");
+	guest_mem_destroy(&gm);
+
+	/* A memory file: data in every page but its holes (pages 20 to 29). */
+	int fd = memory_file(1 * MiB);
+	CHECK(fd >= 0 && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 20 * 4096, 10 * 4096) == 0,
+	      "a memory file with a hole over pages 20 to 29");
+	CHECK(guest_mem_init_file(&gm, fd, 1 * MiB, 3 * GiB, 4 * GiB) == 0, "map it");
+	close(fd);
+	guest_mem_write(&gm, 25 * 4096, &v, 4);
+	memset(bitmap, 0, sizeof(bitmap));
+	CHECK(guest_mem_find_untouched_zero(&gm, bitmap) == 0, "find its untouched zero pages");
+	CHECK(page_bit(bitmap, 20) && page_bit(bitmap, 29) && !page_bit(bitmap, 25),
+	      "the hole's pages, but the one the guest wrote");
+	CHECK(!page_bit(bitmap, 2) && !page_bit(bitmap, 19) && !page_bit(bitmap, 30),
+	      "never a page over the file's data, touched or not");
+	guest_mem_destroy(&gm);
+}
+
 int main(void)
 {
 	test_split_layout();
 	test_checked_access();
 	test_memory_file();
 	test_write_tracking();
+	test_untouched_zero();
 	return tap_finish();
 }
