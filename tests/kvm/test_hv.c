@@ -340,25 +340,44 @@ static void watch_dirty_pages(struct hv_vm *vm, struct hv_vcpu *vcpu, uint8_t *r
 	CHECK(hv_vm_get_dirty_log(vm, 0, &bitmap) < 0, "no log to read once it is off");
 }
 
+/* A VM with DIRTY_RAM_SIZE of RAM at 0 and one vCPU in real mode at `code` (0x1000). */
+struct small_vm {
+	struct hv_vm *vm;
+	struct hv_vcpu *vcpu;
+	uint8_t *ram;
+};
+
+static bool small_vm_start(struct hv *hv, struct small_vm *v, const uint8_t *code, size_t len)
+{
+	*v = (struct small_vm){ .ram = mmap(NULL, DIRTY_RAM_SIZE, PROT_READ | PROT_WRITE,
+					    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) };
+	bool ready = v->ram != MAP_FAILED && hv_vm_create(hv, &v->vm) == 0 &&
+		     hv_vm_map_memory(v->vm, 0, 0, DIRTY_RAM_SIZE, v->ram) == 0 &&
+		     hv_vcpu_create(v->vm, 0, &v->vcpu) == 0 && start_real_mode(v->vcpu) == 0;
+	if (ready)
+		memcpy(v->ram + 0x1000, code, len);
+	return ready;
+}
+
+static void small_vm_stop(struct small_vm *v)
+{
+	hv_vcpu_destroy(v->vcpu);
+	hv_vm_destroy(v->vm);
+	if (v->ram != MAP_FAILED)
+		munmap(v->ram, DIRTY_RAM_SIZE);
+}
+
 static void test_dirty_log(struct hv *hv)
 {
-	struct hv_vm *vm = NULL;
-	struct hv_vcpu *vcpu = NULL;
-	uint8_t *ram = mmap(NULL, DIRTY_RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	bool ready = ram != MAP_FAILED && hv_vm_create(hv, &vm) == 0 &&
-		     hv_vm_map_memory(vm, 0, 0, DIRTY_RAM_SIZE, ram) == 0 &&
-		     hv_vcpu_create(vm, 0, &vcpu) == 0 && start_real_mode(vcpu) == 0;
+	struct small_vm v;
+	bool ready = small_vm_start(hv, &v, dirty_code, sizeof(dirty_code));
 	CHECK(ready, "a VM with 64 KiB of RAM and a real-mode vCPU");
 	if (ready) {
-		memcpy(ram + 0x1000, dirty_code, sizeof(dirty_code));
-		CHECK(hv_vm_map_memory(vm, HV_MAX_SLOTS, 1u << 20, DIRTY_RAM_SIZE, ram) == -EINVAL,
+		CHECK(hv_vm_map_memory(v.vm, HV_MAX_SLOTS, 1u << 20, DIRTY_RAM_SIZE, v.ram) == -EINVAL,
 		      "slot %d is past the last one", HV_MAX_SLOTS);
-		watch_dirty_pages(vm, vcpu, ram);
+		watch_dirty_pages(v.vm, v.vcpu, v.ram);
 	}
-	hv_vcpu_destroy(vcpu);
-	hv_vm_destroy(vm);
-	if (ram != MAP_FAILED)
-		munmap(ram, DIRTY_RAM_SIZE);
+	small_vm_stop(&v);
 }
 
 /* in al, 0x14; out 0x15, al; hlt */
@@ -371,17 +390,13 @@ static const uint8_t in_code[] = { 0xe4, 0x14, 0xe6, 0x15, 0xf4 };
  */
 static void test_finish_instruction(struct hv *hv)
 {
-	struct hv_vm *vm = NULL;
-	struct hv_vcpu *vcpu = NULL;
-	uint8_t *ram = mmap(NULL, DIRTY_RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	bool ready = ram != MAP_FAILED && hv_vm_create(hv, &vm) == 0 &&
-		     hv_vm_map_memory(vm, 0, 0, DIRTY_RAM_SIZE, ram) == 0 &&
-		     hv_vcpu_create(vm, 0, &vcpu) == 0 && start_real_mode(vcpu) == 0;
+	struct small_vm v;
+	bool ready = small_vm_start(hv, &v, in_code, sizeof(in_code));
 	CHECK(ready, "a real-mode vCPU that reads port 0x14");
 	struct hv_exit exit;
 	struct kvm_regs regs;
+	struct hv_vcpu *vcpu = v.vcpu;
 	if (ready) {
-		memcpy(ram + 0x1000, in_code, sizeof(in_code));
 		CHECK(hv_vcpu_run(vcpu, &exit) == 0 && exit.kind == HV_EXIT_IO && exit.io.port == 0x14 &&
 		      !exit.io.is_write, "it exits for the IN");
 		exit.io.data[0] = 0x77;
@@ -398,10 +413,7 @@ static void test_finish_instruction(struct hv *hv)
 		CHECK(hv_vcpu_run(vcpu, &exit) == 0 && exit.kind == HV_EXIT_IO && exit.io.port == 0x15 &&
 		      exit.io.data[0] == 0x77, "the guest goes on with the value: OUT 0x15 of 0x77");
 	}
-	hv_vcpu_destroy(vcpu);
-	hv_vm_destroy(vm);
-	if (ram != MAP_FAILED)
-		munmap(ram, DIRTY_RAM_SIZE);
+	small_vm_stop(&v);
 }
 
 int main(void)
