@@ -1,4 +1,4 @@
-/* The hypervisor layer over Linux KVM: every KVM ioctl of vmon is here. */
+/* The hypervisor layer over Linux KVM: VMs, vCPUs, exits and interrupts (their state: kvm_state.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "hv/hv.h"
+#include "hv/kvm_internal.h"
 #include "util/log.h"
 
 /* KVM needs three pages for the real-mode TSS and one for the EPT identity map (api.rst, KVM_SET_TSS_ADDR). */
@@ -18,43 +19,7 @@
 
 #define CPUID_MAX_ENTRIES 256
 
-/* KVM reads or writes fewer than MAX_IO_MSRS (256) MSRs per call (arch/x86/kvm/x86.c, msr_io). */
-#define MSR_CHUNK 128
-
-/* The dirty log counts x86 base pages (api.rst, KVM_GET_DIRTY_LOG). */
-#define DIRTY_PAGE_SIZE 4096u
-
-struct hv {
-	int kvm_fd;
-	int run_size;
-	struct hv_info info;
-	struct kvm_msr_list *msr_list; /* the MSRs KVM saves; NULL if it could not say */
-};
-
-/* A RAM slot as mapped, to register it again with other flags. */
-struct hv_slot {
-	uint64_t gpa, size;   /* size 0: unused */
-	void *host;
-	uint64_t *dirty;      /* KVM_GET_DIRTY_LOG's bitmap, allocated on first use */
-};
-
-struct hv_vm {
-	struct hv *hv;
-	int fd;
-	bool dirty_logging;
-	struct hv_slot slots[HV_MAX_SLOTS];
-};
-
-struct hv_vcpu {
-	struct hv_vm *vm;
-	unsigned index;
-	int fd;
-	struct kvm_run *run;
-	uint32_t *msr_indices; /* KVM's MSR list less those this vCPU cannot read */
-	unsigned nr_msr_indices;
-};
-
-static int xioctl(int fd, unsigned long req, void *arg)
+int kvm_ioctl(int fd, unsigned long req, void *arg)
 {
 	int ret;
 	do
@@ -63,7 +28,7 @@ static int xioctl(int fd, unsigned long req, void *arg)
 	return ret < 0 ? -errno : ret;
 }
 
-static int check_extension(int fd, long cap)
+int kvm_check_extension(int fd, long cap)
 {
 	int ret = ioctl(fd, KVM_CHECK_EXTENSION, cap);
 	return ret < 0 ? 0 : ret;
@@ -93,18 +58,10 @@ static const long required_caps[] = {
 	KVM_CAP_IRQ_ROUTING, KVM_CAP_IRQFD, KVM_CAP_IOEVENTFD, KVM_CAP_SIGNAL_MSI,
 };
 
-/* The capabilities of the state ioctls (api.rst, each ioctl's "Capability:" line). */
-static const long vcpu_state_caps[] = {
-	KVM_CAP_MP_STATE, KVM_CAP_XSAVE, KVM_CAP_XCRS, KVM_CAP_DEBUGREGS, KVM_CAP_VCPU_EVENTS,
-};
-static const long vm_state_caps[] = { KVM_CAP_IRQCHIP, KVM_CAP_PIT_STATE2, KVM_CAP_ADJUST_CLOCK };
-
-#define CHECK_CAPS(fd, caps) check_caps(fd, caps, sizeof(caps) / sizeof(caps[0]))
-
-static int check_caps(int fd, const long *caps, size_t count)
+int kvm_check_caps(int fd, const long *caps, size_t count)
 {
 	for (size_t i = 0; i < count; i++) {
-		if (!check_extension(fd, caps[i])) {
+		if (!kvm_check_extension(fd, caps[i])) {
 			log_error("KVM lacks required capability %ld", caps[i]);
 			return -ENOTSUP;
 		}
@@ -117,14 +74,14 @@ static struct kvm_msr_list *read_msr_index_list(int kvm_fd)
 {
 	/* A list too short for all of them fails with E2BIG and holds their number. */
 	struct kvm_msr_list probe = { .nmsrs = 0 };
-	int ret = xioctl(kvm_fd, KVM_GET_MSR_INDEX_LIST, &probe);
+	int ret = kvm_ioctl(kvm_fd, KVM_GET_MSR_INDEX_LIST, &probe);
 	if (ret < 0 && ret != -E2BIG)
 		return NULL;
 	struct kvm_msr_list *list = malloc(sizeof(*list) + probe.nmsrs * sizeof(list->indices[0]));
 	if (!list)
 		return NULL;
 	list->nmsrs = probe.nmsrs;
-	if (xioctl(kvm_fd, KVM_GET_MSR_INDEX_LIST, list) < 0) {
+	if (kvm_ioctl(kvm_fd, KVM_GET_MSR_INDEX_LIST, list) < 0) {
 		free(list);
 		return NULL;
 	}
@@ -146,7 +103,7 @@ int hv_open(struct hv **out)
 		close(fd);
 		return -ENOTSUP;
 	}
-	ret = CHECK_CAPS(fd, required_caps);
+	ret = KVM_CHECK_CAPS(fd, required_caps);
 	int run_size = ioctl(fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (ret == 0 && run_size < (int)sizeof(struct kvm_run))
 		ret = -ENOTSUP;
@@ -159,8 +116,8 @@ int hv_open(struct hv **out)
 	hv->kvm_fd = fd;
 	hv->run_size = run_size;
 	hv->info.kind = hv_detect_host_kind("/sys/module", "/proc/cpuinfo");
-	hv->info.max_vcpus = check_extension(fd, KVM_CAP_MAX_VCPUS);
-	hv->info.recommended_vcpus = check_extension(fd, KVM_CAP_NR_VCPUS);
+	hv->info.max_vcpus = kvm_check_extension(fd, KVM_CAP_MAX_VCPUS);
+	hv->info.recommended_vcpus = kvm_check_extension(fd, KVM_CAP_NR_VCPUS);
 	if (hv->info.max_vcpus == 0)
 		hv->info.max_vcpus = hv->info.recommended_vcpus ? hv->info.recommended_vcpus : 4;
 	read_kvm_signature(hv, hv->info.kvm_signature);
@@ -190,7 +147,7 @@ struct kvm_cpuid2 *hv_get_supported_cpuid(struct hv *hv)
 	if (!cpuid)
 		return NULL;
 	cpuid->nent = CPUID_MAX_ENTRIES;
-	if (xioctl(hv->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0) {
+	if (kvm_ioctl(hv->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0) {
 		free(cpuid);
 		return NULL;
 	}
@@ -203,7 +160,7 @@ int hv_vm_create(struct hv *hv, struct hv_vm **out)
 	if (!vm)
 		return -ENOMEM;
 	vm->hv = hv;
-	vm->fd = xioctl(hv->kvm_fd, KVM_CREATE_VM, 0);
+	vm->fd = kvm_ioctl(hv->kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->fd < 0) {
 		int err = vm->fd;
 		free(vm);
@@ -211,9 +168,9 @@ int hv_vm_create(struct hv *hv, struct hv_vm **out)
 	}
 
 	uint64_t identity = KVM_IDENTITY_MAP_ADDR;
-	int ret = xioctl(vm->fd, KVM_SET_TSS_ADDR, (void *)(uintptr_t)KVM_TSS_ADDR);
-	if (ret == 0 && check_extension(vm->fd, KVM_CAP_SET_IDENTITY_MAP_ADDR))
-		ret = xioctl(vm->fd, KVM_SET_IDENTITY_MAP_ADDR, &identity);
+	int ret = kvm_ioctl(vm->fd, KVM_SET_TSS_ADDR, (void *)(uintptr_t)KVM_TSS_ADDR);
+	if (ret == 0 && kvm_check_extension(vm->fd, KVM_CAP_SET_IDENTITY_MAP_ADDR))
+		ret = kvm_ioctl(vm->fd, KVM_SET_IDENTITY_MAP_ADDR, &identity);
 	if (ret < 0) {
 		hv_vm_destroy(vm);
 		return ret;
@@ -241,7 +198,7 @@ static int register_slot(struct hv_vm *vm, unsigned slot, const struct hv_slot *
 		.memory_size = m->size,
 		.userspace_addr = (uint64_t)(uintptr_t)m->host,
 	};
-	return xioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &region);
+	return kvm_ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &region);
 }
 
 int hv_vm_map_memory(struct hv_vm *vm, unsigned slot, uint64_t gpa,
@@ -296,7 +253,7 @@ int hv_vm_get_dirty_log(struct hv_vm *vm, unsigned slot, uint64_t *bitmap)
 	if (!m->dirty && !(m->dirty = calloc(words, sizeof(uint64_t))))
 		return -ENOMEM;
 	struct kvm_dirty_log log = { .slot = slot, .dirty_bitmap = m->dirty };
-	int ret = xioctl(vm->fd, KVM_GET_DIRTY_LOG, &log);
+	int ret = kvm_ioctl(vm->fd, KVM_GET_DIRTY_LOG, &log);
 	if (ret < 0)
 		return ret;
 	for (size_t i = 0; i < words; i++)
@@ -306,18 +263,18 @@ int hv_vm_get_dirty_log(struct hv_vm *vm, unsigned slot, uint64_t *bitmap)
 
 int hv_vm_create_irqchip(struct hv_vm *vm)
 {
-	int ret = xioctl(vm->fd, KVM_CREATE_IRQCHIP, NULL);
+	int ret = kvm_ioctl(vm->fd, KVM_CREATE_IRQCHIP, NULL);
 	if (ret < 0)
 		return ret;
 	/* The PC speaker port 0x61 is answered in the kernel, without sound. */
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
-	return xioctl(vm->fd, KVM_CREATE_PIT2, &pit);
+	return kvm_ioctl(vm->fd, KVM_CREATE_PIT2, &pit);
 }
 
 int hv_vm_set_irq_line(struct hv_vm *vm, uint32_t gsi, int level)
 {
 	struct kvm_irq_level irq = { .irq = gsi, .level = level ? 1 : 0 };
-	return xioctl(vm->fd, KVM_IRQ_LINE, &irq);
+	return kvm_ioctl(vm->fd, KVM_IRQ_LINE, &irq);
 }
 
 /* The routes KVM installs with the irqchip: GSI 0-15 to both PICs' pins and GSI 0-23 to the IOAPIC's. */
@@ -357,7 +314,7 @@ int hv_vm_set_msi_routes(struct hv_vm *vm, const struct hv_msi_route *routes,
 		};
 	}
 	table->nr = n;
-	int ret = xioctl(vm->fd, KVM_SET_GSI_ROUTING, table);
+	int ret = kvm_ioctl(vm->fd, KVM_SET_GSI_ROUTING, table);
 	free(table);
 	return ret < 0 ? ret : 0;
 }
@@ -367,14 +324,14 @@ int hv_vm_signal_msi(struct hv_vm *vm, uint64_t address, uint32_t data)
 	struct kvm_msi msi = {
 		.address_lo = (uint32_t)address, .address_hi = (uint32_t)(address >> 32), .data = data,
 	};
-	int ret = xioctl(vm->fd, KVM_SIGNAL_MSI, &msi);
+	int ret = kvm_ioctl(vm->fd, KVM_SIGNAL_MSI, &msi);
 	return ret < 0 ? ret : 0; /* > 0: delivered, 0: blocked by the guest */
 }
 
 static int set_irqfd(struct hv_vm *vm, int eventfd, uint32_t gsi, uint32_t flags)
 {
 	struct kvm_irqfd irqfd = { .fd = (uint32_t)eventfd, .gsi = gsi, .flags = flags };
-	return xioctl(vm->fd, KVM_IRQFD, &irqfd);
+	return kvm_ioctl(vm->fd, KVM_IRQFD, &irqfd);
 }
 
 int hv_vm_add_irqfd(struct hv_vm *vm, int eventfd, uint32_t gsi)
@@ -395,7 +352,7 @@ static int set_ioeventfd(struct hv_vm *vm, int eventfd, uint64_t addr,
 		.flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) |
 			 (deassign ? KVM_IOEVENTFD_FLAG_DEASSIGN : 0),
 	};
-	return xioctl(vm->fd, KVM_IOEVENTFD, &io);
+	return kvm_ioctl(vm->fd, KVM_IOEVENTFD, &io);
 }
 
 int hv_vm_add_ioeventfd(struct hv_vm *vm, int eventfd, uint64_t addr,
@@ -417,7 +374,7 @@ int hv_vcpu_create(struct hv_vm *vm, unsigned index, struct hv_vcpu **out)
 		return -ENOMEM;
 	vcpu->vm = vm;
 	vcpu->index = index;
-	vcpu->fd = xioctl(vm->fd, KVM_CREATE_VCPU, (void *)(uintptr_t)index);
+	vcpu->fd = kvm_ioctl(vm->fd, KVM_CREATE_VCPU, (void *)(uintptr_t)index);
 	if (vcpu->fd < 0) {
 		int err = vcpu->fd;
 		free(vcpu);
@@ -535,7 +492,7 @@ static void decode_exit(struct hv_vcpu *vcpu, struct hv_exit *exit)
 
 int hv_vcpu_run(struct hv_vcpu *vcpu, struct hv_exit *exit)
 {
-	int ret = xioctl(vcpu->fd, KVM_RUN, NULL);
+	int ret = kvm_ioctl(vcpu->fd, KVM_RUN, NULL);
 	if (ret == -EAGAIN) {
 		/* An AP left wait-for-SIPI (or got INIT): KVM asks us to run it again. */
 		memset(exit, 0, sizeof(*exit));
@@ -568,269 +525,42 @@ void hv_vcpu_request_exit(struct hv_vcpu *vcpu)
 
 int hv_vcpu_get_regs(struct hv_vcpu *vcpu, struct kvm_regs *regs)
 {
-	return xioctl(vcpu->fd, KVM_GET_REGS, regs);
+	return kvm_ioctl(vcpu->fd, KVM_GET_REGS, regs);
 }
 
 int hv_vcpu_set_regs(struct hv_vcpu *vcpu, const struct kvm_regs *regs)
 {
-	return xioctl(vcpu->fd, KVM_SET_REGS, (void *)regs);
+	return kvm_ioctl(vcpu->fd, KVM_SET_REGS, (void *)regs);
 }
 
 int hv_vcpu_get_sregs(struct hv_vcpu *vcpu, struct kvm_sregs *sregs)
 {
-	return xioctl(vcpu->fd, KVM_GET_SREGS, sregs);
+	return kvm_ioctl(vcpu->fd, KVM_GET_SREGS, sregs);
 }
 
 int hv_vcpu_set_sregs(struct hv_vcpu *vcpu, const struct kvm_sregs *sregs)
 {
-	return xioctl(vcpu->fd, KVM_SET_SREGS, (void *)sregs);
+	return kvm_ioctl(vcpu->fd, KVM_SET_SREGS, (void *)sregs);
 }
 
 int hv_vcpu_set_fpu(struct hv_vcpu *vcpu, const struct kvm_fpu *fpu)
 {
-	return xioctl(vcpu->fd, KVM_SET_FPU, (void *)fpu);
+	return kvm_ioctl(vcpu->fd, KVM_SET_FPU, (void *)fpu);
 }
 
 int hv_vcpu_set_cpuid(struct hv_vcpu *vcpu, const struct kvm_cpuid2 *cpuid)
 {
-	return xioctl(vcpu->fd, KVM_SET_CPUID2, (void *)cpuid);
+	return kvm_ioctl(vcpu->fd, KVM_SET_CPUID2, (void *)cpuid);
 }
 
 int hv_vcpu_get_lapic(struct hv_vcpu *vcpu, struct kvm_lapic_state *lapic)
 {
-	return xioctl(vcpu->fd, KVM_GET_LAPIC, lapic);
+	return kvm_ioctl(vcpu->fd, KVM_GET_LAPIC, lapic);
 }
 
 int hv_vcpu_set_lapic(struct hv_vcpu *vcpu, const struct kvm_lapic_state *lapic)
 {
-	return xioctl(vcpu->fd, KVM_SET_LAPIC, (void *)lapic);
-}
-
-/* One ioctl of a state save or restore; a failure is logged with the ioctl's name. */
-static int state_ioctl(int fd, unsigned long req, const char *name, void *arg)
-{
-	int ret = xioctl(fd, req, arg);
-	if (ret < 0)
-		log_error("%s failed: %s", name, strerror(-ret));
-	return ret;
-}
-
-#define STATE_IOCTL(fd, req, arg) state_ioctl(fd, req, #req, (void *)(arg))
-
-/*
- * KVM_GET_MSRS / KVM_SET_MSRS on n entries, in chunks KVM takes; `out`
- * (NULL for a set) receives what was read. Returns how many MSRs were done
- * before the first one KVM refused (api.rst: both return that count), or -errno.
- */
-static int msr_io(struct hv_vcpu *vcpu, unsigned long req, const struct kvm_msr_entry *in,
-		  struct kvm_msr_entry *out, unsigned n)
-{
-	struct kvm_msrs *msrs = malloc(sizeof(*msrs) + MSR_CHUNK * sizeof(msrs->entries[0]));
-	if (!msrs)
-		return -ENOMEM;
-	unsigned done = 0;
-	int ret = 0;
-	while (done < n) {
-		unsigned chunk = n - done < MSR_CHUNK ? n - done : MSR_CHUNK;
-		*msrs = (struct kvm_msrs){ .nmsrs = chunk };
-		memcpy(msrs->entries, in + done, chunk * sizeof(in[0]));
-		ret = xioctl(vcpu->fd, req, msrs);
-		if (ret < 0)
-			break;
-		if (out)
-			memcpy(out + done, msrs->entries, (size_t)ret * sizeof(out[0]));
-		done += (unsigned)ret;
-		if ((unsigned)ret < chunk)
-			break;
-	}
-	free(msrs);
-	return ret < 0 ? ret : (int)done;
-}
-
-/* The vCPU starts from KVM's whole list of saved MSRs. */
-static int init_vcpu_msr_list(struct hv_vcpu *vcpu)
-{
-	const struct kvm_msr_list *list = vcpu->vm->hv->msr_list;
-	if (vcpu->msr_indices)
-		return 0;
-	if (!list) {
-		log_error("KVM did not list the MSRs it saves (KVM_GET_MSR_INDEX_LIST)");
-		return -ENOTSUP;
-	}
-	if (list->nmsrs > HV_MAX_MSRS) {
-		log_error("KVM saves %u MSRs, vmon keeps at most %d", list->nmsrs, HV_MAX_MSRS);
-		return -E2BIG;
-	}
-	vcpu->msr_indices = malloc((list->nmsrs + 1) * sizeof(uint32_t)); /* + 1: never malloc(0) */
-	if (!vcpu->msr_indices)
-		return -ENOMEM;
-	memcpy(vcpu->msr_indices, list->indices, list->nmsrs * sizeof(uint32_t));
-	vcpu->nr_msr_indices = list->nmsrs;
-	return 0;
-}
-
-/* An MSR KVM lists but cannot read for this vCPU (its CPUID lacks the feature) is not saved. */
-static void drop_vcpu_msr(struct hv_vcpu *vcpu, unsigned i)
-{
-	log_debug("vCPU %u: MSR %#x cannot be read, not saved", vcpu->index, vcpu->msr_indices[i]);
-	vcpu->nr_msr_indices--;
-	memmove(&vcpu->msr_indices[i], &vcpu->msr_indices[i + 1],
-		(vcpu->nr_msr_indices - i) * sizeof(uint32_t));
-}
-
-/* KVM_GET_MSRS stops at the first MSR it cannot read: that one is dropped and the rest read on. */
-static int get_msrs(struct hv_vcpu *vcpu, struct hv_vcpu_state *s)
-{
-	int ret = init_vcpu_msr_list(vcpu);
-	unsigned done = 0;
-	while (ret == 0 && done < vcpu->nr_msr_indices) {
-		for (unsigned i = done; i < vcpu->nr_msr_indices; i++)
-			s->msrs[i] = (struct kvm_msr_entry){ .index = vcpu->msr_indices[i] };
-		ret = msr_io(vcpu, KVM_GET_MSRS, s->msrs + done, s->msrs + done,
-			     vcpu->nr_msr_indices - done);
-		if (ret < 0)
-			break;
-		done += (unsigned)ret;
-		ret = 0;
-		if (done < vcpu->nr_msr_indices)
-			drop_vcpu_msr(vcpu, done);
-	}
-	s->nr_msrs = done;
-	return ret;
-}
-
-static int set_msrs(struct hv_vcpu *vcpu, const struct hv_vcpu_state *s)
-{
-	if (s->nr_msrs > HV_MAX_MSRS)
-		return -EINVAL;
-	int ret = msr_io(vcpu, KVM_SET_MSRS, s->msrs, NULL, s->nr_msrs);
-	if (ret >= 0 && (unsigned)ret < s->nr_msrs) {
-		const struct kvm_msr_entry *e = &s->msrs[ret];
-		log_error("vCPU %u: KVM refused the value %#llx for MSR %#x", vcpu->index,
-			  (unsigned long long)e->data, e->index);
-		return -EINVAL;
-	}
-	return ret < 0 ? ret : 0;
-}
-
-/* The vCPU's XSAVE area must fit KVM_GET_XSAVE's 4 KiB (api.rst, KVM_CAP_XSAVE2: AMX makes it larger). */
-static int check_xsave_size(struct hv_vcpu *vcpu)
-{
-	int size = check_extension(vcpu->vm->fd, KVM_CAP_XSAVE2);
-	if (size > (int)sizeof(struct kvm_xsave)) {
-		log_error("the guest's XSAVE area is %d bytes, more than KVM_GET_XSAVE's %zu",
-			  size, sizeof(struct kvm_xsave));
-		return -ENOTSUP;
-	}
-	return 0;
-}
-
-int hv_vcpu_get_state(struct hv_vcpu *vcpu, struct hv_vcpu_state *s)
-{
-	memset(s, 0, sizeof(*s));
-	int ret = CHECK_CAPS(vcpu->vm->fd, vcpu_state_caps);
-	if (ret == 0)
-		ret = check_xsave_size(vcpu);
-	/*
-	 * Firecracker's order (vstate/vcpu): KVM_GET_MP_STATE first, as it may
-	 * deliver pending INIT/SIPI into the other state; the events last, as
-	 * the other gets may change them.
-	 */
-	if (ret == 0)
-		ret = STATE_IOCTL(vcpu->fd, KVM_GET_MP_STATE, &s->mp_state);
-	if (ret == 0)
-		ret = STATE_IOCTL(vcpu->fd, KVM_GET_REGS, &s->regs);
-	if (ret == 0)
-		ret = STATE_IOCTL(vcpu->fd, KVM_GET_SREGS, &s->sregs);
-	if (ret == 0)
-		ret = STATE_IOCTL(vcpu->fd, KVM_GET_XSAVE, &s->xsave);
-	if (ret == 0)
-		ret = STATE_IOCTL(vcpu->fd, KVM_GET_XCRS, &s->xcrs);
-	if (ret == 0)
-		ret = STATE_IOCTL(vcpu->fd, KVM_GET_DEBUGREGS, &s->debugregs);
-	if (ret == 0)
-		ret = STATE_IOCTL(vcpu->fd, KVM_GET_LAPIC, &s->lapic);
-	if (ret == 0)
-		ret = get_msrs(vcpu, s);
-	if (ret == 0)
-		ret = STATE_IOCTL(vcpu->fd, KVM_GET_VCPU_EVENTS, &s->events);
-	return ret;
-}
-
-int hv_vcpu_set_state(struct hv_vcpu *vcpu, const struct hv_vcpu_state *s)
-{
-	int ret = CHECK_CAPS(vcpu->vm->fd, vcpu_state_caps);
-	/*
-	 * regs before sregs (KVM_SET_SREGS looks at RIP for a BSP at reset);
-	 * sregs, which hold the APIC base MSR, before the LAPIC; the LAPIC
-	 * before the MSRs (the TSC deadline MSR needs its timer mode); the
-	 * events last (Firecracker's and QEMU's restore order).
-	 */
-	if (ret == 0)
-		ret = STATE_IOCTL(vcpu->fd, KVM_SET_REGS, &s->regs);
-	if (ret == 0)
-		ret = STATE_IOCTL(vcpu->fd, KVM_SET_SREGS, &s->sregs);
-	if (ret == 0)
-		ret = STATE_IOCTL(vcpu->fd, KVM_SET_XSAVE, &s->xsave);
-	if (ret == 0)
-		ret = STATE_IOCTL(vcpu->fd, KVM_SET_XCRS, &s->xcrs);
-	if (ret == 0)
-		ret = STATE_IOCTL(vcpu->fd, KVM_SET_DEBUGREGS, &s->debugregs);
-	if (ret == 0)
-		ret = STATE_IOCTL(vcpu->fd, KVM_SET_LAPIC, &s->lapic);
-	if (ret == 0)
-		ret = set_msrs(vcpu, s);
-	if (ret == 0)
-		ret = STATE_IOCTL(vcpu->fd, KVM_SET_MP_STATE, &s->mp_state);
-	/* KVM_GET_VCPU_EVENTS leaves these flags out; without them SET ignores the fields (api.rst). */
-	struct kvm_vcpu_events events = s->events;
-	events.flags |= KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR;
-	if (ret == 0)
-		ret = STATE_IOCTL(vcpu->fd, KVM_SET_VCPU_EVENTS, &events);
-	return ret;
-}
-
-int hv_vm_get_state(struct hv_vm *vm, struct hv_vm_state *s)
-{
-	memset(s, 0, sizeof(*s));
-	s->pic_master.chip_id = KVM_IRQCHIP_PIC_MASTER;
-	s->pic_slave.chip_id = KVM_IRQCHIP_PIC_SLAVE;
-	s->ioapic.chip_id = KVM_IRQCHIP_IOAPIC;
-	int ret = CHECK_CAPS(vm->fd, vm_state_caps);
-	if (ret == 0)
-		ret = STATE_IOCTL(vm->fd, KVM_GET_IRQCHIP, &s->pic_master);
-	if (ret == 0)
-		ret = STATE_IOCTL(vm->fd, KVM_GET_IRQCHIP, &s->pic_slave);
-	if (ret == 0)
-		ret = STATE_IOCTL(vm->fd, KVM_GET_IRQCHIP, &s->ioapic);
-	if (ret == 0)
-		ret = STATE_IOCTL(vm->fd, KVM_GET_PIT2, &s->pit);
-	if (ret == 0)
-		ret = STATE_IOCTL(vm->fd, KVM_GET_CLOCK, &s->clock);
-	return ret;
-}
-
-int hv_vm_set_state(struct hv_vm *vm, const struct hv_vm_state *s)
-{
-	/*
-	 * api.rst, KVM_SET_CLOCK: of the flags KVM_GET_CLOCK returns only
-	 * KVM_CLOCK_REALTIME does something (the clock also counts the real
-	 * time since the save); a KVM that does not know it refuses it.
-	 */
-	struct kvm_clock_data clock = s->clock;
-	clock.flags &= KVM_CLOCK_REALTIME & (uint32_t)check_extension(vm->fd, KVM_CAP_ADJUST_CLOCK);
-	int ret = CHECK_CAPS(vm->fd, vm_state_caps);
-	if (ret == 0)
-		ret = STATE_IOCTL(vm->fd, KVM_SET_IRQCHIP, &s->pic_master);
-	if (ret == 0)
-		ret = STATE_IOCTL(vm->fd, KVM_SET_IRQCHIP, &s->pic_slave);
-	if (ret == 0)
-		ret = STATE_IOCTL(vm->fd, KVM_SET_IRQCHIP, &s->ioapic);
-	if (ret == 0)
-		ret = STATE_IOCTL(vm->fd, KVM_SET_PIT2, &s->pit);
-	if (ret == 0)
-		ret = STATE_IOCTL(vm->fd, KVM_SET_CLOCK, &clock);
-	return ret;
+	return kvm_ioctl(vcpu->fd, KVM_SET_LAPIC, (void *)lapic);
 }
 
 static void dump_segment(FILE *out, const char *name, const struct kvm_segment *s)
