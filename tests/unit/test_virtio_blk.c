@@ -894,6 +894,29 @@ static void break_worker_epoll(struct bench *b)
 	close(null);
 }
 
+/*
+ * A flush served, then the worker's epoll broken and a read of sector 9
+ * (segments in r[3]) submitted: its completion signals the queue's eventfd
+ * and nobody reads it. True when things went so.
+ */
+static bool strand_request(struct bench *b, struct seg r[3])
+{
+	struct virtio_device *vd = &b->blk.vd;
+	struct drv *d = &b->d;
+	struct seg f[] = { hdr_seg(d, T_FLUSH, 0), status_seg(d) };
+	drv_offer(d, f, 2);
+	virtio_kick_queue(vd, 0);
+	bool served = wait_used(d, 1);
+	break_worker_epoll(b);
+	r[0] = hdr_seg(d, T_IN, 9);
+	r[1] = data_seg(d, 512, true, 0xee);
+	r[2] = status_seg(d);
+	drv_offer(d, r, 3);
+	virtio_kick_queue(vd, 0);
+	struct pollfd pfd = { .fd = virtio_blk_queue_fd(&b->blk, 0), .events = POLLIN };
+	return served && poll(&pfd, 1, 5000) == 1 && used_idx(d) == 1;
+}
+
 /* The worker ended on its own with a request in flight: the swap is refused, the old image kept. */
 static void test_replace_file_dead_worker(void)
 {
@@ -902,17 +925,8 @@ static void test_replace_file_dead_worker(void)
 	swap_bench_start(&b, other);
 	struct virtio_device *vd = &b.blk.vd;
 	struct drv *d = &b.d;
-	struct seg f[] = { hdr_seg(d, T_FLUSH, 0), status_seg(d) };
-	drv_offer(d, f, 2);
-	virtio_kick_queue(vd, 0);
-	bool served = wait_used(d, 1);
-	break_worker_epoll(&b);
-	struct seg r[] = { hdr_seg(d, T_IN, 9), data_seg(d, 512, true, 0xee), status_seg(d) };
-	drv_offer(d, r, 3);
-	virtio_kick_queue(vd, 0);
-	/* Its completion signals the eventfd, and nobody reads it. */
-	struct pollfd pfd = { .fd = virtio_blk_queue_fd(&b.blk, 0), .events = POLLIN };
-	bool stranded = served && poll(&pfd, 1, 5000) == 1 && used_idx(d) == 1;
+	struct seg r[3];
+	bool stranded = strand_request(&b, r);
 
 	const char *why = NULL;
 	int ret = virtio_blk_replace_file(&b.blk, other, &why);
@@ -1131,16 +1145,8 @@ static void test_quiesce_dead_worker(void)
 	activate(&b);
 	struct virtio_device *vd = &b.blk.vd;
 	struct drv *d = &b.d;
-	struct seg f[] = { hdr_seg(d, T_FLUSH, 0), status_seg(d) };
-	drv_offer(d, f, 2);
-	virtio_kick_queue(vd, 0);
-	bool served = wait_used(d, 1);
-	break_worker_epoll(&b);
-	struct seg r[] = { hdr_seg(d, T_IN, 9), data_seg(d, 512, true, 0xee), status_seg(d) };
-	drv_offer(d, r, 3);
-	virtio_kick_queue(vd, 0);
-	struct pollfd pfd = { .fd = virtio_blk_queue_fd(&b.blk, 0), .events = POLLIN };
-	bool stranded = served && poll(&pfd, 1, 5000) == 1 && used_idx(d) == 1;
+	struct seg r[3];
+	bool stranded = strand_request(&b, r);
 	virtio_device_quiesce(vd);
 	CHECK(stranded && used_idx(d) == 2 && vd->queues[0].vq.last_avail == 2 &&
 	      block_queue_inflight(b.blk.queues[0].bq) == 0 && *(uint8_t *)host(d, r[2].gpa) == S_OK &&
