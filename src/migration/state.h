@@ -40,6 +40,7 @@
 /* The sections vmon writes; docs/state-format.md describes each payload. */
 #define STATE_TAG_CONFIG    STATE_TAG('C', 'O', 'N', 'F') /* the VM's configuration */
 #define STATE_TAG_MACHINE   STATE_TAG('M', 'A', 'C', 'H') /* vCPU count, RAM size */
+#define STATE_TAG_CPUID     STATE_TAG('C', 'P', 'U', 'I') /* the CPUID set the vCPUs came from */
 #define STATE_TAG_VCPU      STATE_TAG('V', 'C', 'P', 'U') /* instance: vCPU index */
 #define STATE_TAG_IRQCHIP   STATE_TAG('I', 'R', 'Q', 'C') /* in-kernel PICs and IOAPIC */
 #define STATE_TAG_PIT       STATE_TAG('P', 'I', 'T', ' ') /* in-kernel PIT */

@@ -201,7 +201,7 @@ static int load_kernel(struct machine *m, struct kernel_entry *entry)
 
 static int create_vcpus(struct machine *m, const struct kernel_entry *entry)
 {
-	struct kvm_cpuid2 *supported = hv_get_supported_cpuid(m->hv);
+	struct kvm_cpuid2 *supported = m->cpuid = hv_get_supported_cpuid(m->hv);
 	if (supported)
 		cpuid_fill_host_brand(supported);
 	m->vcpus = calloc(m->cfg->nr_cpus, sizeof(*m->vcpus));
@@ -219,7 +219,6 @@ static int create_vcpus(struct machine *m, const struct kernel_entry *entry)
 		ret = x86_boot_cpu_setup(m->vcpus[0].hv, &m->mem, entry);
 	if (ret < 0)
 		log_error("cannot set up the vCPUs: %s", strerror(-ret));
-	free(supported);
 	return ret;
 }
 
@@ -437,6 +436,7 @@ static void teardown(struct machine *m)
 	for (unsigned i = 0; i < nr_vcpus(m); i++)
 		hv_vcpu_destroy(m->vcpus[i].hv);
 	free(m->vcpus);
+	free(m->cpuid);
 	bus_destroy(m->pio);
 	bus_destroy(m->mmio);
 	hv_vm_destroy(m->vm);

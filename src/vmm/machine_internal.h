@@ -28,6 +28,7 @@ struct machine {
 	struct msi_routes msi;
 	bool msi_ready;
 	struct vcpu *vcpus;
+	struct kvm_cpuid2 *cpuid;  /* the host's set the vCPUs were built from (with its brand) */
 	struct vcpu_gate gate;  /* runs, parks (machine_pause) and ends the vCPUs */
 	bool started;           /* machine_start ran */
 	bool frozen;            /* devices quiesced (machine_freeze, a load) until machine_thaw */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch/x86/cpuid.h"
 #include "arch/x86/vcpu_state.h"
 #include "migration/state.h"
 #include "util/log.h"
@@ -101,6 +102,7 @@ int machine_save_state(struct machine *m, uint8_t **blob, size_t *len)
 	state_writer_init(&w);
 	vm_config_save(m->cfg, &w);
 	save_layout(m, &w);
+	cpuid_save(&w, m->cpuid, m->cfg->nr_cpus);
 	int ret = save_vcpus(m, &w);
 	if (ret == 0)
 		ret = save_vm(m, &w);
@@ -161,6 +163,8 @@ static int load_vcpus(struct machine *m, const struct state_reader *r)
 int machine_load_state(struct machine *m, const struct state_reader *r)
 {
 	int ret = check_layout(m, r);
+	if (ret == 0)
+		ret = cpuid_check_saved(r, m->cpuid, m->cfg->nr_cpus);
 	if (ret == 0)
 		ret = load_vm(m, r);
 	if (ret == 0)

@@ -1,11 +1,15 @@
 /* CPUID topology for N vCPUs, on a synthetic "supported" set. */
 #include <cpuid.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "arch/x86/cpuid.h"
+#include "migration/state.h"
+#include "state_blob.h"
 #include "tap.h"
+#include "util/log.h"
 
 static struct kvm_cpuid2 *supported_set(void)
 {
@@ -34,9 +38,73 @@ static const struct kvm_cpuid_entry2 *find(const struct kvm_cpuid2 *c, uint32_t 
 	return NULL;
 }
 
+/* cpuid_check_saved of the set `saved` (as a state) against `here`; the log line in *why. */
+static int check_against(const struct kvm_cpuid2 *saved, const struct kvm_cpuid2 *here, const char **why)
+{
+	struct state_writer w;
+	state_writer_init(&w);
+	cpuid_save(&w, saved, 2);
+	struct state_reader r;
+	uint8_t *blob = state_blob_open(&w, &r);
+	log_clear_last_error();
+	int ret = cpuid_check_saved(&r, here, 2);
+	*why = log_last_error();
+	free(blob);
+	return ret;
+}
+
+static void test_saved_set(void)
+{
+	struct kvm_cpuid2 *a = supported_set(), *b = supported_set();
+	const char *why;
+	CHECK(check_against(a, b, &why) == 0, "the same set: the VM may run here");
+	b->entries[0].ebx |= 7u << 24; /* leaf 1's APIC ID: as some KVMs fill it, from the host CPU */
+	CHECK(check_against(a, b, &why) == 0, "the topology fields vmon writes itself do not count");
+
+	b->entries[0].ecx |= 1u << 28; /* leaf 1 ECX: AVX */
+	CHECK(check_against(a, b, &why) == -EINVAL && strstr(why, "CPUID leaf 0x1.0"),
+	      "one feature bit more here: refused, naming the leaf (%s)", why);
+	b->entries[0].ecx = a->entries[0].ecx;
+
+	b->entries[4].function = 0x80000003; /* what was leaf 0xb.2 becomes a brand leaf */
+	a->entries[4].function = 0x80000003;
+	a->entries[4].eax = 0x41414141;
+	CHECK(check_against(a, b, &why) == 0, "a different brand string: the VM may run here");
+
+	b->entries[1].function = 0x5;
+	CHECK(check_against(a, b, &why) == -EINVAL && strstr(why, "lacks CPUID leaf 0x4.0"),
+	      "a leaf the VM had is missing here: refused (%s)", why);
+	b->entries[1].function = 0x4;
+
+	b->nent--;
+	CHECK(check_against(a, b, &why) == -EINVAL && strstr(why, "another set of CPUID leaves"),
+	      "fewer leaves here: refused (%s)", why);
+	b->nent++;
+
+	struct state_reader r;
+	uint8_t *blob = state_blob_without_devices(&r);
+	CHECK(cpuid_check_saved(&r, b, 2) == -EINVAL, "a state without a CPUID section is refused");
+	free(blob);
+
+	struct state_writer w;
+	state_writer_init(&w);
+	state_begin(&w, STATE_TAG_CPUID, 0);
+	state_put_u32(&w, b->nent);
+	state_put_u32(&w, 0x1);
+	state_end(&w);
+	blob = state_blob_open(&w, &r);
+	log_clear_last_error();
+	CHECK(cpuid_check_saved(&r, b, 2) == -EINVAL && strstr(log_last_error(), "corrupt"),
+	      "a CPUID section cut short is refused as corrupt");
+	free(blob);
+	free(a);
+	free(b);
+}
+
 int main(void)
 {
 	struct kvm_cpuid2 *sup = supported_set();
+	test_saved_set();
 
 	struct kvm_cpuid2 *c = cpuid_for_vcpu(sup, 2, 3);
 	const struct kvm_cpuid_entry2 *l1 = find(c, 1, 0);

@@ -17,4 +17,16 @@ struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *supported,
  */
 void cpuid_fill_host_brand(struct kvm_cpuid2 *cpuid);
 
+struct state_writer;
+struct state_reader;
+/*
+ * What the first of nr_cpus vCPUs built from `supported` sees (section
+ * STATE_TAG_CPUID), and the check that a restoring host's vCPUs would see
+ * the same, the brand string aside: 0, or -EINVAL after logging the first
+ * leaf that differs.
+ */
+void cpuid_save(struct state_writer *w, const struct kvm_cpuid2 *supported, unsigned nr_cpus);
+int cpuid_check_saved(const struct state_reader *r, const struct kvm_cpuid2 *supported,
+		      unsigned nr_cpus);
+
 #endif
