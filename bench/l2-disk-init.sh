@@ -19,9 +19,7 @@ export PATH=/bin:/usr/bin
 . /guest-lib.sh
 guest_mounts
 
-while read -r m; do
-	insmod "/modules/$m.ko" || echo "DISK-ERROR insmod $m failed"
-done </modules/load-order
+guest_load_modules DISK
 
 # The driver probes asynchronously: give /dev/vda up to 10 s.
 i=0

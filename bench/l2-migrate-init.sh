@@ -21,9 +21,7 @@ guest_mounts
 
 # Warnings and worse only on the console, so that nothing splits a line.
 echo 4 >/proc/sys/kernel/printk
-while read -r m; do
-	insmod "/modules/$m.ko" || echo "MIG-ERROR insmod $m failed"
-done </modules/load-order
+guest_load_modules MIG
 
 hang() {
 	while :; do sleep 3600; done

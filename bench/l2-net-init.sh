@@ -28,9 +28,7 @@ guest_mounts
 
 # Warnings and worse only on the console, so that nothing splits a line.
 echo 4 >/proc/sys/kernel/printk
-while read -r m; do
-	insmod "/modules/$m.ko" || echo "NET-ERROR insmod $m failed"
-done </modules/load-order
+guest_load_modules NET
 
 RR_PORT=5003 # bench/l1-job-net.sh
 secs=$(cmdline_value net.seconds 10)

@@ -12,6 +12,14 @@ guest_mounts() {
 	mkdir -p /tmp
 }
 
+# guest_load_modules TAG: the initramfs's modules in /modules/load-order;
+# a module that fails is reported as "TAG-ERROR insmod NAME failed".
+guest_load_modules() {
+	while read -r _m; do
+		insmod "/modules/$_m.ko" || echo "$1-ERROR insmod $_m failed"
+	done </modules/load-order
+}
+
 # cmdline_value KEY [DEFAULT]: value of KEY=... on the kernel command line.
 cmdline_value() {
 	_v=${2:-}
