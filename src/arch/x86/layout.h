@@ -35,6 +35,17 @@
 #define LAYOUT_IOAPIC_BASE    0xfec00000ull
 #define LAYOUT_LAPIC_BASE     0xfee00000ull
 
+/*
+ * --iommu intel: the VT-d unit's registers, one 4 KiB page between the
+ * HPET's usual place and the LAPIC, announced by the DMAR table's DRHD
+ * (VT-d 3.4 §8.3). The IOAPIC has no PCI function; the DMAR device scope
+ * gives it this requester id (bus 0xff, devfn 0), outside the PCI bus we
+ * emulate, for interrupt remapping's source-id checks.
+ */
+#define LAYOUT_VTD_BASE         0xfed90000ull
+#define LAYOUT_VTD_SIZE         0x1000ull
+#define LAYOUT_IOAPIC_SOURCE_ID 0xff00
+
 /* I/O ports. */
 #define PORT_COM1         0x3f8
 #define IRQ_COM1          4
