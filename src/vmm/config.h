@@ -68,6 +68,14 @@ struct logger_config {
 	bool show_level, show_origin;
 };
 
+/* --iommu: an emulated IOMMU in front of every PCI device. */
+enum iommu_kind { IOMMU_NONE, IOMMU_INTEL };
+struct iommu_config {
+	enum iommu_kind kind;
+	bool intremap;     /* interrupt remapping (needs the split irqchip: vmon's own IOAPIC) */
+	bool caching_mode; /* VT-d CAP.CM */
+};
+
 /* The whole machine; every string is owned (vm_config_free). */
 struct vm_config {
 	char *kernel_path;
@@ -82,6 +90,7 @@ struct vm_config {
 	unsigned nr_disks;
 	struct nic_config nics[VM_MAX_NICS];
 	unsigned nr_nics;
+	struct iommu_config iommu;   /* kind IOMMU_NONE: none */
 	struct logger_config logger; /* set: the log goes there */
 	char *metrics_path;          /* NULL: no metrics file */
 };
