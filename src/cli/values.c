@@ -270,3 +270,29 @@ int cli_parse_net(const char *s, struct nic_config *nic, const char **why)
 		*nic = (struct nic_config){ 0 };
 	return ret;
 }
+
+/* Applies one key=value of --iommu, after its kind. */
+static int apply_iommu_item(void *target, const char *key, const char *value, const char **why)
+{
+	struct iommu_config *iommu = target;
+	if (strcmp(key, "intremap") == 0)
+		return parse_switch(value, &iommu->intremap) == 0 ? 0 : invalid(why, "intremap= takes on or off");
+	if (strcmp(key, "caching_mode") == 0)
+		return parse_switch(value, &iommu->caching_mode) == 0 ? 0 :
+			invalid(why, "caching_mode= takes on or off");
+	return invalid(why, "has an unknown key (known: intremap, caching_mode)");
+}
+
+int cli_parse_iommu(const char *s, struct iommu_config *iommu, const char **why)
+{
+	*iommu = (struct iommu_config){ .kind = IOMMU_INTEL };
+	const char *rest = strncmp(s, "intel", 5) == 0 ? s + 5 : NULL;
+	int ret;
+	if (!rest || (*rest != '\0' && *rest != ','))
+		ret = invalid(why, "must start with intel (the only IOMMU vmon emulates)");
+	else
+		ret = *rest ? parse_key_values(rest + 1, iommu, apply_iommu_item, why) : 0;
+	if (ret < 0)
+		*iommu = (struct iommu_config){ .kind = IOMMU_NONE };
+	return ret;
+}

@@ -24,6 +24,11 @@ int cli_parse_disk(const char *s, struct disk_config *disk, const char **why);
 
 /* One --net: "tap=NAME[,mac=..][,queues=N|auto][,vhost=..][,transport=..]". 0 or -1 with *why. */
 int cli_parse_net(const char *s, struct nic_config *nic, const char **why);
+/*
+ * --iommu: "intel[,intremap=on|off][,caching_mode=on|off]" (both off by
+ * default). 0, or -1 with *why set and iommu->kind IOMMU_NONE.
+ */
+int cli_parse_iommu(const char *s, struct iommu_config *iommu, const char **why);
 /* "52:54:00:12:34:56": a unicast, non-zero MAC. 0 or -1 with *why. */
 int cli_parse_mac(const char *s, uint8_t mac[6], const char **why);
 /* A decimal count from 1 to max. 0 or -1. */

@@ -384,6 +384,39 @@ static void test_snapshot_and_migration_commands(void)
 	cli_free_config(&cfg);
 }
 
+/* --iommu: the value, and the devices it cannot be combined with. */
+static void test_iommu(void)
+{
+	struct iommu_config iommu;
+	const char *why;
+	CHECK(cli_parse_iommu("intel", &iommu, &why) == 0 && iommu.kind == IOMMU_INTEL && !iommu.intremap &&
+		      !iommu.caching_mode, "--iommu intel: no remapping, no caching mode");
+	CHECK(cli_parse_iommu("intel,intremap=on,caching_mode=on", &iommu, &why) == 0 && iommu.intremap &&
+		      iommu.caching_mode, "--iommu intel,intremap=on,caching_mode=on");
+	CHECK(cli_parse_iommu("intel,intremap=off", &iommu, &why) == 0 && !iommu.intremap, "intremap=off");
+	CHECK(cli_parse_iommu("amd", &iommu, &why) < 0 && iommu.kind == IOMMU_NONE && strstr(why, "intel"),
+	      "--iommu amd refused");
+	CHECK(cli_parse_iommu("intelx", &iommu, &why) < 0, "--iommu intelx refused");
+	CHECK(cli_parse_iommu("intel,intremap=maybe", &iommu, &why) < 0 && strstr(why, "intremap="),
+	      "intremap=maybe refused");
+	CHECK(cli_parse_iommu("intel,pt=on", &iommu, &why) < 0 && strstr(why, "unknown key"), "unknown key refused");
+
+	enum cli_command cmd;
+	struct vm_config cfg;
+	vm_config_init(&cfg);
+	char *ok[] = { "vmon", "run", "--kernel", "k", "--net", "tap=t0", "--iommu", "intel,intremap=on", NULL };
+	CHECK(parse(8, ok, &cmd, &cfg) == 0 && cfg.iommu.kind == IOMMU_INTEL && cfg.iommu.intremap &&
+		      cfg.nics[0].vhost == VHOST_OFF, "--iommu with a NIC: vhost=auto becomes off");
+	char *vhost[] = { "vmon", "run", "--kernel", "k", "--net", "tap=t0,vhost=on", "--iommu", "intel", NULL };
+	CHECK(parse(8, vhost, &cmd, &cfg) < 0, "--iommu with vhost=on refused");
+	char *mmio[] = { "vmon", "run", "--kernel", "k", "--disk", "path=d,transport=mmio", "--iommu", "intel", NULL };
+	CHECK(parse(8, mmio, &cmd, &cfg) < 0, "--iommu with a virtio-mmio disk refused");
+	char *none[] = { "vmon", "run", "--kernel", "k", "--net", "tap=t0", NULL };
+	CHECK(parse(6, none, &cmd, &cfg) == 0 && cfg.iommu.kind == IOMMU_NONE && cfg.nics[0].vhost == VHOST_AUTO,
+	      "without --iommu: no IOMMU, vhost=auto kept");
+	cli_free_config(&cfg);
+}
+
 int main(void)
 {
 	uint64_t b;
@@ -462,6 +495,7 @@ int main(void)
 	      "--cmdline still wins over the console's default");
 
 	struct nic_config nic;
+	test_iommu();
 	CHECK(cli_parse_net("tap=tap0", &nic, &why) == 0 && strcmp(nic.tap, "tap0") == 0 && nic.queues == 1 &&
 	      !nic.mac_set && nic.vhost == VHOST_AUTO && nic.transport == TRANSPORT_PCI, "--net tap only: defaults");
 	CHECK(cli_parse_net("tap=t1,mac=52:54:0A:bc:DE:f0,queues=4,vhost=off,transport=mmio", &nic, &why) == 0 &&
