@@ -66,6 +66,7 @@ static uint32_t table_len(const uint8_t *table)
 struct tables {
 	size_t len; /* bytes acpi_build() used */
 	const uint8_t *rsdp, *xsdt, *fadt, *facs, *dsdt, *madt, *mcfg;
+	const uint8_t *dmar; /* NULL: none listed */
 };
 
 /* The table at guest address gpa if it has signature sig and lies inside the build. */
@@ -118,7 +119,9 @@ static bool find_tables_cfg(const struct acpi_config *cfg, struct tables *t)
 	for (uint32_t off = 36; off + 8 <= table_len(t->xsdt); off += 8) {
 		uint64_t gpa = le64(t->xsdt + off);
 		const uint8_t *fadt = table_at(t, gpa, "FACP"), *madt = table_at(t, gpa, "APIC");
-		const uint8_t *mcfg = table_at(t, gpa, "MCFG");
+		const uint8_t *mcfg = table_at(t, gpa, "MCFG"), *dmar = table_at(t, gpa, "DMAR");
+		if (dmar)
+			t->dmar = dmar;
 		if (fadt)
 			t->fadt = fadt;
 		if (madt)
@@ -933,6 +936,50 @@ static void test_iasl_mmio(void)
 	remove_dir(dir);
 }
 
+/* DMAR fields (VT-d 3.4 §8.1, §8.3, §8.3.1). */
+enum {
+	DMAR_HAW = 36, DMAR_FLAGS = 37, DMAR_FIRST = 48,
+	DRHD_TYPE = 0, DRHD_LENGTH = 2, DRHD_FLAGS = 4, DRHD_SEGMENT = 6, DRHD_BASE = 8, DRHD_SCOPE = 16,
+};
+
+/* --iommu intel: a DMAR with one DRHD for all PCI devices and the IOAPIC's scope; none without. */
+static void test_dmar(bool intremap)
+{
+	struct tables t;
+	struct acpi_config cfg = { .nr_cpus = 3, .base_gpa = BASE, .dmar = true, .dmar_intremap = intremap };
+	if (!find_tables_cfg(&cfg, &t) || !t.dmar) {
+		CHECK(false, "DMAR listed in the XSDT");
+		return;
+	}
+	const uint8_t *d = t.dmar, *drhd = d + DMAR_FIRST, *scope = drhd + DRHD_SCOPE;
+	CHECK(table_len(d) == DMAR_FIRST + 24 && d[8] == 1, "DMAR: revision 1, one 24-byte DRHD");
+	CHECK(d[DMAR_HAW] == 47, "DMAR: host address width 48 bits (field N-1 = 47)");
+	CHECK(d[DMAR_FLAGS] == (intremap ? 1 : 0), "DMAR: INTR_REMAP flag %s", intremap ? "set" : "clear");
+	CHECK(le16(drhd + DRHD_TYPE) == 0 && le16(drhd + DRHD_LENGTH) == 24 && drhd[DRHD_FLAGS] == 1 &&
+		      le16(drhd + DRHD_SEGMENT) == 0, "DRHD: type 0, INCLUDE_PCI_ALL, segment 0");
+	CHECK(le64(drhd + DRHD_BASE) == LAYOUT_VTD_BASE, "DRHD: register base at LAYOUT_VTD_BASE");
+	CHECK(scope[0] == 3 && scope[1] == 8 && scope[4] == 3 && scope[5] == 0xff && scope[6] == 0 &&
+		      scope[7] == 0, "IOAPIC scope: enumeration id 3 (the MADT's), requester ff:00.0");
+
+	char dir[] = "/tmp/vmon-acpi-XXXXXX";
+	if (!mkdtemp(dir)) {
+		CHECK(false, "mkdtemp: %s", strerror(errno));
+		return;
+	}
+	iasl_round_trip(dir, "dmar", t.dmar, true, 3);
+	size_t n;
+	char *dsl = read_file(dir, "dmar.dsl", &n);
+	CHECK(dsl && strstr(dsl, "[Hardware Unit Definition]") &&
+		      strstr(dsl, "Register Base Address : 00000000FED90000") &&
+		      strstr(dsl, "Device Scope Type : 03 [IOAPIC Device]") && strstr(dsl, "PCI Bus Number : FF"),
+	      "iasl reads the DRHD and the IOAPIC scope");
+	free(dsl);
+	remove_dir(dir);
+
+	struct tables plain; /* rebuilds buf: t's tables are gone */
+	CHECK(find_tables(3, &plain) && !plain.dmar, "no DMAR without --iommu");
+}
+
 static void test_iasl(unsigned nr_cpus)
 {
 	struct tables t;
@@ -977,6 +1024,8 @@ int main(void)
 		test_iasl(2);
 		test_iasl(254);
 		test_iasl_mmio();
+		test_dmar(false);
+		test_dmar(true);
 	}
 	return tap_finish();
 }

@@ -5,8 +5,9 @@
  *   RSDP (offset 0) -> XSDT -> FADT -> FACS, DSDT
  *                           -> MADT
  *                           -> MCFG
+ *                           -> DMAR (with an IOMMU: dmar.c)
  *
- * in the order RSDP, FACS, DSDT, FADT, MADT, MCFG, XSDT, so that every table
+ * in the order RSDP, FACS, DSDT, FADT, MADT, MCFG, DMAR, XSDT, so that every table
  * is written after the ones it points to; only the RSDP, which must come
  * first, is filled in last. Section numbers refer to the ACPI 6.4
  * specification unless another one is named.
@@ -18,6 +19,7 @@
 #include <string.h>
 
 #include "arch/x86/acpi_out.h"
+#include "arch/x86/dmar.h"
 #include "arch/x86/dsdt.h"
 #include "arch/x86/layout.h"
 
@@ -349,11 +351,14 @@ long acpi_build(uint8_t *buf, size_t cap, const struct acpi_config *cfg)
 	put_zeros(&o, RSDP_LENGTH); /* filled in last */
 	uint64_t facs = facs_write(&o);
 	uint64_t dsdt = dsdt_write(&o, cfg);
-	uint64_t tables[3];
-	tables[0] = fadt_write(&o, facs, dsdt);
-	tables[1] = madt_write(&o, cfg->nr_cpus);
-	tables[2] = mcfg_write(&o);
-	uint64_t xsdt = xsdt_write(&o, tables, ARRAY_SIZE(tables));
+	uint64_t tables[4];
+	size_t nr_tables = 0;
+	tables[nr_tables++] = fadt_write(&o, facs, dsdt);
+	tables[nr_tables++] = madt_write(&o, cfg->nr_cpus);
+	tables[nr_tables++] = mcfg_write(&o);
+	if (cfg->dmar)
+		tables[nr_tables++] = dmar_write(&o, cfg);
+	uint64_t xsdt = xsdt_write(&o, tables, nr_tables);
 	struct out rsdp = out_at(&o, 0);
 	rsdp_write(&rsdp, xsdt);
 

@@ -1,7 +1,8 @@
-/* ACPI tables for the guest: RSDP, XSDT, FADT, FACS, DSDT, MADT, MCFG. */
+/* ACPI tables for the guest: RSDP, XSDT, FADT, FACS, DSDT, MADT, MCFG, and DMAR with --iommu. */
 #ifndef VMON_ARCH_X86_ACPI_H
 #define VMON_ARCH_X86_ACPI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,8 @@ struct acpi_config {
 	uint64_t base_gpa; /* guest-physical address the buffer is copied to */
 	const struct acpi_mmio_device *mmio_devices; /* nr_mmio_devices of them */
 	unsigned nr_mmio_devices; /* at most ACPI_MAX_MMIO_DEVICES; 0: none */
+	bool dmar;          /* --iommu intel: a DMAR table (dmar.c) */
+	bool dmar_intremap; /* its INTR_REMAP flag: interrupt remapping offered */
 };
 
 /*
