@@ -284,7 +284,10 @@ int migrate_send(struct machine *m, const char *destination, unsigned max_downti
 	memset(stats, 0, sizeof(*stats));
 	uint64_t start = stream_now_ms(), freeze = 0;
 	struct source s;
-	int ret = source_setup(&s, m, stats);
+	int ret = machine_check_savable(m);
+	if (ret < 0)
+		return ret;
+	ret = source_setup(&s, m, stats);
 	if (ret == 0)
 		ret = migrate_until_ready(&s, destination, max_downtime_ms, &freeze);
 	if (ret == 0 && machine_stop_requested(m)) {

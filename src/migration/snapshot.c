@@ -134,7 +134,10 @@ int snapshot_create(struct machine *m, const char *state_path, const char *mem_p
 	memset(stats, 0, sizeof(*stats));
 	uint64_t start = now_us();
 	struct pending_file state = { .fd = -1 }, mem = { .fd = -1 };
-	int ret = pending_open(&state, state_path, "snapshot");
+	int ret = machine_check_savable(m);
+	if (ret < 0)
+		return ret;
+	ret = pending_open(&state, state_path, "snapshot");
 	if (ret == 0)
 		ret = pending_open(&mem, mem_path, "memory");
 	if (ret == 0) {

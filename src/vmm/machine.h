@@ -103,6 +103,12 @@ bool machine_is_paused(struct machine *m);
  * malloc'd. 0 or -errno (logged).
  */
 int machine_save_state(struct machine *m, uint8_t **blob, size_t *len);
+/*
+ * Whether machine_save_state can describe this machine: not with --iommu,
+ * whose unit and IOAPIC keep state the format has no section for yet.
+ * 0, or -ENOTSUP after logging why.
+ */
+int machine_check_savable(struct machine *m);
 /* The configuration the machine was built from. */
 const struct vm_config *machine_config(struct machine *m);
 /* Guest RAM, to copy it out (snapshot, migration source) or in (migration destination). */

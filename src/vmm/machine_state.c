@@ -96,14 +96,26 @@ static int save_vm(struct machine *m, struct state_writer *w)
 	return ret;
 }
 
+int machine_check_savable(struct machine *m)
+{
+	if (m->cfg->iommu.kind == IOMMU_NONE)
+		return 0;
+	log_error("a VM with --iommu cannot be snapshotted or migrated: vmon does not save the IOMMU's "
+		  "and its IOAPIC's state yet");
+	return -ENOTSUP;
+}
+
 int machine_save_state(struct machine *m, uint8_t **blob, size_t *len)
 {
+	int ret = machine_check_savable(m);
+	if (ret < 0)
+		return ret;
 	struct state_writer w;
 	state_writer_init(&w);
 	vm_config_save(m->cfg, &w);
 	save_layout(m, &w);
 	cpuid_save(&w, m->cpuid, m->cfg->nr_cpus);
-	int ret = save_vcpus(m, &w);
+	ret = save_vcpus(m, &w);
 	if (ret == 0)
 		ret = save_vm(m, &w);
 	if (ret == 0)
