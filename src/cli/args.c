@@ -60,6 +60,9 @@ static const char usage[] =
 	"                  an emulated Intel VT-d IOMMU in front of every PCI device\n"
 	"                  (virtio over PCI only, no vhost-net); intremap=on adds\n"
 	"                  interrupt remapping (default off)\n"
+	"  --test-hooks    for tests: a port through which the guest makes virtio-rng\n"
+	"                  do one DMA write to an address it chooses (README: The\n"
+	"                  nested lab)\n"
 	"  --config-file FILE\n"
 	"                  the machine as a Firecracker configuration file (JSON, up to\n"
 	"                  1 MiB: boot-source, machine-config, drives, network-interfaces,\n"
@@ -170,7 +173,7 @@ enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_STAT
        OPT_DISK, OPT_CONSOLE, OPT_NET, OPT_CONFIG_FILE, OPT_API_SOCK, OPT_NO_API, OPT_ID, OPT_LOG_PATH,
        OPT_LEVEL, OPT_SHOW_LEVEL, OPT_SHOW_LOG_ORIGIN, OPT_METRICS_PATH, OPT_NO_SECCOMP, OPT_SECCOMP_FILTER,
        OPT_BOOT_TIMER, OPT_MAX_PAYLOAD, OPT_TO, OPT_MAX_DOWNTIME, OPT_PAUSED, OPT_LISTEN,
-       OPT_ALLOW_DISK, OPT_ALLOW_TAP, OPT_IOMMU };
+       OPT_ALLOW_DISK, OPT_ALLOW_TAP, OPT_IOMMU, OPT_TEST_HOOKS };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -184,6 +187,7 @@ static const struct option run_options[] = {
 	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "iommu", required_argument, NULL, OPT_IOMMU },
+	{ "test-hooks", no_argument, NULL, OPT_TEST_HOOKS },
 	{ "config-file", required_argument, NULL, OPT_CONFIG_FILE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -268,6 +272,9 @@ static int apply_option(int opt, const char *arg, enum cli_command *cmd,
 		return add_disk(cfg, arg);
 	case OPT_NET:
 		return add_nic(cfg, arg);
+	case OPT_TEST_HOOKS:
+		cfg->test_hooks = true;
+		return 0;
 	case OPT_IOMMU:
 		return cli_parse_iommu(arg, &cfg->iommu, &why) == 0 ? 0 : error_line("--iommu '%s' %s", arg, why);
 	case OPT_CONSOLE:

@@ -91,6 +91,7 @@ struct vm_config {
 	struct nic_config nics[VM_MAX_NICS];
 	unsigned nr_nics;
 	struct iommu_config iommu;   /* kind IOMMU_NONE: none */
+	bool test_hooks;             /* --test-hooks: the DMA probe port (devices/test/dma_probe.h) */
 	struct logger_config logger; /* set: the log goes there */
 	char *metrics_path;          /* NULL: no metrics file */
 };

@@ -412,8 +412,10 @@ static void test_iommu(void)
 	char *mmio[] = { "vmon", "run", "--kernel", "k", "--disk", "path=d,transport=mmio", "--iommu", "intel", NULL };
 	CHECK(parse(8, mmio, &cmd, &cfg) < 0, "--iommu with a virtio-mmio disk refused");
 	char *none[] = { "vmon", "run", "--kernel", "k", "--net", "tap=t0", NULL };
-	CHECK(parse(6, none, &cmd, &cfg) == 0 && cfg.iommu.kind == IOMMU_NONE && cfg.nics[0].vhost == VHOST_AUTO,
-	      "without --iommu: no IOMMU, vhost=auto kept");
+	CHECK(parse(6, none, &cmd, &cfg) == 0 && cfg.iommu.kind == IOMMU_NONE && cfg.nics[0].vhost == VHOST_AUTO &&
+		      !cfg.test_hooks, "without --iommu: no IOMMU, vhost=auto kept, no test hooks");
+	char *hooks[] = { "vmon", "run", "--kernel", "k", "--test-hooks", NULL };
+	CHECK(parse(5, hooks, &cmd, &cfg) == 0 && cfg.test_hooks, "--test-hooks");
 	cli_free_config(&cfg);
 }
 
