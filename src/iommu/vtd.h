@@ -41,7 +41,10 @@ struct vtd_hooks {
 
 struct vtd;
 
-/* 0 or -errno. The unit starts as after reset: translation and remapping off. */
+/*
+ * 0 or -errno. The unit starts as after reset: translation and remapping
+ * off. `hooks` is copied; it, or any of its members, may be NULL.
+ */
 int vtd_create(struct vtd **out, const struct guest_mem *mem, const struct vtd_config *cfg,
 	       const struct vtd_hooks *hooks);
 void vtd_destroy(struct vtd *vtd);
@@ -49,16 +52,20 @@ void vtd_destroy(struct vtd *vtd);
 /* The register page's accessors, for bus_register over LAYOUT_VTD_SIZE bytes. */
 extern const struct bus_ops vtd_bus_ops;
 
-/* The translation every device behind the unit uses (dma_space.iommu). */
+/*
+ * The translation every device behind the unit uses (dma_space.iommu).
+ * With translation off (GSTS.TES clear) it is the identity, *span
+ * reaching the end of the 64-bit address space.
+ */
 const struct dma_translator *vtd_dma_translator(struct vtd *vtd);
 
 /*
  * Interrupt remapping (VT-d 3.4 §5.1): turns the message (*address, *data)
  * that requester `source_id` sent into the one to deliver, in place. 0:
- * deliver *address/*data (compatibility format, also when remapping is
+ * deliver *address and *data (compatibility format, also when remapping is
  * off). -EPERM: blocked (not present, bad entry, source-id mismatch,
- * compatibility format refused); the fault is recorded as the
- * specification says. Any thread.
+ * compatibility format refused), *address and *data left as sent;
+ * the fault is recorded as the specification says. Any thread.
  */
 int vtd_remap_msi(struct vtd *vtd, uint16_t source_id, uint64_t *address, uint32_t *data);
 

@@ -134,23 +134,32 @@ static enum vtd_fault_reason walk_second_level(const struct guest_mem *gm, uint6
 	}
 }
 
+/* VT-d 3.4 §9.3: what a context entry that passed find_context says. */
+static void decode_context(const struct entry128 *ce, struct vtd_context *ctx)
+{
+	ctx->table = ce->lo & ADDRESS_BITS;
+	/* AW 1: 39 bits, 3 levels; AW 2: 48 bits, 4 levels. */
+	ctx->levels = (unsigned)CONTEXT_AW(ce->hi) + 2;
+	ctx->domain_id = CONTEXT_DID(ce->hi);
+	ctx->pass_through = CONTEXT_TT(ce->lo) == TT_PASS_THROUGH;
+	ctx->fpd = ce->lo & CONTEXT_FPD;
+}
+
 static enum vtd_fault_reason translate_in_context(const struct guest_mem *gm,
-						  const struct entry128 *ce, uint64_t iova,
+						  const struct vtd_context *ctx, uint64_t iova,
 						  bool write, struct vtd_translation *out)
 {
-	out->domain_id = CONTEXT_DID(ce->hi);
-	if (CONTEXT_TT(ce->lo) == TT_PASS_THROUGH) {
+	out->domain_id = ctx->domain_id;
+	if (ctx->pass_through) {
 		out->pass_through = true;
 		out->gpa = iova;
 		out->page_size = GUEST_PAGE_SIZE;
 		out->readable = out->writable = true;
 		return VTD_FAULT_NONE;
 	}
-	/* AW 1: 39 bits, 3 levels; AW 2: 48 bits, 4 levels (VT-d 3.4 §9.3). */
-	unsigned levels = (unsigned)CONTEXT_AW(ce->hi) + 2;
-	if (iova >> level_shift(levels + 1))
+	if (iova >> level_shift(ctx->levels + 1))
 		return VTD_FAULT_BEYOND_ADDRESS_WIDTH;
-	return walk_second_level(gm, ce->lo & ADDRESS_BITS, levels, iova, write, out);
+	return walk_second_level(gm, ctx->table, ctx->levels, iova, write, out);
 }
 
 /* Appendix A: FPD cannot suppress the faults found before the context entry is known good. */
@@ -168,19 +177,162 @@ static bool is_qualified(enum vtd_fault_reason reason)
 	}
 }
 
-int vtd_translate(const struct guest_mem *gm, uint64_t root_table, uint16_t source_id,
-		  uint64_t iova, bool write, struct vtd_translation *out, struct vtd_fault *fault)
+static int fail(enum vtd_fault_reason reason, bool fpd_bit, struct vtd_fault *fault)
+{
+	fault->reason = reason;
+	fault->fpd = fpd_bit && is_qualified(reason);
+	return -EFAULT;
+}
+
+int vtd_find_context(const struct guest_mem *gm, uint64_t root_table, uint16_t source_id,
+		     struct vtd_context *ctx, struct vtd_fault *fault)
 {
 	struct entry128 ce = { 0 };
-	memset(out, 0, sizeof(*out));
+	memset(ctx, 0, sizeof(*ctx));
 	memset(fault, 0, sizeof(*fault));
 	enum vtd_fault_reason reason = find_context(gm, root_table, source_id, &ce);
-	if (reason == VTD_FAULT_NONE)
-		reason = translate_in_context(gm, &ce, iova, write, out);
+	if (reason != VTD_FAULT_NONE)
+		return fail(reason, ce.lo & CONTEXT_FPD, fault);
+	decode_context(&ce, ctx);
+	return 0;
+}
+
+int vtd_translate_in_context(const struct guest_mem *gm, const struct vtd_context *ctx,
+			     uint64_t iova, bool write, struct vtd_translation *out,
+			     struct vtd_fault *fault)
+{
+	memset(out, 0, sizeof(*out));
+	memset(fault, 0, sizeof(*fault));
+	enum vtd_fault_reason reason = translate_in_context(gm, ctx, iova, write, out);
 	if (reason == VTD_FAULT_NONE)
 		return 0;
 	memset(out, 0, sizeof(*out));
-	fault->reason = reason;
-	fault->fpd = (ce.lo & CONTEXT_FPD) && is_qualified(reason);
-	return -EFAULT;
+	return fail(reason, ctx->fpd, fault);
+}
+
+int vtd_translate(const struct guest_mem *gm, uint64_t root_table, uint16_t source_id,
+		  uint64_t iova, bool write, struct vtd_translation *out, struct vtd_fault *fault)
+{
+	struct vtd_context ctx;
+	memset(out, 0, sizeof(*out));
+	if (vtd_find_context(gm, root_table, source_id, &ctx, fault))
+		return -EFAULT;
+	return vtd_translate_in_context(gm, &ctx, iova, write, out, fault);
+}
+
+/* ---- the context cache ---- */
+
+static unsigned context_slot(uint16_t source_id)
+{
+	return (source_id ^ source_id >> 8) % VTD_CONTEXT_CACHE_ENTRIES;
+}
+
+bool vtd_context_cache_lookup(const struct vtd_context_cache *cc, uint16_t source_id,
+			      struct vtd_context *ctx)
+{
+	unsigned i = context_slot(source_id);
+	if (!cc->entries[i].valid || cc->entries[i].source_id != source_id)
+		return false;
+	*ctx = cc->entries[i].ctx;
+	return true;
+}
+
+void vtd_context_cache_insert(struct vtd_context_cache *cc, uint16_t source_id,
+			      const struct vtd_context *ctx)
+{
+	unsigned i = context_slot(source_id);
+	cc->entries[i].valid = true;
+	cc->entries[i].source_id = source_id;
+	cc->entries[i].ctx = *ctx;
+}
+
+/* The domain id is not compared for a device: dropping more than asked is allowed. */
+enum vtd_granularity vtd_context_cache_invalidate(struct vtd_context_cache *cc,
+						  enum vtd_granularity granularity,
+						  uint16_t domain_id, uint16_t source_id, unsigned fm)
+{
+	static const uint16_t fm_mask[4] = { 0xffff, 0xfffb, 0xfff9, 0xfff8 };
+	for (unsigned i = 0; i < VTD_CONTEXT_CACHE_ENTRIES && granularity != VTD_GRAN_NONE; i++) {
+		uint16_t sid = cc->entries[i].source_id;
+		if (granularity == VTD_GRAN_GLOBAL ||
+		    (granularity == VTD_GRAN_DOMAIN && cc->entries[i].ctx.domain_id == domain_id) ||
+		    (granularity == VTD_GRAN_DEVICE_OR_PAGE && ((sid ^ source_id) & fm_mask[fm & 3]) == 0))
+			cc->entries[i].valid = false;
+	}
+	return granularity;
+}
+
+/* ---- the IOTLB ---- */
+
+#define IOTLB_ENTRIES (1u << VTD_IOTLB_BITS)
+#define LARGEST_PAGE_LEVEL 3 /* CAP.SLLPS: 2 MiB and 1 GiB pages */
+
+static unsigned iotlb_index(uint16_t domain_id, uint64_t tag, unsigned level)
+{
+	uint64_t key = tag ^ (uint64_t)domain_id << 40 ^ (uint64_t)level << 56;
+	return (unsigned)((key * 0x9e3779b97f4a7c15ull) >> (64 - VTD_IOTLB_BITS));
+}
+
+int vtd_iotlb_lookup(const struct vtd_iotlb *tlb, uint16_t domain_id, uint64_t iova,
+		     struct vtd_translation *out)
+{
+	for (unsigned level = 1; level <= LARGEST_PAGE_LEVEL; level++) {
+		uint64_t tag = iova >> level_shift(level);
+		const struct vtd_iotlb_entry *e = &tlb->entries[iotlb_index(domain_id, tag, level)];
+		if (e->level != level || e->domain_id != domain_id || e->tag != tag)
+			continue;
+		memset(out, 0, sizeof(*out));
+		out->page_size = 1ull << level_shift(level);
+		out->gpa = e->gpa | (iova & (out->page_size - 1));
+		out->readable = e->readable;
+		out->writable = e->writable;
+		out->domain_id = domain_id;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+void vtd_iotlb_insert(struct vtd_iotlb *tlb, uint16_t domain_id, uint64_t iova,
+		      const struct vtd_translation *tr)
+{
+	for (unsigned level = 1; level <= LARGEST_PAGE_LEVEL; level++) {
+		if (tr->page_size != 1ull << level_shift(level))
+			continue;
+		uint64_t tag = iova >> level_shift(level);
+		tlb->entries[iotlb_index(domain_id, tag, level)] = (struct vtd_iotlb_entry){
+			.tag = tag, .gpa = tr->gpa & ~(tr->page_size - 1), .domain_id = domain_id,
+			.level = (uint8_t)level, .readable = tr->readable, .writable = tr->writable,
+		};
+	}
+}
+
+/* Drops the entries (of `domain_id` only, if by_domain) that overlap [first, last]. */
+static void iotlb_drop(struct vtd_iotlb *tlb, bool by_domain, uint16_t domain_id, uint64_t first,
+		       uint64_t last)
+{
+	for (unsigned i = 0; i < IOTLB_ENTRIES; i++) {
+		struct vtd_iotlb_entry *e = &tlb->entries[i];
+		if (!e->level || (by_domain && e->domain_id != domain_id))
+			continue;
+		uint64_t start = e->tag << level_shift(e->level);
+		uint64_t end = start + ((1ull << level_shift(e->level)) - 1);
+		if (start <= last && first <= end)
+			e->level = 0;
+	}
+}
+
+enum vtd_granularity vtd_iotlb_invalidate(struct vtd_iotlb *tlb, enum vtd_granularity granularity,
+					  uint16_t domain_id, uint64_t addr, unsigned am,
+					  unsigned max_am)
+{
+	if (granularity == VTD_GRAN_GLOBAL) {
+		iotlb_drop(tlb, false, 0, 0, UINT64_MAX);
+	} else if (granularity == VTD_GRAN_DEVICE_OR_PAGE && am <= max_am && am < 52) {
+		uint64_t size = 1ull << (12 + am), first = addr & ~(size - 1);
+		iotlb_drop(tlb, true, domain_id, first, first + (size - 1));
+	} else if (granularity != VTD_GRAN_NONE) {
+		iotlb_drop(tlb, true, domain_id, 0, UINT64_MAX);
+		granularity = VTD_GRAN_DOMAIN;
+	}
+	return granularity;
 }

@@ -255,6 +255,85 @@ static void test_fault_processing_disable(void)
 	CHECK(faults(IOVA48, true, VTD_FAULT_ROOT_NOT_PRESENT) && !fault.fpd, "nor for a root entry fault");
 }
 
+static void test_split_walk(void)
+{
+	struct vtd_context ctx;
+	map_4k(2, RW);
+	CHECK(vtd_find_context(&gm, ROOT, SID, &ctx, &fault) == 0 && ctx.table == TABLE(4) &&
+	      ctx.levels == 4 && ctx.domain_id == DOMAIN && !ctx.pass_through && !ctx.fpd,
+	      "vtd_find_context decodes SLPTPTR, 4 levels, the domain");
+	CHECK(vtd_translate_in_context(&gm, &ctx, IOVA48, true, &tr, &fault) == 0 &&
+	      tr.gpa == (PAGE | 0x567), "vtd_translate_in_context walks from it");
+	set_context(TABLE(4) | FPD, 2);
+	CHECK(vtd_find_context(&gm, ROOT, SID, &ctx, &fault) == -EFAULT &&
+	      fault.reason == VTD_FAULT_CONTEXT_NOT_PRESENT && fault.fpd, "a context fault, with FPD");
+	map_4k(1, R);
+	set_context(TABLE(3) | FPD | P, (uint64_t)DOMAIN << 8 | 1);
+	CHECK(vtd_find_context(&gm, ROOT, SID, &ctx, &fault) == 0 && ctx.levels == 3 && ctx.fpd,
+	      "AW 39: 3 levels; FPD kept for the walk");
+	CHECK(vtd_translate_in_context(&gm, &ctx, IOVA39, true, &tr, &fault) == -EFAULT &&
+	      fault.reason == VTD_FAULT_WRITE && fault.fpd, "a walk fault in an FPD context");
+}
+
+static struct vtd_translation page_at(uint64_t gpa, uint64_t size, bool readable, bool writable)
+{
+	return (struct vtd_translation){ .gpa = gpa, .page_size = size, .readable = readable,
+					 .writable = writable };
+}
+
+static void test_iotlb(void)
+{
+	static struct vtd_iotlb tlb;
+	struct vtd_translation t = page_at(PAGE + 0x123, 4 * KiB, true, false);
+	vtd_iotlb_insert(&tlb, 1, 0x5000 + 0x123, &t);
+	t = page_at(2 * GiB + 0x1234, 2 * MiB, true, true);
+	vtd_iotlb_insert(&tlb, 1, 0x40000000 + 0x1234, &t);
+	t = page_at(0, GiB, true, true);
+	vtd_iotlb_insert(&tlb, 2, 3 * GiB, &t);
+	CHECK(vtd_iotlb_lookup(&tlb, 1, 0x5fff, &tr) == 0 && tr.gpa == PAGE + 0xfff &&
+	      tr.page_size == 4 * KiB && tr.readable && !tr.writable, "a 4 KiB page, its rights");
+	CHECK(vtd_iotlb_lookup(&tlb, 2, 0x5fff, &tr) == -ENOENT, "by domain: not in domain 2");
+	CHECK(vtd_iotlb_lookup(&tlb, 1, 0x401fffff, &tr) == 0 && tr.gpa == 2 * GiB + 0x1fffff &&
+	      tr.page_size == 2 * MiB, "a 2 MiB page, any address inside");
+	CHECK(vtd_iotlb_lookup(&tlb, 2, 3 * GiB + 0x3fffffff, &tr) == 0 && tr.gpa == 0x3fffffff,
+	      "a 1 GiB page");
+	CHECK(vtd_iotlb_invalidate(&tlb, VTD_GRAN_DEVICE_OR_PAGE, 1, 0x40100000, 0, 18) ==
+	      VTD_GRAN_DEVICE_OR_PAGE && vtd_iotlb_lookup(&tlb, 1, 0x40000000, &tr) == -ENOENT &&
+	      vtd_iotlb_lookup(&tlb, 1, 0x5000, &tr) == 0, "a 4 KiB page inside drops the 2 MiB one only");
+	CHECK(vtd_iotlb_invalidate(&tlb, VTD_GRAN_DEVICE_OR_PAGE, 2, 0, 19, 18) == VTD_GRAN_DOMAIN &&
+	      vtd_iotlb_lookup(&tlb, 2, 3 * GiB, &tr) == -ENOENT && vtd_iotlb_lookup(&tlb, 1, 0x5000, &tr) == 0,
+	      "a mask beyond the maximum: the whole domain, and only it");
+	CHECK(vtd_iotlb_invalidate(&tlb, VTD_GRAN_NONE, 1, 0, 0, 18) == VTD_GRAN_NONE &&
+	      vtd_iotlb_lookup(&tlb, 1, 0x5000, &tr) == 0, "granularity 0: nothing done");
+	CHECK(vtd_iotlb_invalidate(&tlb, VTD_GRAN_GLOBAL, 7, 0, 0, 18) == VTD_GRAN_GLOBAL &&
+	      vtd_iotlb_lookup(&tlb, 1, 0x5000, &tr) == -ENOENT, "global: everything");
+}
+
+static void test_context_cache(void)
+{
+	static struct vtd_context_cache cc;
+	struct vtd_context ctx = { .table = TABLE(4), .levels = 4, .domain_id = 5 }, got;
+	vtd_context_cache_insert(&cc, 0x0108, &ctx); /* 01:01.0 */
+	ctx.domain_id = 6;
+	vtd_context_cache_insert(&cc, 0x0109, &ctx); /* 01:01.1 */
+	CHECK(vtd_context_cache_lookup(&cc, 0x0108, &got) && got.domain_id == 5 &&
+	      !vtd_context_cache_lookup(&cc, 0x0208, &got), "by source id");
+	vtd_context_cache_invalidate(&cc, VTD_GRAN_DEVICE_OR_PAGE, 0, 0x010d, 2);
+	CHECK(!vtd_context_cache_lookup(&cc, 0x0109, &got) && vtd_context_cache_lookup(&cc, 0x0108, &got),
+	      "FM 10b ignores function bits 2:1: 01:01.5 covers 01:01.1, not 01:01.0");
+	vtd_context_cache_insert(&cc, 0x0109, &ctx);
+	vtd_context_cache_invalidate(&cc, VTD_GRAN_DEVICE_OR_PAGE, 0, 0x010c, 1);
+	CHECK(!vtd_context_cache_lookup(&cc, 0x0108, &got) && vtd_context_cache_lookup(&cc, 0x0109, &got),
+	      "FM 01b ignores bit 2: 01:01.4 covers 01:01.0, not 01:01.1");
+	ctx.domain_id = 5;
+	vtd_context_cache_insert(&cc, 0x0108, &ctx);
+	vtd_context_cache_invalidate(&cc, VTD_GRAN_DOMAIN, 5, 0, 0);
+	CHECK(!vtd_context_cache_lookup(&cc, 0x0108, &got) && vtd_context_cache_lookup(&cc, 0x0109, &got),
+	      "by domain: domain 5 only");
+	vtd_context_cache_invalidate(&cc, VTD_GRAN_GLOBAL, 0, 0, 0);
+	CHECK(!vtd_context_cache_lookup(&cc, 0x0109, &got), "global: everything");
+}
+
 int main(void)
 {
 	ram = malloc(RAM_SIZE);
@@ -270,6 +349,9 @@ int main(void)
 	test_pass_through();
 	test_tables_outside_ram();
 	test_fault_processing_disable();
+	test_split_walk();
+	test_iotlb();
+	test_context_cache();
 	free(ram);
 	return tap_finish();
 }
