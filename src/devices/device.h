@@ -23,8 +23,12 @@ struct vm_control {
 	void (*set_irq)(void *ctx, uint32_t gsi, int level);
 	/* Asks the machine to stop; the first request wins. */
 	void (*request_stop)(void *ctx, enum vm_stop_reason why);
-	/* Delivers one message-signalled interrupt (MSI/MSI-X). May be NULL in tests. */
-	void (*signal_msi)(void *ctx, uint64_t address, uint32_t data);
+	/*
+	 * Delivers one message-signalled interrupt (MSI/MSI-X) that requester
+	 * `source_id` (PCI bus << 8 | devfn) sent: an IOMMU's interrupt
+	 * remapping checks and translates it by requester. May be NULL in tests.
+	 */
+	void (*signal_msi)(void *ctx, uint16_t source_id, uint64_t address, uint32_t data);
 	/*
 	 * A guest write of `len` bytes at MMIO `addr` signals `eventfd` without
 	 * an exit (or stops doing so). May be NULL: the write then exits and
@@ -35,10 +39,12 @@ struct vm_control {
 	/*
 	 * An MSI the device raises by writing an eventfd (KVM irqfd): create
 	 * returns the eventfd and its GSI; route points the GSI at a message
-	 * (or disables it); destroy frees both. May be NULL: use signal_msi.
+	 * (or disables it) sent by requester `source_id`, as for signal_msi;
+	 * destroy frees both. May be NULL: use signal_msi.
 	 */
 	int (*create_msi_irqfd)(void *ctx, uint32_t *gsi);
-	int (*route_msi_irqfd)(void *ctx, uint32_t gsi, bool enabled, uint64_t address, uint32_t data);
+	int (*route_msi_irqfd)(void *ctx, uint32_t gsi, uint16_t source_id, bool enabled,
+			       uint64_t address, uint32_t data);
 	void (*destroy_msi_irqfd)(void *ctx, uint32_t gsi, int eventfd);
 	void *ctx;
 };
@@ -48,10 +54,11 @@ static inline void vm_set_irq(const struct vm_control *vc, uint32_t gsi, int lev
 	vc->set_irq(vc->ctx, gsi, level);
 }
 
-static inline void vm_signal_msi(const struct vm_control *vc, uint64_t address, uint32_t data)
+static inline void vm_signal_msi(const struct vm_control *vc, uint16_t source_id,
+				 uint64_t address, uint32_t data)
 {
 	if (vc->signal_msi)
-		vc->signal_msi(vc->ctx, address, data);
+		vc->signal_msi(vc->ctx, source_id, address, data);
 }
 
 static inline void vm_request_stop(const struct vm_control *vc,

@@ -55,6 +55,15 @@ int hv_vm_map_memory(struct hv_vm *vm, unsigned slot, uint64_t gpa,
 		     uint64_t size, void *host);
 /* In-kernel LAPICs, IOAPIC, PICs and PIT. */
 int hv_vm_create_irqchip(struct hv_vm *vm);
+/*
+ * The split irqchip instead (api.rst 7.5, KVM_CAP_SPLIT_IRQCHIP): only the
+ * LAPICs are in the kernel; vmon emulates an IOAPIC of `ioapic_pins` pins
+ * whose routes are GSIs 0..ioapic_pins-1 (hv_vm_set_msi_routes), and gets
+ * HV_EXIT_IOAPIC_EOI for their level-triggered vectors. No PIC and no PIT
+ * exist then. Before any vCPU; 0, -ENOTSUP when KVM cannot, or -errno.
+ */
+int hv_vm_create_split_irqchip(struct hv_vm *vm, unsigned ioapic_pins);
+/* Drives an in-kernel irqchip's line (not with the split irqchip). */
 int hv_vm_set_irq_line(struct hv_vm *vm, uint32_t gsi, int level);
 
 /* An MSI route: interrupts on `gsi` are delivered as the message (address, data). */
@@ -64,12 +73,16 @@ struct hv_msi_route {
 	uint32_t data;
 };
 
-/* GSIs below this belong to the in-kernel PIC and IOAPIC pins. */
+/* GSIs below this belong to the IOAPIC pins (and the in-kernel PICs'). */
 #define HV_FIRST_MSI_GSI 24
 
 /*
- * Replaces every MSI route with `routes`; the irqchip's routes for GSIs
- * 0..23 are kept (KVM_SET_GSI_ROUTING replaces the whole table).
+ * Replaces every MSI route with `routes` (KVM_SET_GSI_ROUTING replaces the
+ * whole table). With the in-kernel irqchip its routes for GSIs 0..23 are
+ * kept, and `routes` must not use those GSIs. With the split irqchip KVM
+ * takes only MSI routes (api.rst 7.5): GSIs below the IOAPIC's pin count
+ * are the pins', each carrying the message its redirection entry sends,
+ * from which KVM learns the level-triggered vectors to report EOIs of.
  */
 int hv_vm_set_msi_routes(struct hv_vm *vm, const struct hv_msi_route *routes,
 			 unsigned count);
@@ -97,6 +110,7 @@ enum hv_exit_kind {
 	HV_EXIT_FAIL_ENTRY,
 	HV_EXIT_INTERNAL_ERROR,
 	HV_EXIT_INTERRUPTED,    /* a signal or hv_vcpu_kick: check for stop requests */
+	HV_EXIT_IOAPIC_EOI,     /* split irqchip: a LAPIC took an EOI for a level IOAPIC vector */
 	HV_EXIT_UNKNOWN,
 	HV_EXIT_KIND_COUNT,
 };
@@ -127,6 +141,7 @@ struct hv_exit {
 		enum hv_system_event system_event;
 		uint64_t fail_entry_reason;
 		uint32_t internal_suberror;
+		uint8_t eoi_vector;       /* HV_EXIT_IOAPIC_EOI */
 		uint32_t unknown_reason;
 	};
 };
@@ -195,7 +210,7 @@ struct hv_vm_state {
 	struct kvm_clock_data clock;
 };
 
-/* Needs the in-kernel irqchip (hv_vm_create_irqchip). 0 or -errno. */
+/* Needs the in-kernel irqchip (hv_vm_create_irqchip), not the split one. 0 or -errno. */
 int hv_vm_get_state(struct hv_vm *vm, struct hv_vm_state *s);
 int hv_vm_set_state(struct hv_vm *vm, const struct hv_vm_state *s);
 

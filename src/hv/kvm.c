@@ -271,6 +271,21 @@ int hv_vm_create_irqchip(struct hv_vm *vm)
 	return kvm_ioctl(vm->fd, KVM_CREATE_PIT2, &pit);
 }
 
+int hv_vm_create_split_irqchip(struct hv_vm *vm, unsigned ioapic_pins)
+{
+	if (ioapic_pins == 0 || ioapic_pins > HV_FIRST_MSI_GSI)
+		return -EINVAL;
+	if (!kvm_check_extension(vm->fd, KVM_CAP_SPLIT_IRQCHIP))
+		return -ENOTSUP;
+	/* api.rst 7.5: args[0] is how many of the first MSI routes are the IOAPIC's pins. */
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_SPLIT_IRQCHIP, .args = { ioapic_pins } };
+	int ret = kvm_ioctl(vm->fd, KVM_ENABLE_CAP, &cap);
+	if (ret < 0)
+		return ret;
+	vm->split_ioapic_pins = ioapic_pins;
+	return 0;
+}
+
 int hv_vm_set_irq_line(struct hv_vm *vm, uint32_t gsi, int level)
 {
 	struct kvm_irq_level irq = { .irq = gsi, .level = level ? 1 : 0 };
@@ -304,7 +319,8 @@ int hv_vm_set_msi_routes(struct hv_vm *vm, const struct hv_msi_route *routes,
 	struct kvm_irq_routing *table = calloc(1, sizeof(*table) + max * sizeof(table->entries[0]));
 	if (!table)
 		return -ENOMEM;
-	unsigned n = add_irqchip_routes(table->entries);
+	/* api.rst 7.5: with the split irqchip, KVM refuses irqchip routes. */
+	unsigned n = vm->split_ioapic_pins ? 0 : add_irqchip_routes(table->entries);
 	for (unsigned i = 0; i < count; i++) {
 		table->entries[n++] = (struct kvm_irq_routing_entry){
 			.gsi = routes[i].gsi, .type = KVM_IRQ_ROUTING_MSI,
@@ -482,6 +498,11 @@ static void decode_exit(struct hv_vcpu *vcpu, struct hv_exit *exit)
 		break;
 	case KVM_EXIT_INTR:
 		exit->kind = HV_EXIT_INTERRUPTED;
+		break;
+	case KVM_EXIT_IOAPIC_EOI:
+		/* api.rst 5, kvm_run: only with the split irqchip, for a level-triggered vector. */
+		exit->kind = HV_EXIT_IOAPIC_EOI;
+		exit->eoi_vector = run->eoi.vector;
 		break;
 	default:
 		exit->kind = HV_EXIT_UNKNOWN;

@@ -35,6 +35,7 @@ struct hv_slot {
 struct hv_vm {
 	struct hv *hv;
 	int fd;
+	unsigned split_ioapic_pins; /* 0: in-kernel irqchip (or none); else the split irqchip's pins */
 	bool dirty_logging;
 	struct hv_slot slots[HV_MAX_SLOTS];
 };

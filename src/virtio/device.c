@@ -25,7 +25,7 @@ int virtio_device_init(struct virtio_device *vd, uint32_t device_id, uint64_t fe
 	pthread_mutex_init(&vd->lock, NULL);
 	vd->device_id = device_id;
 	vd->device_features = features | (1ull << VIRTIO_F_VERSION_1);
-	vd->mem = mem;
+	vd->dma = (struct dma_space){ .mem = mem };
 	vd->ops = ops;
 	vd->opaque = opaque;
 	vd->nr_queues = nr_queues;
@@ -52,6 +52,19 @@ void virtio_device_destroy(struct virtio_device *vd)
 	pthread_mutex_destroy(&vd->lock);
 	pthread_mutex_destroy(&vd->control_lock);
 	vd->nr_queues = 0;
+}
+
+void virtio_device_set_iommu(struct virtio_device *vd, const struct dma_translator *iommu,
+			     uint16_t source_id)
+{
+	pthread_mutex_lock(&vd->lock);
+	vd->dma.iommu = iommu;
+	vd->dma.source_id = source_id;
+	if (iommu)
+		vd->device_features |= 1ull << VIRTIO_F_ACCESS_PLATFORM;
+	else
+		vd->device_features &= ~(1ull << VIRTIO_F_ACCESS_PLATFORM);
+	pthread_mutex_unlock(&vd->lock);
 }
 
 void virtio_kick_queue(struct virtio_device *vd, unsigned q)
@@ -109,12 +122,17 @@ static void reset_locked(struct virtio_device *vd)
 /*
  * §3.1.1: the driver's features must be ours, VERSION_1 included, and
  * complete by the device type's rules (§2.2.1: it may refuse FEATURES_OK).
+ * Behind an IOMMU, ACCESS_PLATFORM too: §6.2 lets a device fail when the
+ * driver refuses it, and one that went on would take the driver's
+ * physical addresses for I/O virtual ones (QEMU refuses FEATURES_OK too).
  */
 static bool features_acceptable(const struct virtio_device *vd, uint64_t features)
 {
+	const uint64_t needed = 1ull << VIRTIO_F_VERSION_1 |
+				(vd->dma.iommu ? 1ull << VIRTIO_F_ACCESS_PLATFORM : 0);
 	if (vd->ops->features_consistent && !vd->ops->features_consistent(features))
 		return false;
-	return !(features & ~vd->device_features) && (features & (1ull << VIRTIO_F_VERSION_1));
+	return !(features & ~vd->device_features) && (features & needed) == needed;
 }
 
 /*
@@ -125,7 +143,7 @@ static bool features_acceptable(const struct virtio_device *vd, uint64_t feature
 static bool arm_queue(const struct virtio_device *vd, uint64_t features, struct virtq *vq,
 		      uint16_t max_size)
 {
-	vq->mem = vd->mem;
+	vq->dma = vd->dma;
 	vq->event_idx = features & (1ull << VIRTIO_F_EVENT_IDX);
 	vq->indirect = features & (1ull << VIRTIO_F_INDIRECT_DESC);
 	return vq->size <= max_size && virtq_init(vq) == 0;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "virtio/virtqueue.h"
+#include "vmm/dma.h"
 #include "vmm/guest_mem.h"
 
 #define VIRTIO_NO_VECTOR 0xffff
@@ -74,7 +75,7 @@ struct virtio_device {
 	size_t config_size;
 	const struct virtio_device_ops *ops;
 	void *opaque;                     /* the device type's own state */
-	const struct guest_mem *mem;
+	struct dma_space dma;             /* guest memory as the device reaches it; queues copy it */
 	struct virtio_transport transport;
 
 	/*
@@ -100,6 +101,20 @@ int virtio_device_init(struct virtio_device *vd, uint32_t device_id, uint64_t fe
 		       unsigned nr_queues, uint16_t max_size, const struct guest_mem *mem,
 		       const struct virtio_device_ops *ops, void *opaque);
 void virtio_device_destroy(struct virtio_device *vd);
+
+/*
+ * Puts the device behind an IOMMU (NULL: none), as requester `source_id`
+ * (PCI bus << 8 | devfn; a transport may know it: virtio_pci_set_iommu):
+ * from then on every ring and buffer address the driver gives is an I/O
+ * virtual address that `iommu` translates, and the device offers
+ * VIRTIO_F_ACCESS_PLATFORM and refuses FEATURES_OK without it (virtio 1.2
+ * §6.1: a driver passing physical addresses would bypass the IOMMU).
+ * Before the driver first sees the device (and before a snapshot load:
+ * the offered features are part of the device's identity); `iommu` must
+ * outlive the device.
+ */
+void virtio_device_set_iommu(struct virtio_device *vd, const struct dma_translator *iommu,
+			     uint16_t source_id);
 
 /* The 32 feature bits of word `select` the device offers (0 past bit 63). */
 uint32_t virtio_device_features(struct virtio_device *vd, uint32_t select);

@@ -109,7 +109,8 @@ static void msix_vector_changed(void *ctx, unsigned vector, bool usable, uint64_
 	bool replay = usable && !vp->vectors[vector].usable && vp->vectors[vector].external;
 	vp->vectors[vector].usable = usable;
 	pthread_mutex_unlock(&vp->lock);
-	if (irqfd >= 0 && vp->vm->route_msi_irqfd(vp->vm->ctx, gsi, usable, address, data) < 0)
+	if (irqfd >= 0 && vp->vm->route_msi_irqfd(vp->vm->ctx, gsi, virtio_pci_requester_id(vp),
+						  usable, address, data) < 0)
 		log_warn("virtio-pci: cannot route MSI-X vector %u", vector);
 	uint64_t one = 1;
 	if (replay && write(irqfd, &one, sizeof(one)) < 0)
@@ -127,7 +128,7 @@ static void msix_deliver(void *ctx, unsigned vector)
 	pthread_mutex_unlock(&vp->lock);
 	uint64_t one = 1;
 	if (irqfd < 0)
-		vm_signal_msi(vp->vm, address, data);
+		vm_signal_msi(vp->vm, virtio_pci_requester_id(vp), address, data);
 	else if (write(irqfd, &one, sizeof(one)) < 0)
 		log_warn("virtio-pci: cannot raise MSI-X vector %u", vector);
 }
@@ -525,6 +526,16 @@ void virtio_pci_destroy(struct virtio_pci *vp)
 	pci_device_destroy(&vp->pci);
 	pthread_mutex_destroy(&vp->lock);
 	memset(vp, 0, sizeof(*vp));
+}
+
+uint16_t virtio_pci_requester_id(const struct virtio_pci *vp)
+{
+	return (uint16_t)(vp->pci.slot << 3); /* PCIe: bus << 8 | device << 3 | function */
+}
+
+void virtio_pci_set_iommu(struct virtio_pci *vp, const struct dma_translator *iommu)
+{
+	virtio_device_set_iommu(vp->vd, iommu, virtio_pci_requester_id(vp));
 }
 
 /* ---- snapshots ---- */

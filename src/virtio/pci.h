@@ -52,6 +52,20 @@ int virtio_pci_init(struct virtio_pci *vp, struct virtio_device *vd, uint32_t pc
 void virtio_pci_destroy(struct virtio_pci *vp);
 
 /*
+ * The function's requester id, as an IOMMU names it: bus 0, devfn its
+ * slot << 3 (function 0). Once vp->pci is on the host bridge, which
+ * chooses the slot.
+ */
+uint16_t virtio_pci_requester_id(const struct virtio_pci *vp);
+
+/*
+ * Puts the device behind `iommu` as this function
+ * (virtio_device_set_iommu with virtio_pci_requester_id): after vp->pci
+ * is on the host bridge, before the guest runs or a snapshot is loaded.
+ */
+void virtio_pci_set_iommu(struct virtio_pci *vp, const struct dma_translator *iommu);
+
+/*
  * Snapshots: the function's config space (STATE_TAG_PCI), its MSI-X
  * state (STATE_TAG_MSIX), the transport's selectors and ISR
  * (STATE_TAG_VIRTIO_PCI), then the device (virtio_device_save), all under

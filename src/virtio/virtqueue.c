@@ -80,16 +80,18 @@ struct rings {
 };
 
 /*
- * [gpa, gpa + len) in guest RAM, at a multiple of `align` (§2.7). The host
- * address must be aligned too, for the atomic accesses; it is whenever the
- * RAM mapping is (guest_mem maps it 2 MiB-aligned).
+ * [addr, addr + len) of the device's DMA space, at a multiple of `align`
+ * (§2.7), permitted for `write` (or reading) and contiguous in host
+ * memory. The host address must be aligned too, for the atomic accesses;
+ * it is whenever the RAM mapping is (guest_mem maps it 2 MiB-aligned, and
+ * an IOMMU moves whole pages).
  */
-static void *map_area(const struct virtq *vq, uint64_t gpa, uint64_t len,
-		      uint64_t align)
+static void *map_area(const struct virtq *vq, uint64_t addr, uint64_t len,
+		      uint64_t align, bool write)
 {
-	if (gpa % align)
+	if (addr % align)
 		return NULL;
-	void *host = guest_mem_ptr(vq->mem, gpa, len);
+	void *host = dma_ptr(&vq->dma, addr, len, write);
 	if (!host || (uintptr_t)host % align)
 		return NULL;
 	return host;
@@ -103,13 +105,13 @@ static void *map_area(const struct virtq *vq, uint64_t gpa, uint64_t len,
 static bool map_rings(const struct virtq *vq, struct rings *r)
 {
 	uint64_t n = vq->size;
-	if (!vq->mem || n == 0 || (n & (n - 1)))
+	if (!vq->dma.mem || n == 0 || (n & (n - 1)))
 		return false;
 	r->size = (uint16_t)n;
-	r->desc = map_area(vq, vq->desc_gpa, n * sizeof(struct desc), 16);
-	r->avail = map_area(vq, vq->avail_gpa, 6 + 2 * n, 2);
-	r->used = map_area(vq, vq->used_gpa, 6 + 8 * n, 4);
-	return r->desc && r->avail && r->used;
+	r->desc = map_area(vq, vq->desc_gpa, n * sizeof(struct desc), 16, false);
+	r->avail = r->desc ? map_area(vq, vq->avail_gpa, 6 + 2 * n, 2, false) : NULL;
+	r->used = r->avail ? map_area(vq, vq->used_gpa, 6 + 8 * n, 4, true) : NULL;
+	return r->used;
 }
 
 /* The EVENT_IDX words after each ring (§2.7.6, §2.7.8), inside the checked areas. */
@@ -147,6 +149,8 @@ struct chain_walk {
 	struct virtq_chain *chain;
 	unsigned descs;     /* buffer descriptors so far, empty ones included */
 	bool writable_seen;
+	uint64_t bytes;     /* the buffers' lengths, left out ones included */
+	struct dma_seg *segs; /* room for VIRTQ_MAX_BUFS pieces of one buffer */
 };
 
 /*
@@ -166,9 +170,34 @@ static struct desc copy_desc(const struct desc_table *t, uint32_t i)
 }
 
 /*
- * Appends one buffer. Device-readable buffers come first (§2.7.4.2). An
- * empty buffer carries no memory: it is checked for order and counted
- * against VIRTQ_MAX_CHAIN, but not listed, and its address is not looked at.
+ * A buffer the device may not use: refused by the IOMMU (which recorded
+ * the fault; §6.1: the device accesses memory only as the platform
+ * permits), or in more pieces than bufs has room for. Left out.
+ */
+static void leave_out(struct chain_walk *w)
+{
+	w->chain->dma_fault = true;
+	w->chain->end_left_out = true;
+}
+
+/* Lists the n pieces of one buffer. */
+static void add_pieces(struct chain_walk *w, int n, bool writable)
+{
+	struct virtq_chain *c = w->chain;
+	for (int i = 0; i < n; i++)
+		c->bufs[c->count++] = (struct virtq_buf){
+			.host = w->segs[i].host, .len = (uint32_t)w->segs[i].len,
+			.device_writable = writable,
+		};
+	c->end_left_out = false;
+}
+
+/*
+ * Appends one buffer, translated for the way the device uses it (writes
+ * into device-writable ones). Device-readable buffers come first
+ * (§2.7.4.2). An empty buffer carries no memory: it is checked for order
+ * and counted against VIRTQ_MAX_CHAIN, but not listed, and its address is
+ * not looked at. A buffer outside guest RAM breaks the ring.
  */
 static int add_buf(struct chain_walk *w, const struct desc *d)
 {
@@ -181,19 +210,22 @@ static int add_buf(struct chain_walk *w, const struct desc *d)
 	w->writable_seen |= writable;
 	if (d->len == 0)
 		return 0;
-
-	uint8_t *host = guest_mem_ptr(w->vq->mem, d->addr, d->len);
-	if (!host)
+	w->bytes += d->len; /* the driver's limit (§2.7.5.2), on what it asked for */
+	if (w->bytes > MAX_CHAIN_BYTES)
 		return -EINVAL;
+
+	int n = dma_map(&w->vq->dma, d->addr, d->len, writable, w->segs, VIRTQ_MAX_BUFS - c->count);
+	if (n == -EFAULT || n == -ENOSPC) {
+		leave_out(w);
+		return 0;
+	}
+	if (n < 0)
+		return -EINVAL;
+	add_pieces(w, n, writable);
 	if (writable)
 		c->writable_len += d->len;
 	else
 		c->readable_len += d->len;
-	if (c->readable_len + c->writable_len > MAX_CHAIN_BYTES)
-		return -EINVAL;
-	c->bufs[c->count++] = (struct virtq_buf){
-		.host = host, .len = d->len, .device_writable = writable,
-	};
 	return 0;
 }
 
@@ -234,9 +266,9 @@ static int walk_indirect(struct chain_walk *w, const struct desc *d)
 		return -EINVAL;
 	if (d->len == 0 || d->len % sizeof(struct desc) || d->len > MAX_INDIRECT_LEN)
 		return -EINVAL;
-	const uint8_t *host = guest_mem_ptr(w->vq->mem, d->addr, d->len);
+	const uint8_t *host = dma_ptr(&w->vq->dma, d->addr, d->len, false);
 	if (!host)
-		return -EINVAL;
+		return -EINVAL; /* even a fault: the chain itself is unreadable */
 	struct desc_table t = {
 		.host = host, .entries = d->len / sizeof(struct desc), .indirect = true,
 	};
@@ -251,7 +283,7 @@ static void note_writable(const struct virtq *vq, const struct virtq_chain *chai
 {
 	for (unsigned i = 0; i < chain->count; i++)
 		if (chain->bufs[i].device_writable)
-			guest_mem_note_write(vq->mem, chain->bufs[i].host, chain->bufs[i].len);
+			guest_mem_note_write(vq->dma.mem, chain->bufs[i].host, chain->bufs[i].len);
 }
 
 int virtq_pop(struct virtq *vq, struct virtq_chain *chain)
@@ -276,7 +308,9 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *chain)
 	chain->count = 0;
 	chain->readable_len = 0;
 	chain->writable_len = 0;
-	struct chain_walk w = { .vq = vq, .chain = chain };
+	chain->dma_fault = chain->end_left_out = false;
+	struct dma_seg segs[VIRTQ_MAX_BUFS];
+	struct chain_walk w = { .vq = vq, .chain = chain, .segs = segs };
 	struct desc_table t = { .host = r.desc, .entries = r.size };
 	int err = walk_table(&w, &t, head);
 	if (err)
@@ -291,9 +325,9 @@ static void note_used(const struct virtq *vq, const struct rings *r, uint16_t fi
 {
 	unsigned start = first & (r->size - 1u);
 	unsigned before_wrap = n < r->size - start ? n : r->size - start;
-	guest_mem_note_write(vq->mem, &r->used->ring[start], before_wrap * sizeof(struct used_elem));
-	guest_mem_note_write(vq->mem, &r->used->ring[0], (n - before_wrap) * sizeof(struct used_elem));
-	guest_mem_note_write(vq->mem, &r->used->idx, sizeof(r->used->idx));
+	guest_mem_note_write(vq->dma.mem, &r->used->ring[start], before_wrap * sizeof(struct used_elem));
+	guest_mem_note_write(vq->dma.mem, &r->used->ring[0], (n - before_wrap) * sizeof(struct used_elem));
+	guest_mem_note_write(vq->dma.mem, &r->used->idx, sizeof(r->used->idx));
 }
 
 int virtq_push_many(struct virtq *vq, const struct virtq_used *elems, unsigned n)
@@ -374,7 +408,7 @@ void virtq_publish_avail_event(struct virtq *vq)
 	 * avail_event, so an event it has already passed would never come.
 	 */
 	store16(avail_event(&r), load16(&r.avail->idx));
-	guest_mem_note_write(vq->mem, avail_event(&r), sizeof(uint16_t));
+	guest_mem_note_write(vq->dma.mem, avail_event(&r), sizeof(uint16_t));
 	/*
 	 * avail_event before the caller reads avail idx again: a driver that
 	 * still saw the old value and skipped its notification has then

@@ -97,6 +97,15 @@ static struct exit_verdict handle_interrupted(const struct exit_context *ctx,
 	return keep_running;
 }
 
+/* api.rst 5, KVM_EXIT_IOAPIC_EOI: the IOAPIC ends the interrupt and sends again if the line is still high. */
+static struct exit_verdict handle_ioapic_eoi(const struct exit_context *ctx,
+					     const struct hv_exit *exit)
+{
+	if (ctx->ioapic_eoi)
+		ctx->ioapic_eoi(ctx->eoi_ctx, exit->eoi_vector);
+	return keep_running;
+}
+
 static struct exit_verdict handle_unknown(const struct exit_context *ctx,
 					  const struct hv_exit *exit)
 {
@@ -114,6 +123,7 @@ static const exit_handler handlers[HV_EXIT_KIND_COUNT] = {
 	[HV_EXIT_FAIL_ENTRY] = handle_fail_entry,
 	[HV_EXIT_INTERNAL_ERROR] = handle_internal_error,
 	[HV_EXIT_INTERRUPTED] = handle_interrupted,
+	[HV_EXIT_IOAPIC_EOI] = handle_ioapic_eoi,
 	[HV_EXIT_UNKNOWN] = handle_unknown,
 };
 

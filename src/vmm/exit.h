@@ -6,6 +6,7 @@
 #define VMON_VMM_EXIT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "bus/bus.h"
 #include "devices/device.h"
@@ -15,6 +16,9 @@ struct exit_context {
 	struct bus *pio;
 	struct bus *mmio;
 	unsigned vcpu_index;
+	/* HV_EXIT_IOAPIC_EOI (split irqchip): the LAPIC's EOI for `vector` reaches the IOAPIC. May be NULL. */
+	void (*ioapic_eoi)(void *ctx, uint8_t vector);
+	void *eoi_ctx;
 };
 
 struct exit_verdict {

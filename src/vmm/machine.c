@@ -18,12 +18,14 @@
 #include "arch/x86/cpuid.h"
 #include "arch/x86/layout.h"
 #include "bus/bus.h"
+#include "devices/legacy/ioapic.h"
 #include "hv/hv.h"
 #include "util/image.h"
 #include "util/log.h"
 #include "util/sys.h"
 #include "vmm/guest_mem.h"
 #include "vmm/machine_internal.h"
+#include "vmm/machine_iommu.h"
 #include "vmm/msi.h"
 #include "vmm/platform.h"
 #include "vmm/vcpu.h"
@@ -31,19 +33,25 @@
 #define MAX_KERNEL_SIZE (512ull << 20)
 
 
+/* With the split irqchip the line is vmon's IOAPIC's pin; else KVM's (KVM_IRQ_LINE). */
 static void machine_set_irq(void *ctx, uint32_t gsi, int level)
 {
 	struct machine *m = ctx;
+	if (m->ioapic) {
+		ioapic_set_line(m->ioapic, gsi, level);
+		return;
+	}
 	int ret = hv_vm_set_irq_line(m->vm, gsi, level);
 	if (ret < 0)
 		log_error("cannot set IRQ %u: %s", gsi, strerror(-ret));
 }
 
-static void machine_signal_msi(void *ctx, uint64_t address, uint32_t data)
+/* Through the interrupt remapper, if any: a message it blocks is not delivered. */
+static void machine_signal_msi(void *ctx, uint16_t source_id, uint64_t address, uint32_t data)
 {
 	struct machine *m = ctx;
-	int ret = hv_vm_signal_msi(m->vm, address, data);
-	if (ret < 0)
+	int ret = msi_routes_signal(&m->msi, source_id, address, data);
+	if (ret < 0 && ret != -EPERM)
 		log_error("cannot signal an MSI: %s", strerror(-ret));
 }
 
@@ -65,11 +73,36 @@ static int machine_create_msi_irqfd(void *ctx, uint32_t *gsi)
 	return msi_routes_create(&m->msi, gsi);
 }
 
-static int machine_route_msi_irqfd(void *ctx, uint32_t gsi, bool enabled, uint64_t address,
-				   uint32_t data)
+static int machine_route_msi_irqfd(void *ctx, uint32_t gsi, uint16_t source_id, bool enabled,
+				   uint64_t address, uint32_t data)
 {
 	struct machine *m = ctx;
-	return msi_routes_set(&m->msi, gsi, enabled, address, data);
+	return msi_routes_set(&m->msi, gsi, source_id, enabled, address, data);
+}
+
+/* ---- the split irqchip's IOAPIC ---- */
+
+/* A pin's message: remapped (if a remapper is set) and injected; a blocked one is dropped. */
+static void machine_ioapic_deliver(void *ctx, uint64_t address, uint32_t data)
+{
+	machine_signal_msi(ctx, LAYOUT_IOAPIC_SOURCE_ID, address, data);
+}
+
+static void machine_ioapic_route_changed(void *ctx, unsigned pin, bool enabled, uint64_t address,
+					 uint32_t data)
+{
+	struct machine *m = ctx;
+	int ret = msi_routes_set_pin(&m->msi, pin, enabled, address, data);
+	if (ret < 0)
+		log_error("cannot route IOAPIC pin %u: %s", pin, strerror(-ret));
+}
+
+/* HV_EXIT_IOAPIC_EOI: a LAPIC ended a level-triggered interrupt of the IOAPIC's. */
+static void machine_ioapic_eoi(void *ctx, uint8_t vector)
+{
+	struct machine *m = ctx;
+	if (m->ioapic)
+		ioapic_eoi(m->ioapic, vector);
 }
 
 static void machine_destroy_msi_irqfd(void *ctx, uint32_t gsi, int eventfd)
@@ -142,6 +175,7 @@ static int setup_acpi(struct machine *m)
 		.nr_cpus = m->cfg->nr_cpus, .base_gpa = LAYOUT_ACPI_START,
 		.mmio_devices = m->platform.mmio_devices,
 		.nr_mmio_devices = m->platform.nr_mmio_devices,
+		.dmar = m->cfg->iommu.kind == IOMMU_INTEL, .dmar_intremap = m->cfg->iommu.intremap,
 	};
 	long size = acpi_build(tables, sizeof(tables), &cfg);
 	if (size < 0 || guest_mem_write(&m->mem, LAYOUT_ACPI_START, tables, (uint64_t)size) < 0) {
@@ -208,7 +242,10 @@ static int create_vcpus(struct machine *m, const struct kernel_entry *entry)
 	int ret = supported && m->vcpus ? 0 : -ENOMEM;
 	for (unsigned i = 0; ret == 0 && i < m->cfg->nr_cpus; i++) {
 		struct vcpu *v = &m->vcpus[i];
-		v->exits = (struct exit_context){ .pio = m->pio, .mmio = m->mmio, .vcpu_index = i };
+		v->exits = (struct exit_context){
+			.pio = m->pio, .mmio = m->mmio, .vcpu_index = i,
+			.ioapic_eoi = machine_ioapic_eoi, .eoi_ctx = m,
+		};
 		v->control = &m->control;
 		v->gate = &m->gate;
 		ret = hv_vcpu_create(m->vm, i, &v->hv);
@@ -262,7 +299,8 @@ static const char *const exit_kind_names[HV_EXIT_KIND_COUNT] = {
 	[HV_EXIT_IO] = "io", [HV_EXIT_MMIO] = "mmio", [HV_EXIT_HLT] = "hlt",
 	[HV_EXIT_SHUTDOWN] = "shutdown", [HV_EXIT_SYSTEM_EVENT] = "system_event",
 	[HV_EXIT_FAIL_ENTRY] = "fail_entry", [HV_EXIT_INTERNAL_ERROR] = "internal_error",
-	[HV_EXIT_INTERRUPTED] = "interrupted", [HV_EXIT_UNKNOWN] = "unknown",
+	[HV_EXIT_INTERRUPTED] = "interrupted", [HV_EXIT_IOAPIC_EOI] = "ioapic_eoi",
+	[HV_EXIT_UNKNOWN] = "unknown",
 };
 
 const char *machine_exit_kind_name(unsigned k)
@@ -387,6 +425,41 @@ static int prepare_guest_memory(struct machine *m, int mem_fd, struct kernel_ent
 }
 
 /*
+ * Interrupt remapping needs interrupts to leave KVM's IOAPIC, so a VM with
+ * an IOMMU gets the split irqchip (LAPICs in KVM, vmon's IOAPIC) and no PIC
+ * or PIT: KVM_CREATE_PIT2 needs the in-kernel irqchip (a guest's PIC probe
+ * reads all-ones from the unclaimed ports). Without an IOMMU: all in KVM.
+ */
+static int create_irqchip(struct machine *m)
+{
+	bool split = m->cfg->iommu.kind != IOMMU_NONE;
+	int ret = split ? hv_vm_create_split_irqchip(m->vm, LAYOUT_IOAPIC_PINS)
+			: hv_vm_create_irqchip(m->vm);
+	if (ret == -ENOTSUP && split)
+		log_error("this host's KVM has no split irqchip (KVM_CAP_SPLIT_IRQCHIP), "
+			  "which --iommu needs");
+	else if (ret < 0)
+		log_error("cannot create the %s interrupt controllers: %s",
+			  split ? "split" : "in-kernel", strerror(-ret));
+	return ret;
+}
+
+/* vmon's IOAPIC, with the ID the MADT gives it (acpi.c: the one after the LAPICs'). */
+static int create_ioapic(struct machine *m)
+{
+	struct ioapic_config cfg = {
+		.id = (uint8_t)m->cfg->nr_cpus,
+		.hooks = { .deliver = machine_ioapic_deliver,
+			   .route_changed = machine_ioapic_route_changed, .ctx = m },
+	};
+	m->ioapic = ioapic_create(&cfg);
+	int ret = m->ioapic ? ioapic_register(m->ioapic, m->mmio) : -errno;
+	if (ret < 0)
+		log_error("cannot create the IOAPIC: %s", strerror(-ret));
+	return ret;
+}
+
+/*
  * The VM itself, up to the first instruction: returns 0 when it can run.
  * `entry` NULL: a restore (no kernel, no ACPI tables, no boot vCPU set-up:
  * guest RAM and the state to load hold them).
@@ -404,8 +477,8 @@ static int build(struct machine *m, int mem_fd, struct kernel_entry *entry)
 		log_error("cannot create a VM: %s", strerror(-ret));
 	if (ret == 0)
 		ret = map_memory(m);
-	if (ret == 0 && (ret = hv_vm_create_irqchip(m->vm)) < 0)
-		log_error("cannot create the in-kernel interrupt controllers: %s", strerror(-ret));
+	if (ret == 0)
+		ret = create_irqchip(m);
 	if (ret == 0) {
 		msi_routes_init(&m->msi, m->vm);
 		m->msi_ready = true;
@@ -414,6 +487,8 @@ static int build(struct machine *m, int mem_fd, struct kernel_entry *entry)
 	m->mmio = bus_create("mmio");
 	if (ret == 0 && (!m->pio || !m->mmio))
 		ret = -ENOMEM;
+	if (ret == 0 && m->cfg->iommu.kind != IOMMU_NONE)
+		ret = create_ioapic(m);
 	if (ret == 0)
 		ret = platform_create(&m->platform, m->pio, m->mmio, &m->mem, &m->control,
 				      m->cfg->console);
@@ -421,6 +496,8 @@ static int build(struct machine *m, int mem_fd, struct kernel_entry *entry)
 		ret = platform_attach_disks(&m->platform, m->mmio, &m->control);
 	if (ret == 0)
 		ret = platform_attach_nics(&m->platform, m->mmio, &m->control);
+	if (ret == 0)
+		ret = machine_iommu_create(m);
 	if (ret == 0 && entry)
 		ret = setup_acpi(m);
 	if (ret == 0)
@@ -431,6 +508,8 @@ static int build(struct machine *m, int mem_fd, struct kernel_entry *entry)
 static void teardown(struct machine *m)
 {
 	platform_destroy(&m->platform);
+	ioapic_destroy(m->ioapic); /* after the devices that drive its lines, before the routes */
+	machine_iommu_destroy(m); /* after the devices that translate through it */
 	if (m->msi_ready)
 		msi_routes_destroy(&m->msi);
 	for (unsigned i = 0; i < nr_vcpus(m); i++)

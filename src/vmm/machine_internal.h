@@ -27,6 +27,9 @@ struct machine {
 	struct platform platform;
 	struct msi_routes msi;
 	bool msi_ready;
+	struct vtd *vtd;           /* --iommu intel; NULL: none */
+	struct dma_probe *dma_probe; /* --test-hooks; NULL: none */
+	struct ioapic *ioapic;     /* the split irqchip's (--iommu); NULL: KVM's in-kernel irqchip */
 	struct vcpu *vcpus;
 	struct kvm_cpuid2 *cpuid;  /* the host's set the vCPUs were built from (with its brand) */
 	struct vcpu_gate gate;  /* runs, parks (machine_pause) and ends the vCPUs */

@@ -373,6 +373,25 @@ static struct virtio_pci *pci_of(const struct virtio_slot_ref *ref)
 	return ref->slot ? &ref->slot->pci : ref->pci;
 }
 
+int platform_set_iommu(struct platform *p, const struct dma_translator *iommu)
+{
+	struct virtio_slot_ref refs[MAX_VIRTIO_SLOTS];
+	unsigned n = virtio_slots(p, refs);
+	for (unsigned i = 0; i < n; i++) {
+		if (on_mmio(&refs[i])) {
+			log_error("a virtio-mmio device cannot be behind the IOMMU: put it on PCI");
+			return -EINVAL;
+		}
+		virtio_pci_set_iommu(pci_of(&refs[i]), iommu);
+	}
+	return 0;
+}
+
+const struct dma_space *platform_probe_dma_space(const struct platform *p)
+{
+	return &p->rng.vd.dma;
+}
+
 int platform_select_net_paths(struct platform *p, bool vhost)
 {
 	for (unsigned i = 0; i < p->nr_nics; i++) {

@@ -95,6 +95,15 @@ void platform_nic_counters(const struct platform *p, struct net_counters *out);
 /* --stats: one line per NIC with its counters (as platform_nic_counters read them). */
 void platform_print_nic_stats(const struct platform *p, const struct net_counters *counters);
 
+/*
+ * Puts every virtio device behind `iommu` (each as its PCI requester id).
+ * 0, or -EINVAL after logging when a device is on virtio-mmio, which no
+ * PCI IOMMU covers.
+ */
+int platform_set_iommu(struct platform *p, const struct dma_translator *iommu);
+/* How the DMA test hook reaches memory: as the virtio-rng does. */
+const struct dma_space *platform_probe_dma_space(const struct platform *p);
+
 /* Ctrl-Alt-Del on the keyboard. 0, -ENODEV without an i8042, or as i8042_send_ctrl_alt_del. */
 int platform_send_ctrl_alt_del(struct platform *p);
 

@@ -74,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	blk.vd.status = 0;
 	blk.readonly = data[1] & 4; /* the image is open read-write; the device's checks decide */
 	q->vq = (struct virtq){
-		.mem = &gm,
+		.dma.mem = &gm,
 		.size = (uint16_t)(1u << (data[0] % 9)),
 		.event_idx = data[1] & 1,
 		.indirect = !(data[1] & 2),

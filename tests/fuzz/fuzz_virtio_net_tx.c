@@ -117,7 +117,7 @@ static int set_queue(unsigned q, const uint8_t *addr, uint16_t qsize, uint16_t s
 {
 	struct virtio_queue *queue = &net.vd.queues[q];
 	queue->vq = (struct virtq){
-		.mem = &gm,
+		.dma.mem = &gm,
 		.size = qsize,
 		.event_idx = virtio_has_feature(&net.vd, VIRTIO_F_EVENT_IDX),
 		.indirect = virtio_has_feature(&net.vd, VIRTIO_F_INDIRECT_DESC),

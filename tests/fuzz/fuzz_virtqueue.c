@@ -82,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	guest_mem_init_flat(&gm, ram, FUZZ_RAM_GPA, FUZZ_RAM_SIZE);
 
 	struct virtq vq = {
-		.mem = &gm,
+		.dma.mem = &gm,
 		.size = (uint16_t)(1u << (data[0] % 16)),
 		.event_idx = data[1] & 1,
 		.indirect = data[1] & 2,

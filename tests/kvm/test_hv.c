@@ -1,18 +1,24 @@
 /*
  * The hypervisor layer on the real /dev/kvm: ioeventfd (a guest write that
  * signals an eventfd in the kernel instead of exiting), MSI routes and
- * irqfds, the whole vCPU and VM state carried to another VM, and dirty
- * page logging. The guests are a few real-mode instructions.
+ * irqfds, the whole vCPU and VM state carried to another VM, dirty page
+ * logging, and the split irqchip with vmon's IOAPIC (level-triggered
+ * interrupts and their EOIs). The guests are a few real-mode instructions.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "arch/x86/cpu.h"
+#include "arch/x86/layout.h"
+#include "bus/bus.h"
+#include "devices/legacy/ioapic.h"
 #include "hv/hv.h"
 #include "vmm/msi.h"
 #include "tap.h"
@@ -416,6 +422,176 @@ static void test_finish_instruction(struct hv *hv)
 	small_vm_stop(&v);
 }
 
+/* ---- the split irqchip: KVM's LAPICs with vmon's IOAPIC ---- */
+
+/*
+ * 0x1000: mov ecx, 0x1b; rdmsr; or eax, 0xc00; wrmsr (x2APIC on); sti;
+ *         1: hlt; jmp 1b
+ * 0x1100 (vector 0x30): out 0x20, al; then 0x1120 (vector 0x31): out 0x21, al;
+ *         each then: mov ecx, 0x80b; xor eax, eax; xor edx, edx; wrmsr (x2APIC EOI); iret
+ */
+static const uint8_t split_main[] = {
+	0x66, 0xb9, 0x1b, 0x00, 0x00, 0x00, 0x0f, 0x32, 0x66, 0x0d, 0x00, 0x0c, 0x00, 0x00,
+	0x0f, 0x30, 0xfb, 0xf4, 0xeb, 0xfd,
+};
+static const uint8_t split_eoi_iret[] = {
+	0x66, 0xb9, 0x0b, 0x08, 0x00, 0x00, 0x66, 0x31, 0xc0, 0x66, 0x31, 0xd2, 0x0f, 0x30, 0xcf,
+};
+
+#define LEVEL_PIN    3
+#define LEVEL_VECTOR 0x30
+#define EDGE_PIN     4
+#define EDGE_VECTOR  0x31
+
+static struct hv_vcpu *alarm_vcpu;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	if (alarm_vcpu)
+		hv_vcpu_request_exit(alarm_vcpu); /* in case the signal came just before KVM_RUN */
+}
+
+/* One KVM_RUN, cut short after `ms` (HV_EXIT_INTERRUPTED) if nothing exits before. */
+static struct hv_exit run_for(struct hv_vcpu *vcpu, long ms)
+{
+	struct hv_exit exit = { .kind = HV_EXIT_UNKNOWN };
+	struct itimerval t = { .it_value = { .tv_sec = ms / 1000, .tv_usec = ms % 1000 * 1000 } };
+	struct itimerval off = { 0 };
+	alarm_vcpu = vcpu;
+	setitimer(ITIMER_REAL, &t, NULL);
+	if (hv_vcpu_run(vcpu, &exit) < 0)
+		exit.kind = HV_EXIT_UNKNOWN;
+	setitimer(ITIMER_REAL, &off, NULL);
+	alarm_vcpu = NULL;
+	return exit;
+}
+
+static bool is_port_exit(const struct hv_exit *e, uint16_t port)
+{
+	return e->kind == HV_EXIT_IO && e->io.port == port && e->io.is_write;
+}
+
+static void split_deliver(void *ctx, uint64_t address, uint32_t data)
+{
+	msi_routes_signal(ctx, LAYOUT_IOAPIC_SOURCE_ID, address, data);
+}
+
+static void split_route_changed(void *ctx, unsigned pin, bool enabled, uint64_t address, uint32_t data)
+{
+	msi_routes_set_pin(ctx, pin, enabled, address, data);
+}
+
+static void ioapic_write(struct bus *mmio, uint8_t index, uint32_t value)
+{
+	bus_write(mmio, LAYOUT_IOAPIC_BASE, &index, 1);
+	bus_write(mmio, LAYOUT_IOAPIC_BASE + 0x10, &value, 4);
+}
+
+/* The guest's code, its two handlers in the real-mode IVT, and a vCPU with its LAPIC on. */
+static bool split_guest_ready(struct hv *hv, struct hv_vm *vm, uint8_t *ram, struct hv_vcpu **vcpu)
+{
+	memcpy(ram + 0x1000, split_main, sizeof(split_main));
+	uint8_t out20[] = { 0xe6, 0x20 }, out21[] = { 0xe6, 0x21 };
+	memcpy(ram + 0x1100, out20, 2);
+	memcpy(ram + 0x1102, split_eoi_iret, sizeof(split_eoi_iret));
+	memcpy(ram + 0x1120, out21, 2);
+	memcpy(ram + 0x1122, split_eoi_iret, sizeof(split_eoi_iret));
+	uint32_t ivt30 = 0x1100, ivt31 = 0x1120; /* segment 0 */
+	memcpy(ram + LEVEL_VECTOR * 4, &ivt30, 4);
+	memcpy(ram + EDGE_VECTOR * 4, &ivt31, 4);
+
+	struct kvm_cpuid2 *cpuid = hv_get_supported_cpuid(hv);
+	struct kvm_lapic_state lapic;
+	bool ready = cpuid && hv_vm_map_memory(vm, 0, 0, DIRTY_RAM_SIZE, ram) == 0 &&
+		     hv_vcpu_create(vm, 0, vcpu) == 0 && x86_vcpu_init(*vcpu, cpuid, 1) == 0 &&
+		     start_real_mode(*vcpu) == 0 && hv_vcpu_get_lapic(*vcpu, &lapic) == 0;
+	free(cpuid);
+	if (!ready)
+		return false;
+	set_lapic_reg(&lapic, APIC_SPIV, 0x1ff); /* software-enabled, spurious vector 0xff */
+	return hv_vcpu_set_lapic(*vcpu, &lapic) == 0;
+}
+
+/*
+ * A level pin: sent while high, sent again after the LAPIC's EOI (which
+ * KVM reports because the pin's route says level), not after the line
+ * fell. An edge pin: sent once, and its EOI stays in KVM.
+ */
+static void drive_split_guest(struct hv_vcpu *vcpu, struct ioapic *io, struct bus *mmio)
+{
+	ioapic_write(mmio, 0x10 + 2 * LEVEL_PIN + 1, 0);              /* destination APIC 0 */
+	ioapic_write(mmio, 0x10 + 2 * LEVEL_PIN, 0x8000 | LEVEL_VECTOR); /* level, unmasked */
+	ioapic_write(mmio, 0x10 + 2 * EDGE_PIN + 1, 0);
+	ioapic_write(mmio, 0x10 + 2 * EDGE_PIN, EDGE_VECTOR);          /* edge, unmasked */
+
+	ioapic_set_line(io, LEVEL_PIN, 1);
+	struct hv_exit e = run_for(vcpu, 2000);
+	CHECK(is_port_exit(&e, 0x20), "split irqchip: the level pin's interrupt reaches the guest (exit %d)", e.kind);
+	e = run_for(vcpu, 2000);
+	CHECK(e.kind == HV_EXIT_IOAPIC_EOI && e.eoi_vector == LEVEL_VECTOR,
+	      "its EOI comes back as HV_EXIT_IOAPIC_EOI with vector %#x (exit %d)", LEVEL_VECTOR, e.kind);
+	ioapic_eoi(io, e.eoi_vector);
+	e = run_for(vcpu, 2000);
+	CHECK(is_port_exit(&e, 0x20), "the line still high: sent again after the EOI (exit %d)", e.kind);
+	ioapic_set_line(io, LEVEL_PIN, 0);
+	e = run_for(vcpu, 2000);
+	CHECK(e.kind == HV_EXIT_IOAPIC_EOI && e.eoi_vector == LEVEL_VECTOR, "the second EOI comes back too");
+	ioapic_eoi(io, e.eoi_vector);
+	e = run_for(vcpu, 300);
+	CHECK(e.kind == HV_EXIT_INTERRUPTED, "the line low: no third interrupt (exit %d)", e.kind);
+
+	ioapic_set_line(io, EDGE_PIN, 1);
+	e = run_for(vcpu, 2000);
+	CHECK(is_port_exit(&e, 0x21), "the edge pin's interrupt reaches the guest (exit %d)", e.kind);
+	e = run_for(vcpu, 300);
+	CHECK(e.kind == HV_EXIT_INTERRUPTED, "an edge vector's EOI does not leave KVM (exit %d)", e.kind);
+}
+
+static void test_split_irqchip(struct hv *hv)
+{
+	struct hv_vm *vm = NULL;
+	struct hv_vcpu *vcpu = NULL;
+	int ret = hv_vm_create(hv, &vm);
+	if (ret == 0)
+		ret = hv_vm_create_split_irqchip(vm, LAYOUT_IOAPIC_PINS);
+	if (ret == -ENOTSUP || ret == -EINVAL) {
+		SKIP("this KVM has no split irqchip: %s", strerror(-ret));
+		hv_vm_destroy(vm);
+		return;
+	}
+	CHECK(ret == 0, "a VM with the split irqchip (KVM_CAP_SPLIT_IRQCHIP, 24 IOAPIC routes)");
+	CHECK(hv_vm_create_split_irqchip(vm, LAYOUT_IOAPIC_PINS) < 0 && hv_vm_create_irqchip(vm) < 0,
+	      "no second irqchip of either kind");
+	struct hv_msi_route pin_route = { .gsi = 0, .address = 0xfee00000, .data = 0xc0 | 0x8000 };
+	CHECK(hv_vm_set_msi_routes(vm, &pin_route, 1) == 0, "an MSI route on GSI 0 (no irqchip routes kept)");
+
+	uint8_t *ram = mmap(NULL, DIRTY_RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct msi_routes mr;
+	msi_routes_init(&mr, vm);
+	struct ioapic_config cfg = {
+		.id = 1, .hooks = { .deliver = split_deliver, .route_changed = split_route_changed, .ctx = &mr },
+	};
+	struct ioapic *io = ioapic_create(&cfg);
+	struct bus *mmio = bus_create("mmio");
+	bool ready = ram != MAP_FAILED && io && mmio && ioapic_register(io, mmio) == 0 &&
+		     split_guest_ready(hv, vm, ram, &vcpu);
+	CHECK(ready, "a real-mode vCPU with its LAPIC on, and vmon's IOAPIC");
+	CHECK(!ready || hv_vm_create_split_irqchip(vm, LAYOUT_IOAPIC_PINS) < 0, "too late once a vCPU exists");
+	struct sigaction sa = { .sa_handler = on_alarm }, old;
+	sigaction(SIGALRM, &sa, &old); /* no SA_RESTART: KVM_RUN returns */
+	if (ready)
+		drive_split_guest(vcpu, io, mmio);
+	sigaction(SIGALRM, &old, NULL);
+	ioapic_destroy(io);
+	bus_destroy(mmio);
+	msi_routes_destroy(&mr);
+	hv_vcpu_destroy(vcpu);
+	hv_vm_destroy(vm);
+	if (ram != MAP_FAILED)
+		munmap(ram, DIRTY_RAM_SIZE);
+}
+
 int main(void)
 {
 	struct hv *hv;
@@ -464,10 +640,10 @@ int main(void)
 	uint32_t g1 = 0, g2 = 0;
 	int f1 = msi_routes_create(&mr, &g1), f2 = msi_routes_create(&mr, &g2);
 	CHECK(f1 >= 0 && f2 >= 0 && g1 == HV_FIRST_MSI_GSI && g2 == g1 + 1, "two irqfd GSIs from 24 up");
-	CHECK(msi_routes_set(&mr, g1, true, 0xfee00000, 0x51) == 0, "route the first to a message");
-	CHECK(msi_routes_set(&mr, g1, true, 0xfee00000, 0x51) == 0, "the same route again is fine");
-	CHECK(msi_routes_set(&mr, g2, false, 0, 0) == 0, "a disabled route");
-	CHECK(msi_routes_set(&mr, g2 + 5, true, 0xfee00000, 0x52) < 0, "a GSI never created is refused");
+	CHECK(msi_routes_set(&mr, g1, 0x08, true, 0xfee00000, 0x51) == 0, "route the first to a message");
+	CHECK(msi_routes_set(&mr, g1, 0x08, true, 0xfee00000, 0x51) == 0, "the same route again is fine");
+	CHECK(msi_routes_set(&mr, g2, 0x08, false, 0, 0) == 0, "a disabled route");
+	CHECK(msi_routes_set(&mr, g2 + 5, 0x08, true, 0xfee00000, 0x52) < 0, "a GSI never created is refused");
 	CHECK(write(f1, &one, sizeof(one)) == sizeof(one), "raise it through its eventfd");
 	msi_routes_release(&mr, g1, f1);
 	uint32_t g3 = 0;
@@ -486,6 +662,7 @@ int main(void)
 	test_vm_state(hv);
 	test_dirty_log(hv);
 	test_finish_instruction(hv);
+	test_split_irqchip(hv);
 	hv_close(hv);
 	munmap(ram, RAM_SIZE);
 	return tap_finish();

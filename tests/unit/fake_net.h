@@ -121,7 +121,7 @@ static inline uint64_t offered(struct fake_net *b)
 static inline void enable_queue(struct fake_net *b, unsigned q)
 {
 	struct virtio_queue *vq = &b->net.vd.queues[q];
-	vq->vq = (struct virtq){ .mem = &b->gm, .size = b->d[q].qsize, .desc_gpa = b->d[q].desc,
+	vq->vq = (struct virtq){ .dma = b->net.vd.dma, .size = b->d[q].qsize, .desc_gpa = b->d[q].desc,
 				 .avail_gpa = b->d[q].avail, .used_gpa = b->d[q].used,
 				 .event_idx = virtio_has_feature(&b->net.vd, VIRTIO_F_EVENT_IDX),
 				 .indirect = virtio_has_feature(&b->net.vd, VIRTIO_F_INDIRECT_DESC) };

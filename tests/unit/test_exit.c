@@ -1,4 +1,4 @@
-/* Exit dispatch with synthetic exits: port I/O, string I/O, MMIO, and the ends. */
+/* Exit dispatch with synthetic exits: port I/O, string I/O, MMIO, IOAPIC EOIs, and the ends. */
 #include <string.h>
 
 #include "tap.h"
@@ -23,6 +23,29 @@ static void port_write(void *dev, uint64_t offset, const void *data, uint32_t le
 }
 
 static const struct bus_ops port_ops = { .read = port_read, .write = port_write };
+
+static int eois;
+static int last_eoi_vector = -1;
+
+static void record_eoi(void *ctx, uint8_t vector)
+{
+	(*(int *)ctx)++;
+	last_eoi_vector = vector;
+}
+
+/* HV_EXIT_IOAPIC_EOI reaches the machine's hook with its vector, and the vCPU goes on. */
+static void test_ioapic_eoi(struct exit_context *ctx)
+{
+	struct hv_exit e = { .kind = HV_EXIT_IOAPIC_EOI, .eoi_vector = 0x41 };
+	struct exit_verdict v = exit_dispatch(ctx, &e);
+	CHECK(!v.stop && eois == 0, "IOAPIC EOI without a hook (no split irqchip): ignored, runs on");
+	ctx->ioapic_eoi = record_eoi;
+	ctx->eoi_ctx = &eois;
+	v = exit_dispatch(ctx, &e);
+	CHECK(!v.stop && eois == 1 && last_eoi_vector == 0x41, "IOAPIC EOI: the hook gets vector 0x41");
+	ctx->ioapic_eoi = NULL;
+	ctx->eoi_ctx = NULL;
+}
 
 int main(void)
 {
@@ -83,6 +106,7 @@ int main(void)
 	x.kind = HV_EXIT_INTERRUPTED;
 	v = exit_dispatch(&ctx, &x);
 	CHECK(!v.stop, "interrupted run goes on");
+	test_ioapic_eoi(&ctx);
 	x.kind = HV_EXIT_UNKNOWN;
 	v = exit_dispatch(&ctx, &x);
 	CHECK(v.stop && v.reason == VM_STOP_CRASH, "unknown exit: crash, not abort");

@@ -23,6 +23,7 @@
 
 #include "backends/block_file.h"
 #include "devices/virtio/blk.h"
+#include "fake_iommu.h"
 #include "fake_virtq.h"
 #include "fuzz_seed.h"
 #include "migration/state.h"
@@ -147,7 +148,7 @@ static void make_image(struct bench *b)
 static void enable_queue(struct bench *b)
 {
 	struct virtio_queue *q = &b->blk.vd.queues[0];
-	q->vq = (struct virtq){ .mem = &b->gm, .size = b->d.qsize, .desc_gpa = b->d.desc,
+	q->vq = (struct virtq){ .dma = b->blk.vd.dma, .size = b->d.qsize, .desc_gpa = b->d.desc,
 				.avail_gpa = b->d.avail, .used_gpa = b->d.used,
 				.event_idx = b->d.event_idx, .indirect = true };
 	if (virtq_init(&q->vq) != 0) {
@@ -482,6 +483,61 @@ static void test_errors(void)
 	virtio_blk_serve(&b.blk.vd, 0);
 	CHECK(virtio_get_status(&b.blk.vd) & VIRTIO_STATUS_DEVICE_NEEDS_RESET, "a bad head: NEEDS_RESET");
 	CHECK(atomic_load(&b.config_notifies) == 1, "with a configuration change notification");
+	bench_stop(&b);
+}
+
+/* The page holding gpa, and its first byte. */
+static uint64_t page_of(uint64_t gpa) { return gpa & ~4095ull; }
+
+/*
+ * Behind a fake IOMMU mapping the first 64 pages of RAM onto themselves:
+ * a buffer the IOMMU refuses fails its request with IOERR and nothing of
+ * it, nor of the image, changes.
+ */
+static void test_iommu(void)
+{
+	struct bench b;
+	bench_start(&b, rw_cfg());
+	struct drv *d = &b.d;
+	struct fake_iommu f;
+	fake_iommu_init(&f, RAM_GPA, 4096);
+	fake_iommu_map_range(&f, RAM_GPA, RAM_GPA, FAKE_IOMMU_PAGES);
+	virtio_device_set_iommu(&b.blk.vd, &f.t, 0x20);
+	enable_queue(&b);
+	uint32_t len;
+
+	/* IOVA page 0x30 moved to GPA page 0x100: the sector lands there. */
+	fake_iommu_map(&f, RAM_GPA + 0x30000, RAM_GPA + 0x100000, true, true);
+	struct seg moved[] = { hdr_seg(d, T_IN, 3), { RAM_GPA + 0x30000, 512, true }, status_seg(d) };
+	CHECK(run(&b, moved, 3, &len) == S_OK && len == 513 && all_bytes(host(d, RAM_GPA + 0x100000), 512, 3) &&
+	      all_bytes(host(d, RAM_GPA + 0x30000), 512, 0) && f.last_source == 0x20,
+	      "IN through the IOMMU: the data goes where the IOVA maps");
+
+	struct seg in[] = { hdr_seg(d, T_IN, 0), data_seg(d, 8192, true, 0x77), status_seg(d) };
+	fake_iommu_unmap(&f, page_of(in[1].gpa + 4096));
+	uint64_t errors = b.blk.io_errors;
+	CHECK(run(&b, in, 3, &len) == S_IOERR && len == 1 && f.faults == 1 && f.fault_write,
+	      "IN into a buffer with an unmapped page: IOERR, one fault");
+	CHECK(all_bytes(host(d, in[1].gpa), 8192, 0x77) && b.blk.io_errors == errors + 1,
+	      "no byte of the buffer written, mapped pages included; counted as an I/O error");
+
+	struct seg out[] = { hdr_seg(d, T_OUT, 20), data_seg(d, 8192, false, 0x66), status_seg(d) };
+	fake_iommu_unmap(&f, page_of(out[1].gpa + 4096));
+	uint8_t status = run(&b, out, 3, &len);
+	bool untouched = true;
+	for (unsigned s = 20; s < 36; s++)
+		untouched &= image_is(&b, s, 1, (uint8_t)s);
+	CHECK(status == S_IOERR && len == 1 && untouched, "OUT from it: IOERR, the image untouched");
+
+	struct seg nostatus[] = { hdr_seg(d, T_IN, 0), data_seg(d, 512, true, 0x55), { 0, 1, true } };
+	d->next_buf = page_of(d->next_buf) + 4096; /* the status byte alone in its page */
+	nostatus[2] = status_seg(d);
+	fake_iommu_unmap(&f, page_of(nostatus[2].gpa));
+	uint64_t bad = b.blk.bad_chains;
+	CHECK(run(&b, nostatus, 3, &len) == 0xee && len == 0 && b.blk.bad_chains == bad + 1 &&
+	      all_bytes(host(d, nostatus[1].gpa), 512, 0x55),
+	      "a status byte the IOMMU refuses: returned with len 0, unanswered, the data untouched");
+	CHECK(!(virtio_get_status(&b.blk.vd) & VIRTIO_STATUS_DEVICE_NEEDS_RESET), "the device goes on");
 	bench_stop(&b);
 }
 
@@ -1290,6 +1346,7 @@ int main(int argc, char **argv)
 	test_flush_get_id();
 	test_discard_write_zeroes();
 	test_errors();
+	test_iommu();
 	test_readonly();
 	test_many_in_flight();
 	test_event_idx();

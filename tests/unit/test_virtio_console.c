@@ -21,6 +21,7 @@
 
 #include "backends/chardev.h"
 #include "devices/virtio/console.h"
+#include "fake_iommu.h"
 #include "fake_virtq.h"
 #include "migration/state.h"
 #include "state_blob.h"
@@ -179,7 +180,7 @@ static void drv_init(struct drv *d, uint8_t *ram, uint64_t base_off, uint64_t bu
 static void enable_queue(struct bench *b, unsigned q, struct drv *d)
 {
 	struct virtio_queue *vq = &b->con.vd.queues[q];
-	vq->vq = (struct virtq){ .mem = &b->gm, .size = d->qsize, .desc_gpa = d->desc,
+	vq->vq = (struct virtq){ .dma = b->con.vd.dma, .size = d->qsize, .desc_gpa = d->desc,
 				 .avail_gpa = d->avail, .used_gpa = d->used, .indirect = true };
 	if (virtq_init(&vq->vq) != 0) {
 		printf("Bail out! virtq_init refused the fake queue\n");
@@ -507,6 +508,49 @@ static void test_bad_chains(void)
 	bench_stop(&b);
 }
 
+/*
+ * Behind a fake IOMMU of 16 KiB pages mapping RAM onto itself: a chain
+ * with a buffer the IOMMU refuses goes back empty, its bytes untouched,
+ * and the device goes on.
+ */
+static void test_iommu(void)
+{
+	struct bench b;
+	bench_start(&b);
+	struct fake_iommu f;
+	fake_iommu_init(&f, RAM_GPA, 0x4000);
+	fake_iommu_map_range(&f, RAM_GPA, RAM_GPA, FAKE_IOMMU_PAGES);
+	virtio_device_set_iommu(&b.con.vd, &f.t, 0x38);
+	enable_queue(&b, RXQ, &b.rx);
+	enable_queue(&b, TXQ, &b.tx);
+
+	b.rx.next_buf = RAM_GPA + 0x4000;
+	struct seg refused = post_rx(&b.rx, 8);
+	fake_iommu_unmap(&f, refused.gpa);
+	host_input(&b, "k", 1);
+	virtio_console_serve(&b.con.vd, RXQ);
+	uint32_t id, len;
+	used_elem(&b.rx, 0, &id, &len);
+	CHECK(used_idx(&b.rx) == 1 && len == 0 && all_bytes(host(&b.rx, refused.gpa), 8, '.') &&
+	      b.con.input_len == 1 && b.con.bad_chains == 1 && f.faults == 1,
+	      "a receive buffer refused: back with len 0, untouched, the input kept");
+	b.rx.next_buf = RAM_GPA + 0x8000;
+	struct seg ok = post_rx(&b.rx, 8);
+	virtio_console_serve(&b.con.vd, RXQ);
+	CHECK(used_idx(&b.rx) == 2 && *(uint8_t *)host(&b.rx, ok.gpa) == 'k', "the input goes to the next one");
+
+	b.tx.next_buf = RAM_GPA + 0x84000;
+	struct seg out = text_seg(&b.tx, "secret");
+	fake_iommu_unmap(&f, out.gpa);
+	drv_offer(&b.tx, &out, 1);
+	virtio_console_serve(&b.con.vd, TXQ);
+	used_elem(&b.tx, 0, &id, &len);
+	CHECK(used_idx(&b.tx) == 1 && len == 0 && out_len(&b.cd) == 0 && b.con.bad_chains == 2 && !b.con.tx_held,
+	      "output from a refused buffer: not written, the chain back");
+	CHECK(!(virtio_get_status(&b.con.vd) & VIRTIO_STATUS_DEVICE_NEEDS_RESET), "not a broken ring");
+	bench_stop(&b);
+}
+
 static bool wait_until(struct drv *d, uint16_t n)
 {
 	for (int i = 0; i < 5000 && used_idx(d) != n; i++)
@@ -752,6 +796,7 @@ int main(void)
 	test_input_waits();
 	test_input_full();
 	test_bad_chains();
+	test_iommu();
 	test_worker_and_reset();
 	test_snapshot();
 	test_snapshot_refusals();

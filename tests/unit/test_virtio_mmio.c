@@ -315,7 +315,7 @@ static void test_queues(void)
 	wr(STATUS, S_ACK | S_DRV | S_FOK | S_DOK);
 	CHECK(rd(STATUS) == (S_ACK | S_DRV | S_FOK | S_DOK) && fdev.activations == 1,
 	      "DRIVER_OK with two good queues activates the device");
-	CHECK(vd.queues[0].vq.mem == &gm && vd.queues[1].vq.event_idx == false,
+	CHECK(vd.queues[0].vq.dma.mem == &gm && vd.queues[1].vq.event_idx == false,
 	      "the core armed the queues with guest memory and the negotiated features");
 	wr(QUEUE_READY, 0);
 	CHECK(rd(QUEUE_READY) == 1, "QueueReady 0 after DRIVER_OK ignored: the I/O thread owns the queue");

@@ -12,11 +12,13 @@
  * fuzz_virtio_net_tx (its input layout is described there).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include "fake_iommu.h"
 #include "fake_net.h"
 #include "fuzz_seed.h"
 #include "migration/state.h"
@@ -734,6 +736,99 @@ static void test_rx_faults(void)
 	bench_stop(&b);
 }
 
+/*
+ * Behind a fake IOMMU of 1 MiB pages mapping RAM onto itself (rings in
+ * page 0, receive buffers in pages 1 and 2, transmit buffers from page 3):
+ * a buffer the IOMMU refuses costs its frame, and the device goes on.
+ */
+static bool all_bytes_are(const uint8_t *p, size_t n, uint8_t v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != v)
+			return false;
+	return true;
+}
+
+static void test_iommu(void)
+{
+	struct fake_net b;
+	bench_start(&b, 1);
+	struct fake_iommu f;
+	fake_iommu_init(&f, FAKE_NET_RAM_GPA, 1 << 20);
+	fake_iommu_map_range(&f, FAKE_NET_RAM_GPA, FAKE_NET_RAM_GPA, 24);
+	virtio_device_set_iommu(&b.net.vd, &f.t, 0x30);
+	uint64_t features = offered(&b) & ~F(VIRTIO_NET_F_MTU); /* frames over 1514 bytes */
+	CHECK(!negotiate(&b, features & ~F(VIRTIO_F_ACCESS_PLATFORM)) && negotiate(&b, features),
+	      "FEATURES_OK only with ACCESS_PLATFORM");
+	uint64_t page1 = FAKE_NET_RAM_GPA + (1 << 20), page2 = page1 + (1 << 20), page3 = page2 + (1 << 20);
+	struct drv *t = &b.d[txq(0)], *r = &b.d[rxq(0)];
+	uint8_t buf[2048];
+	uint32_t id, len;
+
+	tx(&b, 0, plain, 100, 1, NULL, 0);
+	virtio_net_serve(&b.net.vd, txq(0));
+	CHECK(is_packet(buf, peer_recv(&b, 0, buf, sizeof(buf)), &plain, 100, 1) && f.last_source == 0x30,
+	      "a frame sent through the IOMMU");
+	fake_iommu_unmap(&f, page3);
+	uint16_t head = tx(&b, 0, plain, 100, 2, NULL, 0);
+	virtio_net_serve(&b.net.vd, txq(0));
+	used_elem(t, 1, &id, &len);
+	CHECK(peer_recv(&b, 0, buf, sizeof(buf)) < 0 && used_idx(t) == 2 && id == head && len == 0 &&
+	      counters(&b).tx_drops == 1 && f.faults == 1, "its buffer unmapped: not sent, returned, counted");
+	fake_iommu_map(&f, page3, page3, true, true);
+	uint8_t *p = packet(&plain, 100, 6);
+	struct seg two[2] = { { drv_alloc(t, HDR + 60), HDR + 60, false } };
+	t->next_buf = page3 + (1 << 20); /* the frame's end in page 4, unmapped */
+	two[1] = (struct seg){ drv_alloc(t, 40), 40, false };
+	memcpy(host(t, two[0].gpa), p, HDR + 60);
+	memcpy(host(t, two[1].gpa), p + HDR + 60, 40);
+	free(p);
+	fake_iommu_unmap(&f, two[1].gpa);
+	drv_offer(t, two, 2);
+	virtio_net_serve(&b.net.vd, txq(0));
+	CHECK(peer_recv(&b, 0, buf, sizeof(buf)) < 0 && used_idx(t) == 3 && counters(&b).tx_drops == 2,
+	      "the header and the frame's start mapped, its end not: nothing sent (no truncated frame)");
+
+	struct seg s = rx_buf(&b, 0, 2048);
+	head = head_of(&b, 0);
+	fake_iommu_unmap(&f, page1);
+	peer_send(&b, 0, plain, 60, 3);
+	virtio_net_receive(&b.net.pairs[0]);
+	used_elem(r, 0, &id, &len);
+	CHECK(used_idx(r) == 1 && id == head && len == 0 && all_bytes_are(host(r, s.gpa), 2048, 0xee) &&
+	      counters(&b).rx_drops == 1 && b.net.pairs[0].rx_len == 0,
+	      "a receive buffer unmapped: returned unused (len 0), untouched, the frame dropped and counted");
+
+	fake_iommu_map(&f, page1, page1, true, true);
+	rx_buf(&b, 0, 2048);
+	r->next_buf = page2;
+	struct seg second = rx_buf(&b, 0, 2048);
+	fake_iommu_unmap(&f, page2);
+	peer_send(&b, 0, plain, 3000, 4);
+	virtio_net_receive(&b.net.pairs[0]);
+	uint32_t id2, len2;
+	used_elem(r, 1, &id, &len);
+	used_elem(r, 2, &id2, &len2);
+	CHECK(used_idx(r) == 3 && len == 0 && len2 == 0 && all_bytes_are(host(r, second.gpa), 2048, 0xee) &&
+	      counters(&b).rx_drops == 2, "mergeable, the second buffer unmapped: both returned unused");
+	CHECK(!(virtio_get_status(&b.net.vd) & VIRTIO_STATUS_DEVICE_NEEDS_RESET), "the device goes on");
+	fake_iommu_map(&f, page2, page2, true, true);
+	s = rx_buf(&b, 0, 2048);
+	head = head_of(&b, 0);
+	peer_send(&b, 0, plain, 64, 5);
+	virtio_net_receive(&b.net.pairs[0]);
+	CHECK(used_idx(r) == 4 && rx_landed(&b, 0, 3, &s, head, plain, 1, 64, 5), "and delivers the next frame");
+
+	/* As if vhost-net had been opened (a stand-in fd): behind the IOMMU it is never used. */
+	b.net.pairs[0].vhost.fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	b.net.vhost = true;
+	CHECK(virtio_net_select_path(&b.net, true) == -ENOTSUP, "choosing vhost-net behind the IOMMU: -ENOTSUP");
+	uint8_t status = driver_ok(&b);
+	CHECK((status & VIRTIO_STATUS_DRIVER_OK) && !(status & VIRTIO_STATUS_DEVICE_NEEDS_RESET) && !b.net.vhost &&
+	      b.net.worker.running, "DRIVER_OK starts vmon's path instead of vhost-net's");
+	bench_stop(&b);
+}
+
 /* A driver fault under the real worker: the TAP queue leaves its set, so frames do not make it spin. */
 static void test_broken_worker(void)
 {
@@ -1070,6 +1165,7 @@ int main(int argc, char **argv)
 	test_rx_mergeable();
 	test_ctrl();
 	test_rx_faults();
+	test_iommu();
 	test_broken_worker();
 	test_stable_mac();
 	test_reset();

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "devices/virtio/rng.h"
+#include "fake_iommu.h"
 #include "fake_virtq.h"
 #include "migration/state.h"
 #include "pci/host.h"
@@ -32,9 +33,10 @@ struct fake_machine {
 	bool route_enabled[8];        /* by GSI - 100 */
 };
 
-static void fake_signal_msi(void *ctx, uint64_t address, uint32_t data)
+static void fake_signal_msi(void *ctx, uint16_t source_id, uint64_t address, uint32_t data)
 {
 	struct fake_machine *m = ctx;
+	(void)source_id;
 	m->msis++;
 	m->last_msi_address = address;
 	m->last_msi_data = data;
@@ -74,9 +76,11 @@ static int fake_create_msi_irqfd(void *ctx, uint32_t *gsi)
 	return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 }
 
-static int fake_route_msi_irqfd(void *ctx, uint32_t gsi, bool enabled, uint64_t address, uint32_t data)
+static int fake_route_msi_irqfd(void *ctx, uint32_t gsi, uint16_t source_id, bool enabled,
+				uint64_t address, uint32_t data)
 {
 	struct fake_machine *m = ctx;
+	(void)source_id;
 	(void)address;
 	(void)data;
 	m->route_enabled[gsi - 100] = enabled;
@@ -597,7 +601,7 @@ static void test_snapshot_refusals(void)
 
 	struct rig *dst = new_rng_rig();
 	CHECK(virtio_device_load(dst->vd, &reader, INSTANCE) == 0 && dst->vd->status == S_LIVE &&
-	      dst->vd->queues[0].vq.last_avail == 7 && dst->vd->queues[0].vq.mem == &dst->mem,
+	      dst->vd->queues[0].vq.last_avail == 7 && dst->vd->queues[0].vq.dma.mem == &dst->mem,
 	      "the unspoilt device loads, queue 0 armed with its indices");
 	free_rig(dst);
 	CHECK(load_fresh(&reader, INSTANCE + 1, why, sizeof(why)) == -EINVAL &&
@@ -720,6 +724,99 @@ static void test_snapshot_transport(void)
 	free(blob);
 }
 
+/* Accepts `features` (bits 0..63) and asks for FEATURES_OK; whether it stuck. */
+static bool accept_features(struct rig *r, uint64_t features)
+{
+	w8(r, 0x14, 0);
+	w8(r, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	w32(r, 0x08, 0);
+	w32(r, 0x0c, (uint32_t)features);
+	w32(r, 0x08, 1);
+	w32(r, 0x0c, (uint32_t)(features >> 32));
+	w8(r, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
+	return r8(r, 0x14) & VIRTIO_STATUS_FEATURES_OK;
+}
+
+/*
+ * Behind an IOMMU (virtio 1.2 §6.1): ACCESS_PLATFORM offered and
+ * required, and the rings are I/O virtual addresses of the function's
+ * requester id.
+ */
+static void test_iommu(void)
+{
+	const uint64_t iova = 0x40000000, version_1 = 1ull << 32, platform = 1ull << VIRTIO_F_ACCESS_PLATFORM;
+	struct rig *r = calloc(1, sizeof(*r));
+	rig_init(r, false, false);
+	w32(r, 0x00, 1);
+	CHECK(!(r32(r, 0x04) & 2), "no IOMMU: ACCESS_PLATFORM (bit 33) not offered");
+	struct fake_iommu f;
+	fake_iommu_init(&f, iova, 0x1000);
+	fake_iommu_map_range(&f, iova, 0x30000, 16);
+	virtio_pci_set_iommu(&r->vp, &f.t);
+	uint16_t rid = virtio_pci_requester_id(&r->vp);
+	CHECK(rid == r->vp.pci.slot << 3 && rid != 0 && r->vd->dma.source_id == rid && r->vd->dma.iommu == &f.t,
+	      "the device is behind the IOMMU as bus 0, its slot, function 0 (0x%x)", rid);
+	w32(r, 0x00, 1);
+	CHECK(r32(r, 0x04) & 2, "ACCESS_PLATFORM offered");
+	CHECK(!accept_features(r, version_1), "FEATURES_OK refused to a driver without ACCESS_PLATFORM");
+	CHECK(accept_features(r, version_1 | platform), "and kept with it");
+
+	int before = activations;
+	setup_queue(r, 0, iova, 0);
+	w8(r, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+		    VIRTIO_STATUS_DRIVER_OK);
+	CHECK(activations == before + 1 && !(r8(r, 0x14) & VIRTIO_STATUS_DEVICE_NEEDS_RESET) &&
+	      r->vd->queues[0].vq.dma.iommu == &f.t && f.calls > 0 && f.last_source == rid && f.faults == 0,
+	      "rings at I/O virtual addresses: translated as the function, the device activates");
+
+	accept_features(r, version_1 | platform);
+	setup_queue(r, 0, iova + 0x100000, 0);
+	w8(r, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+		    VIRTIO_STATUS_DRIVER_OK);
+	CHECK((r8(r, 0x14) & VIRTIO_STATUS_DEVICE_NEEDS_RESET) && f.faults == 1 && f.fault_iova == iova + 0x100000,
+	      "rings the IOMMU does not map: a fault, and the device needs a reset");
+	rig_destroy(r);
+	free(r);
+}
+
+/* virtio-rng behind the IOMMU, served directly: a buffer the IOMMU refuses goes back empty. */
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+static void test_rng_iommu(void)
+{
+	const uint64_t iova = 0x40000000;
+	struct rig *r = new_rng_rig();
+	struct fake_iommu f;
+	fake_iommu_init(&f, iova, 0x1000);
+	fake_iommu_map_range(&f, iova, 0x30000, 16);
+	virtio_pci_set_iommu(&r->vp, &f.t);
+	struct virtio_queue *q = &r->vd->queues[0];
+	q->vq = (struct virtq){ .dma = r->vd->dma, .size = 16, .desc_gpa = iova, .avail_gpa = iova + 0x1000,
+				.used_gpa = iova + 0x2000 };
+	q->enabled = virtq_init(&q->vq) == 0;
+	/* The fake driver sees the IOVAs: its RAM starts where iova maps. */
+	struct drv d = { .ram = r->ram + 0x30000, .ram_gpa = iova, .desc = iova, .avail = iova + 0x1000,
+			 .used = iova + 0x2000, .qsize = 16, .next_buf = iova + 0x3000, .buf_end = iova + 0x10000 };
+	struct seg two[] = { { iova + 0x5000, 32, true }, { iova + 0x3000, 32, true } };
+	struct seg fine = { iova + 0x4000, 32, true };
+	fake_iommu_unmap(&f, two[1].gpa);
+	drv_offer(&d, two, 2);
+	drv_offer(&d, &fine, 1);
+	virtio_rng_serve(r->vd, 0);
+	CHECK(q->enabled && used_idx(&d) == 2 && get32(&d, d.used + 8) == 0 && get32(&d, d.used + 16) == 32 &&
+	      all_zero(host(&d, two[0].gpa), 32) && all_zero(host(&d, two[1].gpa), 32) &&
+	      !all_zero(host(&d, fine.gpa), 32),
+	      "virtio-rng: a chain with a buffer the IOMMU refuses goes back with len 0, all of it "
+	      "untouched; the next is filled");
+	free_rig(r);
+}
+
 int main(void)
 {
 	struct rig *r = calloc(1, sizeof(*r));
@@ -738,5 +835,7 @@ int main(void)
 	test_snapshot_refusals();
 	test_snapshot_needs_reset();
 	test_snapshot_transport();
+	test_iommu();
+	test_rng_iommu();
 	return tap_finish();
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fake_iommu.h"
 #include "fuzz_seed.h"
 #include "tap.h"
 #include "virtio/virtio.h"
@@ -151,7 +152,7 @@ static void driver_set_start(struct driver *d, uint16_t start)
 static void driver_attach(struct driver *d, uint16_t size, unsigned features)
 {
 	d->vq = (struct virtq){
-		.mem = &d->gm, .size = size,
+		.dma.mem = &d->gm, .size = size,
 		.desc_gpa = d->base + DESC_OFF,
 		.avail_gpa = d->base + AVAIL_OFF,
 		.used_gpa = d->base + USED_OFF,
@@ -799,16 +800,16 @@ static void test_init(void)
 
 	struct guest_mem shifted;
 	guest_mem_init_flat(&shifted, d.ram, RAM_GPA + 8, RAM_SIZE);
-	d.vq.mem = &shifted;
+	d.vq.dma.mem = &shifted;
 	CHECK(init_with(&d, 16, RAM_GPA + 8, avail + 8, used + 8) == -EINVAL,
 	      "descriptor table at an aligned host address but gpa 8 mod 16 is refused");
 
 	struct guest_mem odd_host;
 	guest_mem_init_flat(&odd_host, d.ram + 1, RAM_GPA, RAM_SIZE - 1);
-	d.vq.mem = &odd_host;
+	d.vq.dma.mem = &odd_host;
 	CHECK(init_with(&d, 16, desc, avail, used) == -EINVAL,
 	      "aligned rings at misaligned host addresses are refused (no misaligned atomics)");
-	d.vq.mem = &d.gm;
+	d.vq.dma.mem = &d.gm;
 
 	/* The transport changed a ring after init: every call checks again. */
 	init_with(&d, 16, desc, avail, used);
@@ -818,8 +819,175 @@ static void test_init(void)
 	CHECK(virtq_should_notify(&d.vq), "and notify rather than guess");
 	d.vq.event_idx = true;
 	virtq_publish_avail_event(&d.vq);
-	d.vq.mem = NULL;
+	d.vq.dma.mem = NULL;
 	CHECK(virtq_init(&d.vq) == -EINVAL, "a queue without guest memory is refused");
+	driver_stop(&d);
+}
+
+/* --- through an IOMMU --- */
+
+#define PAGE   4096ull
+#define SOURCE 0x0028 /* the requester id the queue's device has */
+
+static struct fake_iommu iommu;
+
+static uint64_t page_gpa(unsigned i) { return RAM_GPA + i * PAGE; }
+
+/*
+ * The queue's addresses become I/O virtual addresses of a device behind
+ * the fake IOMMU, which maps the first 64 pages onto the same RAM pages.
+ */
+static void driver_behind_iommu(struct driver *d)
+{
+	fake_iommu_init(&iommu, RAM_GPA, PAGE);
+	fake_iommu_map_range(&iommu, RAM_GPA, RAM_GPA, FAKE_IOMMU_PAGES);
+	d->vq.dma.iommu = &iommu.t;
+	d->vq.dma.source_id = SOURCE;
+	if (virtq_init(&d->vq) != 0) {
+		printf("Bail out! virtq_init refused the queue behind the IOMMU\n");
+		exit(1);
+	}
+}
+
+/*
+ * A readable buffer across IOVA pages 8 and 9, a writable one across 9,
+ * 10 and 11, with pages 9 and 10 moved to GPA pages 20 and 21: four
+ * pieces, as 20 and 21 merge.
+ */
+static void put_scattered_chain(struct driver *d)
+{
+	fake_iommu_map(&iommu, page_gpa(9), page_gpa(20), true, true);
+	fake_iommu_map(&iommu, page_gpa(10), page_gpa(21), true, true);
+	static const struct seg segs[] = { { 0x20, 0 }, { 0x2000, WRITE } };
+	d->next_buf = page_gpa(8) + 0xff0;
+	put_chain(d, desc_gpa(d), 0, segs, 2);
+	offer(d, 0);
+}
+
+static void test_iommu_pieces(void)
+{
+	uint64_t noted[NOTED_WORDS];
+	struct driver d;
+	driver_start(&d, 16, 0);
+	driver_behind_iommu(&d);
+	put_scattered_chain(&d);
+	guest_mem_track_writes(&d.gm, true);
+	CHECK(virtq_pop(&d.vq, chain) == 1 && !chain->dma_fault, "a chain through the IOMMU is taken");
+	CHECK(chain->count == 4 && chain->readable_len == 0x20 && chain->writable_len == 0x2000,
+	      "two buffers in four pieces, with the buffers' lengths");
+	CHECK(buf_is(&d, 0, page_gpa(8) + 0xff0, 0x10, false) && buf_is(&d, 1, page_gpa(20), 0x10, false),
+	      "the readable buffer split at the page boundary");
+	CHECK(buf_is(&d, 2, page_gpa(20) + 0x10, 0x1ff0, true) && buf_is(&d, 3, page_gpa(11), 0x10, true),
+	      "the writable one: pages 20 and 21 merged, then page 11");
+	CHECK(iommu.last_source == SOURCE && iommu.faults == 0, "translated as the queue's device");
+	take_noted(&d, noted);
+	CHECK(page_noted(noted, 0x14000) && page_noted(noted, 0x15000) && page_noted(noted, 0xb000) &&
+	      !page_noted(noted, 0x9000) && !page_noted(noted, 0xa000),
+	      "the guest pages written are noted, not the IOVA's");
+	guest_mem_destroy(&d.gm);
+	driver_stop(&d);
+
+	driver_start(&d, 16, F_INDIRECT);
+	driver_behind_iommu(&d);
+	good_indirect(&d);
+	CHECK(virtq_pop(&d.vq, chain) == 1 && chain->count == 2 && !chain->dma_fault,
+	      "an indirect table through the IOMMU");
+	driver_stop(&d);
+}
+
+/* Pops a chain with a buffer the IOMMU refuses: taken, marked, nothing written. */
+static void expect_faulted(struct driver *d, bool end_left_out, unsigned count, const char *what)
+{
+	uint8_t *before = malloc(d->ram_size);
+	if (before)
+		memcpy(before, d->ram, d->ram_size);
+	uint16_t last_avail = d->vq.last_avail;
+	unsigned faults = iommu.faults;
+	int r = virtq_pop(&d->vq, chain);
+	CHECK(r == 1 && d->vq.last_avail == (uint16_t)(last_avail + 1) && chain->dma_fault &&
+	      chain->end_left_out == end_left_out && chain->count == count && iommu.faults > faults &&
+	      before && memcmp(before, d->ram, d->ram_size) == 0,
+	      "taken with dma_fault, the fault recorded, nothing written: %s", what);
+	free(before);
+}
+
+static void test_iommu_buffer_faults(void)
+{
+	struct driver d;
+	driver_start(&d, 16, 0);
+	driver_behind_iommu(&d);
+	put_scattered_chain(&d);
+	fake_iommu_unmap(&iommu, page_gpa(10));
+	expect_faulted(&d, true, 2, "the writable buffer's middle page unmapped");
+	CHECK(chain->writable_len == 0 && iommu.fault_iova == page_gpa(10) && iommu.fault_write &&
+	      iommu.last_source == SOURCE, "the refused buffer is left out; the fault names the write");
+	CHECK(virtq_push(&d.vq, chain->head, 0) == 0 && get16(&d, used_idx_gpa(&d)) == 1,
+	      "and the chain goes back as any other");
+
+	fake_iommu_map(&iommu, page_gpa(10), page_gpa(21), true, true);
+	fake_iommu_unmap(&iommu, page_gpa(8));
+	offer(&d, 0);
+	expect_faulted(&d, false, 2, "the readable buffer unmapped");
+	CHECK(buf_is(&d, 0, page_gpa(20) + 0x10, 0x1ff0, true) && chain->readable_len == 0,
+	      "the writable buffer after it is still listed (and ends the chain)");
+
+	fake_iommu_map(&iommu, page_gpa(8), page_gpa(8), true, true);
+	fake_iommu_map(&iommu, page_gpa(11), page_gpa(11), true, false);
+	offer(&d, 0);
+	expect_faulted(&d, true, 2, "a device-writable buffer on a read-only page");
+	fake_iommu_map(&iommu, page_gpa(11), page_gpa(11), true, true);
+	fake_iommu_map(&iommu, page_gpa(8), page_gpa(8), false, true);
+	offer(&d, 0);
+	expect_faulted(&d, false, 2, "a device-readable buffer on a write-only page");
+	driver_stop(&d);
+}
+
+/* Buffer pieces past VIRTQ_MAX_BUFS: the buffers that do not fit are left out, as refused. */
+static void test_iommu_too_many_pieces(void)
+{
+	struct driver d;
+	driver_start(&d, 16, F_INDIRECT);
+	driver_behind_iommu(&d);
+	for (unsigned i = 0; i < 3; i++) /* IOVA pages 30..32 onto 40, 42, 44: three pieces */
+		fake_iommu_map(&iommu, page_gpa(30 + i), page_gpa(40 + 2 * i), true, true);
+	put_indirect(&d, 0, table_gpa(&d), VIRTQ_MAX_CHAIN, 0);
+	for (uint16_t k = 0; k < VIRTQ_MAX_CHAIN; k++)
+		set_desc(&d, table_gpa(&d), k, page_gpa(30) + PAGE - 1, PAGE + 2, k + 1 < VIRTQ_MAX_CHAIN ? NEXT : 0,
+			 k + 1);
+	offer(&d, 0);
+	CHECK(virtq_pop(&d.vq, chain) == 1 && chain->dma_fault && chain->end_left_out &&
+	      chain->count == VIRTQ_MAX_BUFS - VIRTQ_MAX_BUFS % 3 && iommu.faults == 0,
+	      "1024 buffers of 3 pieces: as many as fit are listed, the chain marked, no IOMMU fault");
+	driver_stop(&d);
+}
+
+static void test_iommu_ring_faults(void)
+{
+	struct driver d;
+	driver_start(&d, 16, F_INDIRECT);
+	driver_behind_iommu(&d);
+	uint64_t desc = desc_gpa(&d), avail = d.vq.avail_gpa, used = d.vq.used_gpa;
+	fake_iommu_unmap(&iommu, desc);
+	CHECK(virtq_init(&d.vq) == -EINVAL && iommu.faults == 1, "a descriptor table the IOMMU refuses");
+	fake_iommu_map(&iommu, desc, desc, true, true);
+	fake_iommu_map(&iommu, used, used, true, false);
+	CHECK(virtq_init(&d.vq) == -EINVAL, "a used ring the device may not write");
+	fake_iommu_map(&iommu, used, used, true, true);
+	CHECK(init_with(&d, 16, desc + PAGE - 0x80, avail, used) == 0,
+	      "a descriptor table across two pages that stay adjacent");
+	fake_iommu_map(&iommu, desc + PAGE, page_gpa(50), true, true);
+	CHECK(init_with(&d, 16, desc + PAGE - 0x80, avail, used) == -EINVAL,
+	      "one whose second page is elsewhere: not host-contiguous");
+	fake_iommu_map(&iommu, desc + PAGE, desc + PAGE, true, true);
+	CHECK(init_with(&d, 16, desc, avail, used) == 0, "all mapped again");
+
+	good_indirect(&d);
+	fake_iommu_unmap(&iommu, table_gpa(&d));
+	expect_refused(&d, "an indirect table the IOMMU refuses breaks the queue");
+	fake_iommu_map(&iommu, table_gpa(&d), table_gpa(&d), true, true);
+	fake_iommu_unmap(&iommu, avail);
+	CHECK(virtq_pop(&d.vq, chain) == -EINVAL && virtq_push(&d.vq, 0, 0) == -EINVAL,
+	      "an avail ring unmapped after init: pop and push refuse the queue");
 	driver_stop(&d);
 }
 
@@ -921,6 +1089,10 @@ int main(int argc, char **argv)
 	test_bad_chains();
 	test_chain_bytes_limit();
 	test_init();
+	test_iommu_pieces();
+	test_iommu_buffer_faults();
+	test_iommu_too_many_pieces();
+	test_iommu_ring_faults();
 	free(chain);
 	return tap_finish();
 }

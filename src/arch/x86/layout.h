@@ -45,6 +45,8 @@
 #define LAYOUT_VTD_BASE         0xfed90000ull
 #define LAYOUT_VTD_SIZE         0x1000ull
 #define LAYOUT_IOAPIC_SOURCE_ID 0xff00
+/* --test-hooks: the DMA probe's 8 bytes (devices/test/dma_probe.h), the page after. */
+#define LAYOUT_DMA_PROBE_BASE   0xfed91000ull
 
 /* I/O ports. */
 #define PORT_COM1         0x3f8

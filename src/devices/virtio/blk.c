@@ -16,7 +16,9 @@
  * A chain without a writable byte cannot be answered: it is given back
  * with len 0 and counted (bad_chains), the driver's request left without a
  * status. It is not treated as a broken ring (NEEDS_RESET), as the ring
- * itself is fine and the other requests can go on.
+ * itself is fine and the other requests can go on. Nor is a request whose
+ * buffers the IOMMU refused: it fails with IOERR, or as a chain without a
+ * status byte when the byte itself was refused.
  */
 #include "devices/virtio/blk.h"
 
@@ -309,6 +311,17 @@ static uint8_t parse(struct virtio_blk *blk, struct blk_req *req, const struct v
 	}
 }
 
+/*
+ * The IOMMU refused some of the request's buffers (dma_fault): no data
+ * moves, and the driver gets VIRTIO_BLK_S_IOERR (§5.2.6) in a status
+ * byte it did map.
+ */
+static uint8_t dma_refused(struct virtio_blk *blk)
+{
+	complain(blk, "the IOMMU refused a request's buffer", 0);
+	return VIRTIO_BLK_S_IOERR;
+}
+
 /* --- serving --- */
 
 /* Submits req; false when the backend is full (req is kept as pending). */
@@ -372,9 +385,10 @@ static bool take_one(struct virtio_blk *blk, struct virtio_blk_queue *q, struct 
 		return false;
 
 	count(&blk->requests, 1);
-	if (chain.writable_len == 0) {
+	if (chain.writable_len == 0 || chain.end_left_out) {
 		count(&blk->bad_chains, 1);
-		complain(blk, "request without a status byte", 0);
+		complain(blk, chain.end_left_out ? "the IOMMU refused a request's status byte"
+						 : "request without a status byte", 0);
 		virtq_push(vq, chain.head, 0);
 		q->pushed = true;
 		return true;
@@ -387,7 +401,7 @@ static bool take_one(struct virtio_blk *blk, struct virtio_blk_queue *q, struct 
 	req->data_written = 0;
 	req->niov = 0;
 	req->br.done = NULL;
-	uint8_t status = parse(blk, req, &chain);
+	uint8_t status = chain.dma_fault ? dma_refused(blk) : parse(blk, req, &chain);
 	if (status != VIRTIO_BLK_S_OK || !req->br.done) {
 		req_finish(q, req, status);
 		return true;

@@ -6,7 +6,8 @@
  * writable descriptors, if any, are ignored and chains go back with len 0.
  * Receive chains get input in their writable bytes only; one without
  * writable bytes is given back empty and counted (bad_chains), as the
- * ring itself is fine.
+ * ring itself is fine. So is a chain of either queue with a buffer the
+ * IOMMU refused (dma_fault): none of its bytes is read or written.
  */
 #include "devices/virtio/console.h"
 
@@ -60,6 +61,16 @@ static void broken(struct virtio_console *con, bool *flag, const char *queue)
 	virtio_device_needs_reset(&con->vd);
 }
 
+/* A chain with a buffer the IOMMU refused: counted, and given back empty by the caller. */
+static bool refused(struct virtio_console *con, const struct virtq_chain *c)
+{
+	if (c->dma_fault) {
+		con->bad_chains++;
+		complain(con, "the IOMMU refused a buffer");
+	}
+	return c->dma_fault;
+}
+
 /* --- output: transmitq --- */
 
 /*
@@ -103,7 +114,7 @@ static void serve_tx(struct virtio_console *con, struct virtq *vq)
 				break;
 			con->tx_held = true; /* tx_done: 0, or what was written before a quiesce */
 		}
-		if (!write_held(con))
+		if (!refused(con, &con->tx_chain) && !write_held(con))
 			break; /* backend full: keep the chain until on_output_space */
 		con->tx_held = false;
 		con->tx_done = 0;
@@ -163,7 +174,9 @@ static void serve_rx(struct virtio_console *con, struct virtq *vq)
 		if (ret == 0)
 			break; /* no buffers: the input waits for the driver's next kick */
 		uint32_t written = 0;
-		if (con->rx_chain.writable_len == 0) {
+		if (refused(con, &con->rx_chain)) {
+			/* back empty: the input waits for the next chain */
+		} else if (con->rx_chain.writable_len == 0) {
 			con->bad_chains++;
 			complain(con, "receive buffer without writable bytes");
 		} else {

@@ -73,7 +73,7 @@ struct virtio_console {
 	/* Counters, written only by the worker. */
 	uint64_t bytes_out;            /* guest output accepted by the backend */
 	uint64_t bytes_in;             /* host input given to the guest */
-	uint64_t bad_chains;           /* receive chains without writable bytes */
+	uint64_t bad_chains;           /* receive chains without writable bytes; chains the IOMMU refused */
 
 	/* Protects the fields below: the backend's thread, the worker, vCPUs. */
 	pthread_mutex_t lock;

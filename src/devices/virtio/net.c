@@ -143,6 +143,11 @@ static void transmit_chain(struct net_pair *p, const struct virtq_chain *c)
 {
 	struct virtio_net *net = p->net;
 	uint8_t wire[VIRTIO_NET_HDR_LEN];
+	if (c->dma_fault) { /* part of the frame is not the device's to read */
+		complain(net, "the IOMMU refused a transmit buffer", NULL);
+		net_count(&p->counters.tx_drops, 1);
+		return;
+	}
 	if (c->readable_len < VIRTIO_NET_HDR_LEN ||
 	    virtq_chain_read(c, 0, wire, sizeof(wire)) < sizeof(wire)) {
 		complain(net, "transmit chain shorter than the virtio-net header", NULL);
@@ -220,7 +225,7 @@ static void serve_tx(struct net_pair *p)
 
 /* --- receive --- */
 
-enum rx_result { RX_DELIVERED, RX_DROPPED, RX_NO_BUFFERS, RX_BROKEN };
+enum rx_result { RX_DELIVERED, RX_DROPPED, RX_RETURNED, RX_NO_BUFFERS, RX_BROKEN };
 
 /*
  * §5.1.6.3: receive buffers are device-writable, and the first holds the
@@ -229,6 +234,20 @@ enum rx_result { RX_DELIVERED, RX_DROPPED, RX_NO_BUFFERS, RX_BROKEN };
 static bool rx_chain_usable(const struct virtq_chain *c, bool first)
 {
 	return c->writable_len >= (first ? VIRTIO_NET_HDR_LEN : 1);
+}
+
+/*
+ * A receive chain with a buffer the IOMMU refused: the frame is dropped,
+ * and the n chains taken for it, that one last, go back unused (len 0,
+ * shorter than any header: Linux drops such a buffer as a runt).
+ */
+static enum rx_result return_unused(struct net_pair *p, struct virtq *vq, struct virtq_used *used,
+				    unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		used[i].len = 0;
+	complain(p->net, "the IOMMU refused a receive buffer", NULL);
+	return virtq_push_many(vq, used, n) < 0 ? RX_BROKEN : RX_RETURNED;
 }
 
 /*
@@ -250,6 +269,10 @@ static enum rx_result deliver_frame(struct net_pair *p)
 	while (done < p->rx_len && taken < most) {
 		struct virtq_chain *c = taken ? p->chain : p->first_chain;
 		int got = virtq_pop(vq, c);
+		if (got > 0 && c->dma_fault) {
+			used[taken] = (struct virtq_used){ .head = c->head };
+			return return_unused(p, vq, used, taken + 1);
+		}
 		if (got < 0 || (got > 0 && !rx_chain_usable(c, taken == 0)))
 			return RX_BROKEN;
 		if (got == 0) {
@@ -352,10 +375,10 @@ void virtio_net_receive(struct net_pair *p)
 		if (r == RX_DELIVERED) {
 			net_count(&p->counters.rx_packets, 1);
 			net_count(&p->counters.rx_bytes, p->rx_len - VIRTIO_NET_HDR_LEN);
-			pushed = true;
 		} else {
 			net_count(&p->counters.rx_drops, 1);
 		}
+		pushed |= r != RX_DROPPED;
 		p->rx_len = 0;
 	}
 	if (pushed)
@@ -427,10 +450,11 @@ static void serve_ctrl(struct virtio_net *net)
 		}
 		if ((got = virtq_pop(vq, p->chain)) <= 0)
 			break;
-		uint8_t ack = control_command(net, p->chain);
+		/* A command the IOMMU refused part of is not run, nor answered (len 0). */
+		uint8_t ack = p->chain->dma_fault ? VIRTIO_NET_ERR : control_command(net, p->chain);
 		if (ack != VIRTIO_NET_OK)
 			net->ctrl_errors++;
-		uint32_t written = virtq_chain_write(p->chain, 0, &ack, 1);
+		uint32_t written = p->chain->dma_fault ? 0 : virtq_chain_write(p->chain, 0, &ack, 1);
 		if (virtq_push(vq, p->chain->head, written) < 0) {
 			got = -EINVAL;
 			break;
@@ -528,6 +552,11 @@ static unsigned worker_fds(struct virtio_net *net, struct virtio_worker_fd *fds)
  */
 static int start_data_path(struct virtio_net *net)
 {
+	if (net->vhost && !net_vhost_usable(net)) {
+		log_info("virtio-net %s: behind the IOMMU, vmon moves the frames itself",
+			 net->is_tap ? net->tap.name : "(test)");
+		net_switch_path(net, false);
+	}
 	int ret = set_offloads(net);
 	for (unsigned i = 0; ret == 0 && net->vhost && i < active_pairs(net); i++) {
 		ret = net_vhost_start_pair(&net->pairs[i]);
@@ -860,63 +889,4 @@ void virtio_net_destroy(struct virtio_net *net)
 	free_pairs(net);
 	if (net->is_tap)
 		tap_close(&net->tap);
-}
-
-static void add_counters(struct net_counters *sum, const struct net_counters *c)
-{
-	sum->rx_packets += __atomic_load_n(&c->rx_packets, __ATOMIC_RELAXED);
-	sum->rx_bytes += __atomic_load_n(&c->rx_bytes, __ATOMIC_RELAXED);
-	sum->rx_drops += __atomic_load_n(&c->rx_drops, __ATOMIC_RELAXED);
-	sum->tx_packets += __atomic_load_n(&c->tx_packets, __ATOMIC_RELAXED);
-	sum->tx_bytes += __atomic_load_n(&c->tx_bytes, __ATOMIC_RELAXED);
-	sum->tx_drops += __atomic_load_n(&c->tx_drops, __ATOMIC_RELAXED);
-}
-
-/* What the path in use counted itself. */
-static void path_counters(const struct virtio_net *net, struct net_counters *out)
-{
-	memset(out, 0, sizeof(*out));
-	if (__atomic_load_n(&net->vhost, __ATOMIC_RELAXED)) {
-		net_vhost_counters(net, out);
-		return;
-	}
-	for (unsigned i = 0; i < net->nr_pairs; i++)
-		add_counters(out, &net->pairs[i].counters);
-}
-
-void virtio_net_counters(const struct virtio_net *net, struct net_counters *out)
-{
-	path_counters(net, out);
-	add_counters(out, &net->carried);
-}
-
-/* From now on the counters read `total` plus what the path in use counts past `path`. */
-static void carry_counters(struct virtio_net *net, const struct net_counters *total,
-			   const struct net_counters *path)
-{
-	struct net_counters *c = &net->carried;
-	__atomic_store_n(&c->rx_packets, total->rx_packets - path->rx_packets, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->rx_bytes, total->rx_bytes - path->rx_bytes, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->rx_drops, total->rx_drops - path->rx_drops, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->tx_packets, total->tx_packets - path->tx_packets, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->tx_bytes, total->tx_bytes - path->tx_bytes, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->tx_drops, total->tx_drops - path->tx_drops, __ATOMIC_RELAXED);
-}
-
-/* Under control_lock: no activation, reset or unquiesce starts the worker meanwhile. */
-int virtio_net_select_path(struct virtio_net *net, bool vhost)
-{
-	if (vhost && !net_vhost_opened(net))
-		return -ENOTSUP;
-	pthread_mutex_lock(&net->vd.control_lock);
-	int ret = net->worker.running ? -EBUSY : 0;
-	if (ret == 0) {
-		struct net_counters total, path;
-		virtio_net_counters(net, &total);
-		__atomic_store_n(&net->vhost, vhost, __ATOMIC_RELAXED);
-		path_counters(net, &path);
-		carry_counters(net, &total, &path);
-	}
-	pthread_mutex_unlock(&net->vd.control_lock);
-	return ret;
 }

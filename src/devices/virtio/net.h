@@ -22,6 +22,12 @@
  *    buffers the TAP queue is paused until the driver adds some.
  * The controlq is always vmon's: VQ_PAIRS_SET attaches the TAP queues the
  * driver uses (§5.1.6.5.5); other commands are answered VIRTIO_NET_ERR.
+ * A device behind an IOMMU (virtio_device_set_iommu) is served by vmon's
+ * path only: vhost-net would take the driver's I/O virtual addresses for
+ * guest-physical ones (vmon does not program its device IOTLB). Such a
+ * device leaves vhost-net at its next start, and virtio_net_select_path
+ * will not put it back; a machine with an IOMMU best opens no vhost-net
+ * at all (NET_VHOST_OFF).
  *
  * Snapshots and migration (virtio_device_quiesce): quiesce stops the
  * worker and, on vhost-net, takes the rings back with the indices the
@@ -35,8 +41,9 @@
  *
  * Bad input never stops the device: a malformed transmit chain, a header
  * asking for an offload that was not negotiated, a frame over the MTU (on
- * vmon's path; vhost-net leaves that to the TAP) or the receive buffers:
- * the frame is dropped, counted and logged once. A TAP that goes away sets
+ * vmon's path; vhost-net leaves that to the TAP) or the receive buffers,
+ * a buffer the IOMMU refuses: the frame is dropped, counted and logged
+ * once (the receive chains taken for it go back unused, length 0). A TAP that goes away sets
  * the link down (a configuration change) and later frames are dropped.
  * Only a ring that breaks the virtqueue rules, or a receive chain with no
  * room for the header, sets NEEDS_RESET; the device then serves nothing
@@ -167,8 +174,8 @@ void virtio_net_counters(const struct virtio_net *net, struct net_counters *out)
  * until the next call; only while the device is quiesced or not
  * activated. The negotiated features hold on both: with vhost-net opened
  * the device offers only the ring features vhost-net has, and vmon's path
- * has every one it offers. 0; -ENOTSUP: vhost-net was not opened; -EBUSY:
- * the device is serving.
+ * has every one it offers. 0; -ENOTSUP: vhost-net was not opened, or the
+ * device is behind an IOMMU; -EBUSY: the device is serving.
  */
 int virtio_net_select_path(struct virtio_net *net, bool vhost);
 

@@ -66,7 +66,7 @@ static int start_vring(struct net_pair *p, unsigned which)
 {
 	unsigned q = ring_queue(p, which);
 	struct virtio_queue *queue = &p->net->vd.queues[q];
-	const struct guest_mem *mem = p->net->vd.mem;
+	const struct guest_mem *mem = p->net->vd.dma.mem; /* no IOMMU: addresses are guest-physical */
 	uint16_t size = queue->vq.size;
 	struct vhost_vring r = {
 		.index = which, .size = size, .last_avail = queue->vq.last_avail,
@@ -93,10 +93,12 @@ static bool ring_enabled(const struct net_pair *p, unsigned which)
 int net_vhost_start_pair(struct net_pair *p)
 {
 	struct virtio_net *net = p->net;
+	if (!net_vhost_usable(net))
+		return -EOPNOTSUPP;
 	p->vhost_owns_rings = true; /* from the first ioctl on, for a stop after a failure */
 	int ret = vhost_net_set_features(&p->vhost, vhost_features(net, p));
 	if (ret == 0)
-		ret = vhost_net_set_memory(&p->vhost, net->vd.mem);
+		ret = vhost_net_set_memory(&p->vhost, net->vd.dma.mem);
 	for (unsigned which = 0; ret == 0 && which < 2; which++)
 		if (ring_enabled(p, which))
 			ret = start_vring(p, which);
@@ -131,7 +133,7 @@ static int read_back_vring(struct net_pair *p, unsigned which)
 	uint16_t last_avail, used_idx;
 	int ret = stop_vring(p, which, &last_avail);
 	if (ret == 0)
-		ret = guest_mem_read(p->net->vd.mem, vq->used_gpa + 2, &used_idx, sizeof(used_idx));
+		ret = dma_read(&vq->dma, vq->used_gpa + 2, &used_idx, sizeof(used_idx));
 	if (ret < 0)
 		return ret;
 	vq->last_avail = last_avail;
@@ -169,6 +171,16 @@ int net_vhost_quiesce_pair(struct net_pair *p)
 bool net_vhost_opened(const struct virtio_net *net)
 {
 	return net->pairs[0].vhost.fd >= 0;
+}
+
+/*
+ * vhost-net would take the driver's I/O virtual addresses for
+ * guest-physical ones: vmon does not program its device IOTLB, so a
+ * device behind an IOMMU never hands it the rings.
+ */
+bool net_vhost_usable(const struct virtio_net *net)
+{
+	return net_vhost_opened(net) && !net->vd.dma.iommu;
 }
 
 int net_vhost_open(struct virtio_net *net, enum net_vhost_mode mode, const char **why)

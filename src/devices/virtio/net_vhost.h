@@ -5,7 +5,7 @@
  * frames between the rings and the TAP queue; at reset they are taken
  * back. Interrupts go straight to KVM through the transport's irqfd for the
  * queue's vector, or through an eventfd the worker relays ("relays").
- * Internal to virtio-net: only net.c calls these.
+ * Internal to virtio-net: only net.c and net_path.c call these.
  */
 #ifndef VMON_DEVICES_VIRTIO_NET_VHOST_H
 #define VMON_DEVICES_VIRTIO_NET_VHOST_H
@@ -21,9 +21,14 @@ static inline unsigned net_tx_queue(const struct net_pair *p) { return 2 * p->in
  * on a host without /dev/vhost-net (vmon's own path). 0 or -errno with *why.
  */
 int net_vhost_open(struct virtio_net *net, enum net_vhost_mode mode, const char **why);
-/* Whether vhost-net was opened (virtio_net_select_path may choose it). */
+/* Whether vhost-net was opened. */
 bool net_vhost_opened(const struct virtio_net *net);
-/* Hands the pair's enabled queues to vhost-net, from the indices in vd->queues. 0 or -errno. */
+/* Whether it may serve the device: opened, and the device not behind an IOMMU. */
+bool net_vhost_usable(const struct virtio_net *net);
+/*
+ * Hands the pair's enabled queues to vhost-net, from the indices in
+ * vd->queues. 0 or -errno (-EOPNOTSUPP: not net_vhost_usable).
+ */
 int net_vhost_start_pair(struct net_pair *p);
 /* Takes them back (harmless on a pair never started) and closes its relays. */
 void net_vhost_stop_pair(struct net_pair *p);
@@ -39,5 +44,11 @@ void net_vhost_close_relays(struct net_pair *p);
 unsigned net_vhost_relay_fds(struct net_pair *p, struct virtio_worker_fd *fds);
 /* The counters on vhost-net: the TAP's own since vmon opened it (its tx is the guest's rx). */
 void net_vhost_counters(const struct virtio_net *net, struct net_counters *out);
+
+/*
+ * net_path.c: the data path from the next start on (net->vhost), the
+ * counters going on from where they are. The worker must be stopped.
+ */
+void net_switch_path(struct virtio_net *net, bool vhost);
 
 #endif

@@ -61,7 +61,8 @@ void virtio_rng_serve(struct virtio_device *vd, unsigned queue)
 		}
 		if (ret == 0)
 			break;
-		uint32_t written = fill_chain(&chain);
+		/* A buffer the IOMMU refused: the chain goes back empty. */
+		uint32_t written = chain.dma_fault ? 0 : fill_chain(&chain);
 		rng->bytes_given += written; /* uint64_t: a chain holds at most 2^32 bytes */
 		virtq_push(vq, chain.head, written);
 		pushed = true;
