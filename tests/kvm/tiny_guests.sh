@@ -67,6 +67,16 @@ tap_check "hostile guest: rep insb from an unclaimed port reads all-ones" says h
 tap_check "hostile guest: ends with a normal power-off" status_is hostile 0
 status_is hostile 0 || show hostile
 
+# --iommu: the split irqchip, vmon's IOAPIC, the VT-d unit and its DMAR
+# table on this host's KVM; the guest's checks as without it.
+run_guest iommu --kernel "$guests/pvh_io.elf" --cpus 2 --iommu intel,intremap=on --test-hooks
+tap_check "--iommu intel,intremap=on: the PVH guest's checks pass" says iommu "pvh-start-info ok"
+tap_check "--iommu intel,intremap=on: power-off ends vmon with status 0" status_is iommu 0
+status_is iommu 0 || show iommu
+run_guest hostile-iommu --kernel "$guests/pvh_hostile.elf" --iommu intel,intremap=on
+tap_check "hostile guest behind --iommu: vmon survives the sweep and powers off" status_is hostile-iommu 0
+status_is hostile-iommu 0 || show hostile-iommu
+
 # Too few file descriptors for 8 vCPUs: creation fails half-way; vmon says
 # so and exits with status 1 instead of crashing.
 (ulimit -n 12; exec "$vmon" run --kernel "$guests/pvh_io.elf" --cpus 8) </dev/null \
