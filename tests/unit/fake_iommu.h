@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -48,6 +49,15 @@ static inline int fake_iommu_translate(void *ctx, uint16_t source_id, uint64_t i
 	*gpa = f->pages[i].gpa + off;
 	*span = f->page - off;
 	return 0;
+}
+
+/* Whether n bytes at p all hold v: what a refused DMA must leave alone. */
+static inline bool all_bytes_are(const uint8_t *p, size_t n, uint8_t v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != v)
+			return false;
+	return true;
 }
 
 static inline void fake_iommu_init(struct fake_iommu *f, uint64_t iova_base, uint64_t page)

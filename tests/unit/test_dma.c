@@ -23,14 +23,6 @@ static struct guest_mem gm;
 static uint64_t gpa_page(unsigned i) { return RAM_GPA + i * PAGE; }
 static uint8_t *host_page(unsigned i) { return ram + i * PAGE; }
 
-static bool all_bytes(const uint8_t *p, uint64_t len, uint8_t v)
-{
-	for (uint64_t i = 0; i < len; i++)
-		if (p[i] != v)
-			return false;
-	return true;
-}
-
 static void test_guest_physical(void)
 {
 	struct dma_space d = { .mem = &gm };
@@ -120,8 +112,8 @@ static void test_faults(void)
 	uint8_t buf[3 * PAGE];
 	memset(buf, 0x55, sizeof(buf));
 	CHECK(dma_write(&d, IOVA, buf, sizeof(buf)) == -EFAULT, "dma_write over it fails");
-	CHECK(all_bytes(ram, RAM_PAGES * PAGE, 0xaa), "and writes nothing, not even the permitted pages");
-	CHECK(dma_read(&d, IOVA, buf, sizeof(buf)) == -EFAULT && all_bytes(buf, sizeof(buf), 0x55),
+	CHECK(all_bytes_are(ram, RAM_PAGES * PAGE, 0xaa), "and writes nothing, not even the permitted pages");
+	CHECK(dma_read(&d, IOVA, buf, sizeof(buf)) == -EFAULT && all_bytes_are(buf, sizeof(buf), 0x55),
 	      "dma_read over it fails and copies nothing");
 	CHECK(dma_ptr(&d, IOVA + 2 * PAGE, 1, false) == NULL, "dma_ptr: NULL");
 
@@ -193,7 +185,7 @@ static void test_long_copy(void)
 	      "and reads back");
 	fake_iommu_unmap(&f, IOVA + 23 * PAGE);
 	memset(ram, 0xaa, RAM_PAGES * PAGE);
-	CHECK(dma_write(&d, IOVA, buf, sizeof(buf)) == -EFAULT && all_bytes(ram, RAM_PAGES * PAGE, 0xaa),
+	CHECK(dma_write(&d, IOVA, buf, sizeof(buf)) == -EFAULT && all_bytes_are(ram, RAM_PAGES * PAGE, 0xaa),
 	      "its last page unmapped, nothing is written");
 }
 

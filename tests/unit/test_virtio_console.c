@@ -245,14 +245,6 @@ static uint32_t cfg32(struct virtio_device *vd, uint64_t off)
 	return le32toh(v);
 }
 
-static bool all_bytes(const uint8_t *p, size_t n, uint8_t v)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != v)
-			return false;
-	return true;
-}
-
 /* --- tests --- */
 
 static void test_config(void)
@@ -332,7 +324,7 @@ static void test_output_in_order(void)
 		ok &= id == heads[k] && len == 0;
 	}
 	CHECK(ok, "in order, with len 0");
-	CHECK(all_bytes(host(d, c2[2].gpa), 8, '.'), "writable descriptors are left alone");
+	CHECK(all_bytes_are(host(d, c2[2].gpa), 8, '.'), "writable descriptors are left alone");
 	CHECK(atomic_load(&b.notifies[TXQ]) == 1, "one interrupt for the batch");
 	CHECK(b.con.bytes_out == 26, "counted");
 	virtio_console_serve(&b.con.vd, TXQ);
@@ -531,7 +523,7 @@ static void test_iommu(void)
 	virtio_console_serve(&b.con.vd, RXQ);
 	uint32_t id, len;
 	used_elem(&b.rx, 0, &id, &len);
-	CHECK(used_idx(&b.rx) == 1 && len == 0 && all_bytes(host(&b.rx, refused.gpa), 8, '.') &&
+	CHECK(used_idx(&b.rx) == 1 && len == 0 && all_bytes_are(host(&b.rx, refused.gpa), 8, '.') &&
 	      b.con.input_len == 1 && b.con.bad_chains == 1 && f.faults == 1,
 	      "a receive buffer refused: back with len 0, untouched, the input kept");
 	b.rx.next_buf = RAM_GPA + 0x8000;

@@ -741,14 +741,6 @@ static void test_rx_faults(void)
  * page 0, receive buffers in pages 1 and 2, transmit buffers from page 3):
  * a buffer the IOMMU refuses costs its frame, and the device goes on.
  */
-static bool all_bytes_are(const uint8_t *p, size_t n, uint8_t v)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != v)
-			return false;
-	return true;
-}
-
 static void test_iommu(void)
 {
 	struct fake_net b;
