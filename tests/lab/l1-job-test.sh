@@ -21,8 +21,8 @@
 #
 # lab.cases=LIST picks the groups of cases: base (bzimage, pvh, kill, hvc),
 # net (net-vhost, net-novhost, net-mq), api (the management API, vmon
-# only) and migrate (snapshot, restore and live migration, vmon only);
-# default all four.  The api case also prints
+# only), migrate (snapshot, restore and live migration, vmon only) and
+# iommu (the emulated VT-d, vmon only); default all five.  The api case also prints
 #   LAB-API-CALL name=NAME status=CODE body=ANSWER   (each curl call)
 #   LAB-API KEY=VALUE ...                            (ticks, the 1,000 calls)
 #   L1:metrics:api| <each line of the metrics file>
@@ -40,11 +40,12 @@ make_disks() {
 	{ printf 'VMONDISK'; head -c $((16 * 1024 * 1024 - 8)) /dev/zero; } >/tmp/vdb.img
 }
 
-# disk_args VMM: vmon's --disk options (QEMU's microvm runs without disks here).
+# disk_args VMM [TRANSPORT]: vmon's --disk options (QEMU's microvm runs
+# without disks here); the read-only disk on virtio-mmio unless TRANSPORT.
 disk_args() {
 	[ "$1" = vmon ] || return 0
 	echo "--disk path=/tmp/vda.img,serial=VMONDISK1"
-	echo "--disk path=/tmp/vdb.img,transport=mmio,readonly=on,serial=VMONDISK2"
+	echo "--disk path=/tmp/vdb.img,transport=${2:-mmio},readonly=on,serial=VMONDISK2"
 }
 
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
@@ -176,13 +177,23 @@ run_hvc_case() {
 # gets a fresh tapN (see net_tap).  L1 listens for NIC 0's two transfers
 # before the VMM starts, and pings every NIC when the guest prints
 # "LAB-NET ready".
+#
+# NET_SCENARIO (default net), NET_APPEND and NET_ARGS add to the guest's
+# scenario, command line and the VMM's options; with NET_DISKS=pci the case
+# also has both disks, on PCI, and reports them like run_case.
 run_net_case() {
 	_name=$1 _cpus=$2
 	shift 2
 	_vmm=$(cmdline_value lab.vmm vmon)
-	echo "LAB-CASE-BEGIN name=$_name vmm=$_vmm kernel=/lab/bzImage scenario=net uptime=$(uptime_s)"
-	_args='' _nics='' _queues=1
-	_append="console=ttyS0 lab.scenario=net"
+	_scenario=${NET_SCENARIO:-net}
+	if [ -n "${NET_DISKS:-}" ]; then
+		case_begin "$_name" /lab/bzImage "$_scenario"
+	else
+		echo "LAB-CASE-BEGIN name=$_name vmm=$_vmm kernel=/lab/bzImage scenario=$_scenario uptime=$(uptime_s)"
+	fi
+	_args="${NET_ARGS:-}" _nics='' _queues=1
+	[ -n "${NET_DISKS:-}" ] && _args="$_args $(disk_args "$_vmm" "$NET_DISKS" | tr '\n' ' ')"
+	_append="console=ttyS0 lab.scenario=$_scenario ${NET_APPEND:-}"
 	for _nic in "$@"; do
 		_n=${_nic%%:*} _r=${_nic#*:}
 		_q=${_r%%:*} _r=${_r#*:}
@@ -228,6 +239,20 @@ run_net_case() {
 		_stats="$_stats $(net_tap_stats "$_n")"
 	done
 	echo "LAB-CASE-NET name=$_name recv_sha=$(sha256sum </tmp/net.rx | cut -d' ' -f1) recv_bytes=$(wc -c </tmp/net.rx) recv_end=$_recv_end send_end=$_send_end sent_sha=$NET_TX_SHA $_pings$_stats"
+	if [ -n "${NET_DISKS:-}" ]; then
+		report_raw "$_name" "$RAW_CHECK_BLOCKS"
+		report_ext4 "$_name"
+	fi
+}
+
+# run_iommu_case NAME CPUS IOMMU: the guest behind `--iommu IOMMU` with
+# intel_iommu=on iommu.strict=1 (Linux 6.1 ignores the older iommu=strict
+# on x86 and stays lazy), both disks and one NIC on PCI, and vmon's
+# DMA test hook: the IOMMU checks, then the checks and the network checks
+# of the other cases, unchanged (l2-init.sh's iommu scenario).
+run_iommu_case() {
+	NET_SCENARIO=iommu NET_DISKS=pci NET_APPEND="intel_iommu=on iommu.strict=1" \
+		NET_ARGS="--iommu $3 --test-hooks" run_net_case "$1" "$2" 0:1:off:pci
 }
 
 # --- the management API case ---
@@ -612,7 +637,7 @@ run_migrate_case() {
 	report_ext4 "$_name"
 }
 
-_cases=$(cmdline_value lab.cases base,net,api,migrate)
+_cases=$(cmdline_value lab.cases base,net,api,migrate,iommu)
 case ,$_cases, in
 *,base,*)
 	run_case bzimage /lab/bzImage checks-poweroff
@@ -633,6 +658,16 @@ case ,$_cases, in
 	run_net_case net-novhost 1 0:1:off:pci 1:1:on:mmio
 	# Two queue pairs on 2 vCPUs, with the default vhost setting.
 	run_net_case net-mq 2 0:2:auto:pci
+	;;
+esac
+case ,$_cases, in
+*,iommu,*)
+	if [ "$(cmdline_value lab.vmm vmon)" = vmon ]; then
+		net_make_payload
+		# DMA remapping with vmon's IOAPIC, then interrupt remapping too on 2 vCPUs.
+		run_iommu_case iommu-strict 1 intel
+		run_iommu_case iommu-ir 2 intel,intremap=on
+	fi
 	;;
 esac
 case ,$_cases, in

@@ -33,6 +33,12 @@
 #            0, the console works in the destination, every file reads
 #            back and e2fsck finds the ext4 clean (run_migrate_case in
 #            l1-job-test.sh)
+#   iommu-*  (vmon only) the guest behind --iommu intel with intel_iommu=on
+#            iommu.strict=1, once without interrupt remapping on 1 vCPU
+#            (vmon's own IOAPIC still), once with it on 2: the kernel's
+#            DMAR lines, the IOMMU groups, a DMA outside the mappings
+#            made by vmon's test hook and logged as a DMAR fault, then the
+#            disk and network checks above, unchanged (check_iommu)
 # Output is TAP on stdout;
 # progress and a final "lab: N passed, N failed" line on stderr.  Exits 1 if
 # anything failed.
@@ -45,13 +51,15 @@
 #   LAB_L2_TIMEOUT=S      bound of each L2 run inside L1 (default 90)
 #   LAB_L1_TIMEOUT=S      bound of the whole L1 run (default 9*L2 + 60)
 #   LAB_VERBOSE=1         mirror L1's console to stderr while it runs
-#   LAB_CASES=base,net,api,migrate  the groups of cases to run (default all): base
+#   LAB_CASES=base,net,api,migrate,iommu  the groups of cases to run (default all): base
 #                         is bzimage, pvh, kill and hvc; net the virtio-net
 #                         cases, which are skipped (as TAP SKIPs) if vmon has
 #                         no --net option; api the management API case
 #                         (vmon only: curl drives vmon --api-sock through a
 #                         whole life, see run_api_case in l1-job-test.sh);
-#                         migrate the snapshot and migration case (vmon only)
+#                         migrate the snapshot and migration case (vmon only);
+#                         iommu the two --iommu intel cases (vmon only:
+#                         check_iommu)
 # The L1 console, with each L2 line prefixed "L2:<case>| ", is kept in
 # BUILD_DIR/lab/test.log.
 set -euo pipefail
@@ -80,7 +88,8 @@ tap() {
 	fi
 }
 
-# check_disks LOG CASE: the virtio-blk checks (DISK_CHECKS test points).
+# check_disks LOG CASE [VDB_TRANSPORT]: the virtio-blk checks (DISK_CHECKS
+# test points); /dev/vdb on virtio-mmio unless VDB_TRANSPORT says otherwise.
 DISK_CHECKS=7
 check_disks() {
 	local log=$1 name=$2 vda vdb written read_back file
@@ -96,7 +105,7 @@ check_disks() {
 	tap "$name: the written data is in the image file once vmon has exited" \
 		test -n "$written" -a "$written" = "$file"
 	check_ext4 "$log" "$name"
-	tap "$name: read-only virtio-blk on virtio-mmio is /dev/vdb: contents seen, writes refused (saw ${vdb:-none}, $(l2_result "$log" "$name" vdb_write))" \
+	tap "$name: read-only virtio-blk on ${3:-virtio-mmio} is /dev/vdb: contents seen, writes refused (saw ${vdb:-none}, $(l2_result "$log" "$name" vdb_write))" \
 		test "$vdb/$(l2_result "$log" "$name" vdb_write)" = "32768:1:VMONDISK/refused"
 }
 
@@ -457,6 +466,64 @@ check_net_mq() {
 	show_case_tail "$log" "$name" "$failed_before"
 }
 
+# The IOMMU cases (run_iommu_case in l1-job-test.sh): the guest behind
+# --iommu with intel_iommu=on iommu.strict=1 (IOMMU_CHECKS test points).
+IOMMU_CASES=(iommu-strict:1:off iommu-ir:2:on)
+IOMMU_CHECKS=$((6 + DISK_CHECKS + 3 + NET_XFER_CHECKS + 2))
+# The PCI functions behind the IOMMU, each in its group: bridge, rng, the
+# two disks, the NIC.
+IOMMU_GROUP_DEVICES=0000:00:00.0,0000:00:01.0,0000:00:02.0,0000:00:03.0,0000:00:04.0
+
+# ir_ok INTREMAP SAID VIRTIO REMAPPED IOAPIC: with intremap=on the kernel
+# says "Enabled IRQ remapping in ... mode", and all its VIRTIO interrupt
+# lines (MSI-X) and some IOAPIC ones are on the IR-* irqchips (REMAPPED,
+# IOAPIC); with it off, none.
+ir_ok() {
+	at_least "$3" 1 || return 1
+	if [[ $1 == on ]]; then
+		[[ $2 == Enabled_IRQ_remapping_in_* && $4 == "$3" ]] && at_least "$5" 1
+	else
+		[[ -z $2 && $4 == 0 && $5 == 0 ]]
+	fi
+}
+
+# check_iommu LOG CASE CPUS INTREMAP
+check_iommu() {
+	local log=$1 name=$2 cpus=$3 intremap=$4 rc failed_before=$TAP_FAILED v
+	echo "# case $name: $(case_summary "$log" "$name"); $(grep -m 1 "^LAB-CASE-ARGS name=$name " "$log" | cut -d' ' -f3-)"
+	v=$(l2_result "$log" "$name" iommu_vtd)
+	tap "$name: the guest's intel_iommu driver runs the DMAR unit (\"DMAR: Intel(R) Virtualization Technology for Directed I/O\" $v times)" \
+		test "$v" = 1
+	v=$(l2_result "$log" "$name" iommu_strict)
+	tap "$name: strict invalidation (\"TLB invalidation policy: strict mode\" $v times)" test "$v" = 1
+	local virtio remapped ioapic
+	v=$(l2_result "$log" "$name" iommu_ir)
+	virtio=$(l2_result "$log" "$name" iommu_virtio_irqs)
+	remapped=$(l2_result "$log" "$name" iommu_ir_msi)
+	ioapic=$(l2_result "$log" "$name" iommu_ir_ioapic)
+	tap "$name: interrupt remapping $intremap (saw ${v:-no IRQ remapping line}; ${remapped:-?} of ${virtio:-?} virtio MSI-X interrupts and ${ioapic:-?} IOAPIC ones on IR- irqchips)" \
+		ir_ok "$intremap" "$v" "$virtio" "$remapped" "$ioapic"
+	v=$(l2_result "$log" "$name" iommu_groups)
+	tap "$name: /sys/kernel/iommu_groups lists every PCI function (saw ${v:-none})" \
+		test "$v" = "$IOMMU_GROUP_DEVICES"
+	v=$(l2_result "$log" "$name" iommu_probe)
+	tap "$name: the test hook's DMA by virtio-rng to unmapped IOVA 0xdead0000 is refused by vmon's IOMMU (outcome ${v:-none}, 0x01 = refused)" \
+		test "$v" = 0x01
+	v=$(l2_result "$log" "$name" iommu_fault)
+	tap "$name: the guest logs it as a DMAR write fault of 00:01.0 at 0xdead0000 (saw ${v:-none})" \
+		test "${v%%_fault_addr*}" = "[DMA_Write_NO_PASID]_Request_device_[00:01.0]"
+	v=$(l2_result "$log" "$name" cpus)
+	tap "$name: the guest carries on: sees $cpus CPUs (saw ${v:-none})" test "$v" = "$cpus"
+	check_disks "$log" "$name" virtio-pci
+	check_nic "$log" "$name" 0 virtio-pci
+	check_transfers "$log" "$name"
+	v=$(l2_result "$log" "$name" iommu_faults)
+	tap "$name: no DMAR fault but the probe's in the whole run (saw ${v:-none})" test "$v" = 1
+	rc=$(lab_field "$log" "LAB-CASE-END name=$name " rc)
+	tap "$name: power-off ends the VMM with status 0 (got ${rc:-none})" test "$rc" = 0
+	show_case_tail "$log" "$name" "$failed_before"
+}
+
 # show_case_tail LOG CASE FAILED_BEFORE: the case's last L2 lines, if a
 # check failed since FAILED_BEFORE.
 show_case_tail() {
@@ -582,13 +649,14 @@ main() {
 	*) lab_die "LAB_L2_VMM must be vmon or qemu, not '$vmm'" ;;
 	esac
 
-	local cases=${LAB_CASES:-base,net,api,migrate} base=no net=no api=no migrate=no net_skip=
+	local cases=${LAB_CASES:-base,net,api,migrate,iommu} base=no net=no api=no migrate=no iommu=no net_skip=
 	[[ ,$cases, == *,base,* ]] && base=yes
+	[[ ,$cases, == *,iommu,* && $vmm == vmon ]] && iommu=yes
 	[[ ,$cases, == *,net,* ]] && net=yes
 	[[ ,$cases, == *,api,* && $vmm == vmon ]] && api=yes
 	[[ ,$cases, == *,migrate,* && $vmm == vmon ]] && migrate=yes
-	[[ $base == yes || $net == yes || $api == yes || $migrate == yes ]] ||
-		lab_die "LAB_CASES must name base, net, api and/or migrate (api, migrate: vmon only), not '$cases'"
+	[[ $base == yes || $net == yes || $api == yes || $migrate == yes || $iommu == yes ]] ||
+		lab_die "LAB_CASES must name base, net, api, migrate and/or iommu (api, migrate, iommu: vmon only), not '$cases'"
 	if [[ $net == yes && $vmm == vmon ]] && ! lab_has_option "$vmon" --net; then
 		net_skip="$vmon has no --net option"
 		lab_log "skipping the virtio-net cases: $net_skip"
@@ -599,9 +667,9 @@ main() {
 	lab_init "$1"
 	lab_lock l1
 	local tmp log=$LAB_OUT/test.log
-	# 4 base cases, 3 net cases, the api and the migrate case take 4-5 min
-	# in all; the bound is for a hang.
-	local l1_timeout=${LAB_L1_TIMEOUT:-$((9 * LAB_L2_TIMEOUT + 60))}
+	# 4 base cases, 3 net cases, the api, the migrate and the 2 iommu cases
+	# take 5-6 min in all; the bound is for a hang.
+	local l1_timeout=${LAB_L1_TIMEOUT:-$((11 * LAB_L2_TIMEOUT + 60))}
 	lab_tmpdir tmp
 	# The guest's mkfs.ext4 is in the test's L2 initramfs; L1 checks the
 	# image with e2fsck and debugfs.
@@ -614,6 +682,7 @@ main() {
 	[[ $net == yes ]] && plan=$((plan + 1 + NET_CHECKS * ${#NET_CASES[@]} + NET_MQ_CHECKS))
 	[[ $api == yes ]] && plan=$((plan + API_CHECKS))
 	[[ $migrate == yes ]] && plan=$((plan + MIG_CHECKS))
+	[[ $iommu == yes ]] && plan=$((plan + IOMMU_CHECKS * ${#IOMMU_CASES[@]}))
 	echo "1..$plan"
 	local l1_rc=0 start=$SECONDS failed_before_l1
 	lab_run_l1 "$tmp/l1.cpio" "$l1_timeout" "$log" "lab.job=test lab.vmm=$vmm lab.cases=${cases:-none}" || l1_rc=$?
@@ -643,6 +712,13 @@ main() {
 	fi
 	[[ $api == yes ]] && check_api "$log" api
 	[[ $migrate == yes ]] && check_migrate "$log" migrate
+	if [[ $iommu == yes ]]; then
+		local spec_cpus spec_ir
+		for spec in "${IOMMU_CASES[@]}"; do
+			IFS=: read -r name spec_cpus spec_ir <<<"$spec"
+			check_iommu "$log" "$name" "$spec_cpus" "$spec_ir"
+		done
+	fi
 
 	failed_before_l1=$TAP_FAILED
 	tap "L1: job finished and L1 powered off within ${l1_timeout}s (status $l1_rc)" \
