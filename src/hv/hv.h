@@ -64,6 +64,13 @@ int hv_vm_create_irqchip(struct hv_vm *vm);
  */
 int hv_vm_create_split_irqchip(struct hv_vm *vm, unsigned ioapic_pins);
 /* Drives an in-kernel irqchip's line (not with the split irqchip). */
+/*
+ * x2APIC destinations of 32 bits in MSIs (KVM_CAP_X2APIC_API): what VT-d
+ * interrupt remapping with EIM delivers. Before the vCPUs exist. From then
+ * on an MSI with address bits 39:32 set is not delivered (KVM refuses it).
+ * 0, -ENOTSUP or -errno.
+ */
+int hv_vm_enable_x2apic_ids(struct hv_vm *vm);
 int hv_vm_set_irq_line(struct hv_vm *vm, uint32_t gsi, int level);
 
 /* An MSI route: interrupts on `gsi` are delivered as the message (address, data). */

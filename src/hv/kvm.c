@@ -286,6 +286,34 @@ int hv_vm_create_split_irqchip(struct hv_vm *vm, unsigned ioapic_pins)
 	return 0;
 }
 
+int hv_vm_enable_x2apic_ids(struct hv_vm *vm)
+{
+	if (!kvm_check_extension(vm->fd, KVM_CAP_X2APIC_API))
+		return -ENOTSUP;
+	/*
+	 * api.rst 7.7: 32-bit x2APIC IDs in MSI address_hi (bits 31:8 of the
+	 * destination) and no xAPIC broadcast quirk for destination 0xff.
+	 */
+	struct kvm_enable_cap cap = {
+		.cap = KVM_CAP_X2APIC_API,
+		.args = { KVM_X2APIC_API_USE_32BIT_IDS | KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK },
+	};
+	int ret = kvm_ioctl(vm->fd, KVM_ENABLE_CAP, &cap);
+	if (ret == 0)
+		vm->x2apic_ids = true;
+	return ret;
+}
+
+/*
+ * api.rst 7.7: with 32-bit IDs, KVM refuses an MSI whose address_hi has
+ * bits 7:0 set, and a routing table holding one, whole. Such a message
+ * (a guest's MSI-X upper address) is dropped instead.
+ */
+static bool msi_acceptable(const struct hv_vm *vm, uint64_t address)
+{
+	return !vm->x2apic_ids || ((address >> 32) & 0xff) == 0;
+}
+
 int hv_vm_set_irq_line(struct hv_vm *vm, uint32_t gsi, int level)
 {
 	struct kvm_irq_level irq = { .irq = gsi, .level = level ? 1 : 0 };
@@ -322,6 +350,8 @@ int hv_vm_set_msi_routes(struct hv_vm *vm, const struct hv_msi_route *routes,
 	/* api.rst 7.5: with the split irqchip, KVM refuses irqchip routes. */
 	unsigned n = vm->split_ioapic_pins ? 0 : add_irqchip_routes(table->entries);
 	for (unsigned i = 0; i < count; i++) {
+		if (!msi_acceptable(vm, routes[i].address))
+			continue;
 		table->entries[n++] = (struct kvm_irq_routing_entry){
 			.gsi = routes[i].gsi, .type = KVM_IRQ_ROUTING_MSI,
 			.u.msi = { .address_lo = (uint32_t)routes[i].address,
@@ -337,6 +367,8 @@ int hv_vm_set_msi_routes(struct hv_vm *vm, const struct hv_msi_route *routes,
 
 int hv_vm_signal_msi(struct hv_vm *vm, uint64_t address, uint32_t data)
 {
+	if (!msi_acceptable(vm, address))
+		return 0; /* as KVM's answer for a message nobody takes */
 	struct kvm_msi msi = {
 		.address_lo = (uint32_t)address, .address_hi = (uint32_t)(address >> 32), .data = data,
 	};

@@ -36,6 +36,7 @@ struct hv_vm {
 	struct hv *hv;
 	int fd;
 	unsigned split_ioapic_pins; /* 0: in-kernel irqchip (or none); else the split irqchip's pins */
+	bool x2apic_ids;            /* KVM_X2APIC_API_USE_32BIT_IDS: MSI address_hi carries destination bits */
 	bool dirty_logging;
 	struct hv_slot slots[HV_MAX_SLOTS];
 };

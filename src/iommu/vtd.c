@@ -349,14 +349,12 @@ static enum vtd_iqe_info run_descriptor(struct vtd *vtd, const struct descriptor
 		return run_context_desc(vtd, d);
 	case VTD_DESC_IOTLB:
 		return run_iotlb_desc(vtd, d);
-	case VTD_DESC_DEVICE_TLB:
-		return 0; /* ECAP.DT = 0: no device caches translations */
 	case VTD_DESC_IEC:
 		return run_iec_desc(d, ev);
 	case VTD_DESC_WAIT:
 		return run_wait_desc(vtd, d, ev);
 	default:
-		return VTD_IQEI_TYPE; /* the PASID types need scalable mode; the rest are reserved */
+		return VTD_IQEI_TYPE; /* device-TLB needs ECAP.DT, the PASID types scalable mode */
 	}
 }
 
@@ -687,12 +685,18 @@ const struct bus_ops vtd_bus_ops = {
 
 /* ---- life cycle ---- */
 
+/*
+ * No DRD/DWD: vmon's devices translate a request's buffers when they take
+ * it, and a request in flight finishes with them, so an invalidation wait
+ * cannot promise that earlier reads and writes have drained. Linux unmaps
+ * a buffer only once its request completed, so this costs it nothing.
+ */
 static uint64_t capabilities(const struct vtd_config *cfg)
 {
 	return VTD_CAP_ND_256 | (cfg->caching_mode ? VTD_CAP_CM : 0) | VTD_CAP_SAGAW_39 |
 	       VTD_CAP_SAGAW_48 | VTD_CAP_MGAW(VTD_HOST_ADDRESS_WIDTH) | VTD_CAP_FRO(VTD_FRCD) |
 	       VTD_CAP_SLLPS_2M | VTD_CAP_SLLPS_1G | VTD_CAP_PSI |
-	       VTD_CAP_NFR(VTD_FAULT_RECORDS) | VTD_CAP_MAMV(VTD_MAMV) | VTD_CAP_DWD | VTD_CAP_DRD;
+	       VTD_CAP_NFR(VTD_FAULT_RECORDS) | VTD_CAP_MAMV(VTD_MAMV);
 }
 
 static uint64_t extended_capabilities(const struct vtd_config *cfg)

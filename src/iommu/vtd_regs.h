@@ -51,8 +51,6 @@
 #define VTD_CAP_PSI          (1ull << 39)
 #define VTD_CAP_NFR(n)       ((unsigned long long)((n) - 1) << 40)
 #define VTD_CAP_MAMV(m)      ((unsigned long long)(m) << 48)
-#define VTD_CAP_DWD          (1ull << 54)
-#define VTD_CAP_DRD          (1ull << 55)
 #define VTD_MAMV             18            /* page-selective invalidation of up to 2^18 pages */
 
 /* §10.4.3 ECAP_REG */

@@ -441,6 +441,10 @@ static int create_irqchip(struct machine *m)
 	else if (ret < 0)
 		log_error("cannot create the %s interrupt controllers: %s",
 			  split ? "split" : "in-kernel", strerror(-ret));
+	/* Remapping offers x2APIC (EIM): KVM must take 32-bit destinations. */
+	if (ret == 0 && m->cfg->iommu.intremap && (ret = hv_vm_enable_x2apic_ids(m->vm)) < 0)
+		log_error("intremap=on needs KVM's 32-bit x2APIC IDs (KVM_CAP_X2APIC_API): %s",
+			  strerror(-ret));
 	return ret;
 }
 

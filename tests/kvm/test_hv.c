@@ -565,6 +565,20 @@ static void test_split_irqchip(struct hv *hv)
 	      "no second irqchip of either kind");
 	struct hv_msi_route pin_route = { .gsi = 0, .address = 0xfee00000, .data = 0xc0 | 0x8000 };
 	CHECK(hv_vm_set_msi_routes(vm, &pin_route, 1) == 0, "an MSI route on GSI 0 (no irqchip routes kept)");
+	ret = hv_vm_enable_x2apic_ids(vm);
+	if (ret == -ENOTSUP) {
+		SKIP("this KVM has no KVM_CAP_X2APIC_API");
+	} else {
+		CHECK(ret == 0, "32-bit x2APIC destinations in MSIs (KVM_CAP_X2APIC_API)");
+		struct hv_msi_route routes[] = {
+			pin_route,
+			{ .gsi = 30, .address = 0x1fee00000ull, .data = 0x31 },            /* address bit 32 */
+			{ .gsi = 31, .address = 0xfee00000ull | 1ull << 40, .data = 0x31 }, /* x2APIC ID 0x100 */
+		};
+		CHECK(hv_vm_set_msi_routes(vm, routes, 3) == 0,
+		      "a guest's MSI with address bits 39:32 set is left out, not the whole table refused");
+		CHECK(hv_vm_signal_msi(vm, 0x1fee00000ull, 0x31) == 0, "and is not signalled either");
+	}
 
 	uint8_t *ram = mmap(NULL, DIRTY_RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	struct msi_routes mr;

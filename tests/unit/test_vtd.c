@@ -53,6 +53,7 @@
 	(1 | (uint64_t)(g) << 4 | (uint64_t)(did) << 16 | (uint64_t)(sid) << 32 | (uint64_t)(fm) << 48)
 #define IOTLB_DESC(g, did) (2 | (uint64_t)(g) << 4 | (uint64_t)(did) << 16)
 #define DEVTLB_DESC        3ull
+#define HARMLESS_DESC      IOTLB_DESC(1, 0) /* a global IOTLB invalidation */
 #define IEC_DESC           4ull
 #define WAIT_DESC(flags, status) (5 | (flags) | (uint64_t)(status) << 32)
 #define IF        (1ull << 4)
@@ -235,7 +236,7 @@ static void test_reset_values(void)
 	CHECK((cap >> 24 & 0x3ff) * 16 == VTD_FRCD, "FRO: fault records at 0x%x", VTD_FRCD);
 	CHECK((cap >> 34 & 0xf) == 3 && (cap >> 39 & 1), "SLLPS 2 MiB + 1 GiB, PSI");
 	CHECK((cap >> 40 & 0xff) + 1 == 8 && (cap >> 48 & 0x3f) == 18, "NFR: 8 records, MAMV 18");
-	CHECK((cap >> 54 & 3) == 3 && cap >> 56 == 0, "DWD, DRD; no PI, ESRTPS, ESIRTPS");
+	CHECK((cap >> 54 & 3) == 0 && cap >> 56 == 0, "no DWD or DRD (no draining), no PI, ESRTPS, ESIRTPS");
 	CHECK(rd32(VTD_CAP) == (uint32_t)cap && rd32(VTD_CAP + 4) == cap >> 32,
 	      "a 64-bit register reads as two halves");
 	CHECK((ecap & 0xff) == 0x5b, "ECAP: C, QI, IR, EIM, PT; no DT, SC (0x%llx)",
@@ -474,9 +475,9 @@ static void test_invalidation_wait(void)
 	CHECK(msi_count == 2, "so unmasking sends nothing");
 
 	for (unsigned i = 0; i < 300; i++)
-		submit(DEVTLB_DESC, 0);
+		submit(HARMLESS_DESC, 0);
 	CHECK(rd64(VTD_IQH) == rd64(VTD_IQT) && rd64(VTD_IQT) == ((5 + 300) % 256) << 4 &&
-	      rd32(VTD_FSTS) == 0, "the queue wraps around (device-TLB descriptors accepted)");
+	      rd32(VTD_FSTS) == 0, "the queue wraps around");
 
 	changes = 0;
 	submit(IEC_DESC, 0);
@@ -497,7 +498,7 @@ static bool queue_stopped_at(unsigned at, unsigned info)
 /* Replaces the bad descriptor with a harmless one and clears IQE: the queue runs on. */
 static void repair_queue(unsigned at)
 {
-	put64(QUEUE + at * 16, DEVTLB_DESC);
+	put64(QUEUE + at * 16, HARMLESS_DESC);
 	put64(QUEUE + at * 16 + 8, 0);
 	wr32(VTD_FSTS, VTD_FSTS_IQE);
 }
@@ -525,6 +526,7 @@ static void test_queue_errors(void)
 	} bad[] = {
 		{ 5 | 1 << 9, 0, 3, "type bits 11:9 (type 0x15)" },
 		{ 0, 0, 3, "type 0" },
+		{ DEVTLB_DESC, 0, 3, "a device-TLB descriptor without ECAP.DT" },
 		{ WAIT_DESC(SW | 1 << 8, 1), STATUS, 4, "a reserved bit in a wait descriptor" },
 		{ WAIT_DESC(SW | 1 << 7, 1), STATUS, 4, "PD without page requests" },
 		{ WAIT_DESC(SW, 1), STATUS | 1, 4, "a misaligned status address" },
@@ -562,7 +564,7 @@ static void test_queue_errors(void)
 	CHECK(queue_stopped_at(0, 1), "IQT not on a descriptor boundary: IQE");
 	reset_unit(true, false);
 	for (unsigned i = 0; i < 300; i++)
-		put64(QUEUE + i * 16, DEVTLB_DESC);
+		put64(QUEUE + i * 16, HARMLESS_DESC);
 	wr64(VTD_IQA, QUEUE | 1);
 	wr32(VTD_IQT, 300 << 4);
 	command_set(VTD_GCMD_QIE);
