@@ -262,7 +262,8 @@ const struct dma_translator *vtd_dma_translator(struct vtd *vtd)
 
 /* ---- interrupt remapping ---- */
 
-int vtd_remap_msi(struct vtd *vtd, uint16_t source_id, uint64_t *address, uint32_t *data)
+int vtd_remap_msi(struct vtd *vtd, uint16_t source_id, uint64_t *address, uint32_t *data,
+		  bool record)
 {
 	struct vtd_events ev = { 0 };
 	int ret = 0;
@@ -271,7 +272,7 @@ int vtd_remap_msi(struct vtd *vtd, uint16_t source_id, uint64_t *address, uint32
 		struct vtd_irq_fault fault;
 		ret = vtd_irq_remap(vtd->mem, &vtd->irq_table, vtd->gsts & VTD_GSTS_CFIS, source_id,
 				    address, data, &fault);
-		if (ret && !fault.fpd) /* §10.4.14: the interrupt index in FI bits 63:48 */
+		if (ret && record && !fault.fpd) /* §10.4.14: the interrupt index in FI bits 63:48 */
 			record_fault(vtd, source_id, VTD_FRCD_IR_INDEX(fault.index), fault.reason,
 				     false, &ev);
 	}

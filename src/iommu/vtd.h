@@ -65,8 +65,11 @@ const struct dma_translator *vtd_dma_translator(struct vtd *vtd);
  * deliver *address and *data (compatibility format, also when remapping is
  * off). -EPERM: blocked (not present, bad entry, source-id mismatch,
  * compatibility format refused), *address and *data left as sent;
- * the fault is recorded as the specification says. Any thread.
+ * the fault is recorded as the specification says when `record`
+ * (the machine translates a route again on every routing change, and
+ * records its fault once per message programmed). Any thread.
  */
-int vtd_remap_msi(struct vtd *vtd, uint16_t source_id, uint64_t *address, uint32_t *data);
+int vtd_remap_msi(struct vtd *vtd, uint16_t source_id, uint64_t *address, uint32_t *data,
+		  bool record);
 
 #endif

@@ -32,10 +32,11 @@ static void vtd_interrupts_changed(void *ctx)
 		log_error("cannot re-route interrupts after an IOMMU change: %s", strerror(-ret));
 }
 
-static int vtd_remap(void *ctx, uint16_t source_id, uint64_t *address, uint32_t *data)
+static int vtd_remap(void *ctx, uint16_t source_id, uint64_t *address, uint32_t *data,
+		     bool record_fault)
 {
 	struct machine *m = ctx;
-	return vtd_remap_msi(m->vtd, source_id, address, data);
+	return vtd_remap_msi(m->vtd, source_id, address, data, record_fault);
 }
 
 static int create_vtd(struct machine *m)

@@ -30,16 +30,22 @@ static struct msi_remapper current_remapper(struct msi_routes *r)
 	return remapper;
 }
 
-/* Adds an enabled slot's route to `table` as `remapper` translates it; a blocked one is left out. */
-static void add_route(const struct msi_remapper *remapper, const struct msi_route_slot *s,
+/*
+ * Adds an enabled slot's route to `table` as `remapper` translates it; a
+ * blocked one is left out, its fault recorded once for the message.
+ */
+static void add_route(const struct msi_remapper *remapper, struct msi_route_slot *s,
 		      uint32_t gsi, struct hv_msi_route *table, unsigned *n)
 {
 	if (!s->enabled)
 		return;
 	uint64_t address = s->address;
 	uint32_t data = s->data;
-	if (remapper->remap && remapper->remap(remapper->ctx, s->source_id, &address, &data) < 0)
+	if (remapper->remap &&
+	    remapper->remap(remapper->ctx, s->source_id, &address, &data, !s->fault_recorded) < 0) {
+		s->fault_recorded = true;
 		return;
+	}
 	table[(*n)++] = (struct hv_msi_route){ .gsi = gsi, .address = address, .data = data };
 }
 
@@ -104,6 +110,7 @@ static int update_slot(struct msi_routes *r, struct msi_route_slot *s, uint16_t 
 	s->source_id = source_id;
 	s->address = address;
 	s->data = data;
+	s->fault_recorded = false;
 	return install(r);
 }
 
@@ -167,7 +174,7 @@ int msi_routes_refresh(struct msi_routes *r)
 int msi_routes_signal(struct msi_routes *r, uint16_t source_id, uint64_t address, uint32_t data)
 {
 	struct msi_remapper remapper = current_remapper(r);
-	if (remapper.remap && remapper.remap(remapper.ctx, source_id, &address, &data) < 0)
+	if (remapper.remap && remapper.remap(remapper.ctx, source_id, &address, &data, true) < 0)
 		return -EPERM;
 	return hv_vm_signal_msi(r->vm, address, data);
 }

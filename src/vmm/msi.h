@@ -24,12 +24,15 @@
 /*
  * Translates the message (*address, *data) that requester `source_id`
  * (PCI bus << 8 | devfn) sent into the one to deliver, in place: 0, or < 0
- * when it is blocked. Called from any thread, with the routes' lock held
+ * when it is blocked, which the remapper records as a fault if
+ * `record_fault` (once per route as programmed: routes are translated
+ * again whenever the table is installed). Called from any thread, with the routes' lock held
  * or not; it may deliver interrupts of its own meanwhile (a fault event),
  * through hv_vm_signal_msi or msi_routes_signal, but not change routes.
  */
 struct msi_remapper {
-	int (*remap)(void *ctx, uint16_t source_id, uint64_t *address, uint32_t *data);
+	int (*remap)(void *ctx, uint16_t source_id, uint64_t *address, uint32_t *data,
+		     bool record_fault);
 	void *ctx;
 };
 
@@ -41,6 +44,7 @@ struct msi_route_slot {
 	uint16_t source_id;
 	uint64_t address;
 	uint32_t data;
+	bool fault_recorded;  /* the remapper blocked this message and recorded it */
 };
 
 struct msi_routes {

@@ -80,9 +80,11 @@ static struct {
 	bool block_all;
 	bool fault_event; /* send a message of its own while translating, as VT-d's fault event */
 	bool in_fault_event;
+	unsigned faults;  /* blocked with record_fault */
 } fake;
 
-static int fake_remap(void *ctx, uint16_t source_id, uint64_t *address, uint32_t *data)
+static int fake_remap(void *ctx, uint16_t source_id, uint64_t *address, uint32_t *data,
+		      bool record_fault)
 {
 	(void)address;
 	fake.calls++;
@@ -91,8 +93,10 @@ static int fake_remap(void *ctx, uint16_t source_id, uint64_t *address, uint32_t
 		msi_routes_signal(ctx, 0x00ff, 0xfee00000, 0x7e);
 		fake.in_fault_event = false;
 	}
-	if (fake.block_all || source_id == BLOCKED_SOURCE)
+	if (fake.block_all || source_id == BLOCKED_SOURCE) {
+		fake.faults += record_fault;
 		return -EPERM;
+	}
 	*data |= (uint32_t)source_id << 16;
 	return 0;
 }
@@ -129,6 +133,14 @@ static void test_routes(struct msi_routes *r)
 	CHECK(kvm_route(3) && kvm_route(3)->data == ((uint32_t)LAYOUT_IOAPIC_SOURCE_ID << 16 | 0xc033),
 	      "the IOAPIC's pin goes through it as requester %#x", LAYOUT_IOAPIC_SOURCE_ID);
 	CHECK(fake.calls == 3, "three enabled routes, three translations (%u)", fake.calls);
+
+	fake.faults = 0;
+	CHECK(msi_routes_refresh(r) == 0 && msi_routes_refresh(r) == 0 && fake.faults == 0,
+	      "the blocked route's fault was recorded once: installing again records none");
+	CHECK(msi_routes_set(r, b, BLOCKED_SOURCE, true, 0xfee00000, 0x43) == 0 && fake.faults == 1,
+	      "its message reprogrammed and still blocked: recorded again");
+	CHECK(msi_routes_signal(r, BLOCKED_SOURCE, 0xfee00000, 0x43) == -EPERM && fake.faults == 2,
+	      "a message signalled directly records each time");
 
 	fake.calls = 0;
 	CHECK(msi_routes_set(r, b, 0x0020, false, 0, 0) == 0 && fake.calls == 2,

@@ -93,7 +93,7 @@ static void interrupts_changed(void *ctx)
 	uint64_t address = 0xfee00000ull | 1ull << 4 | 5ull << 5;
 	uint32_t data = 0;
 	changes++;
-	remap_in_callback = vtd_remap_msi(vtd, DEV0, &address, &data);
+	remap_in_callback = vtd_remap_msi(vtd, DEV0, &address, &data, true);
 }
 
 static const struct vtd_hooks hooks = { signal_msi, interrupts_changed, NULL };
@@ -701,7 +701,7 @@ static void test_interrupt_remapping(void)
 	reset_unit(true, false);
 	uint64_t address = REMAPPABLE(5);
 	uint32_t data = 0;
-	CHECK(vtd_remap_msi(vtd, DEV0, &address, &data) == 0 && address == REMAPPABLE(5),
+	CHECK(vtd_remap_msi(vtd, DEV0, &address, &data, true) == 0 && address == REMAPPABLE(5),
 	      "IRE clear: the message as sent");
 	put64(IRT + 5 * 16, 1 | 0x41ull << 16 | 0x01000002ull << 32);
 	put64(IRT + 5 * 16 + 8, 1ull << 18 | DEV0); /* SVT 01b: DEV0 only */
@@ -709,29 +709,32 @@ static void test_interrupt_remapping(void)
 	wr64(VTD_IRTA, IRT | VTD_IRTA_EIME | 7);
 	command_once(VTD_GCMD_SIRTP);
 	command_set(VTD_GCMD_IRE);
-	CHECK(vtd_remap_msi(vtd, DEV0, &address, &data) == 0 &&
+	CHECK(vtd_remap_msi(vtd, DEV0, &address, &data, true) == 0 &&
 	      address == (0xfee00000ull | 2ull << 12 | 0x10000ull << 40) && data == (0x41 | 1u << 14),
 	      "IRE set, EIME: remapped to x2APIC id 0x01000002, vector 0x41");
 	CHECK(remap_in_callback == 0 && changes == 2, "the routes were re-translated twice");
 
 	address = REMAPPABLE(5);
-	CHECK(vtd_remap_msi(vtd, DEV1, &address, &data) == -EPERM && address == REMAPPABLE(5),
+	CHECK(vtd_remap_msi(vtd, DEV1, &address, &data, true) == -EPERM && address == REMAPPABLE(5),
 	      "another requester: blocked, message unchanged");
 	CHECK(record_lo(0) == 5ull << 48 && record_hi(0) == (VTD_FRCD_F | 0x26ull << 32 | DEV1),
 	      "recorded: interrupt index in FI 63:48, reason 26h, T 0, SID");
 	address = REMAPPABLE(6);
-	CHECK(vtd_remap_msi(vtd, DEV0, &address, &data) == -EPERM && !(record_hi(1) >> 63),
+	CHECK(vtd_remap_msi(vtd, DEV0, &address, &data, true) == -EPERM && !(record_hi(1) >> 63),
 	      "a not-present IRTE with FPD: blocked, not recorded");
 	address = 0xfee00000ull;
 	command_set(VTD_GCMD_CFI);
-	CHECK(vtd_remap_msi(vtd, DEV0, &address, &data) == -EPERM &&
+	CHECK(vtd_remap_msi(vtd, DEV0, &address, &data, true) == -EPERM &&
 	      (record_hi(1) >> 32 & 0xff) == 0x25, "compatibility format with EIME: blocked, 25h");
 	wr64(VTD_IRTA, IRT | 7);
 	command_once(VTD_GCMD_SIRTP);
-	CHECK(vtd_remap_msi(vtd, DEV0, &address, &data) == 0 && address == 0xfee00000ull,
+	CHECK(vtd_remap_msi(vtd, DEV0, &address, &data, true) == 0 && address == 0xfee00000ull,
 	      "EIME clear, CFIS set: compatibility format passes");
 	command_clear(VTD_GCMD_CFI);
-	CHECK(vtd_remap_msi(vtd, DEV0, &address, &data) == -EPERM, "CFIS clear: blocked");
+	CHECK(vtd_remap_msi(vtd, DEV0, &address, &data, true) == -EPERM, "CFIS clear: blocked");
+	uint64_t before = record_hi(3);
+	CHECK(vtd_remap_msi(vtd, DEV0, &address, &data, false) == -EPERM && record_hi(3) == before,
+	      "blocked without record_fault: nothing recorded");
 }
 
 int main(void)
