@@ -95,6 +95,13 @@ tap_check "net: bad queues" rejects "queues=" run --kernel "$k" --net tap=t0,que
 tap_check "net: bad vhost" rejects "vhost=" run --kernel "$k" --net tap=t0,vhost=maybe
 tap_check "net: bad transport" rejects "transport=" run --kernel "$k" --net tap=t0,transport=usb
 tap_check "net: the same TAP twice" rejects "already in use" run --kernel "$k" --net tap=t0 --net tap=t0
+tap_check "iommu: not intel" rejects "must start with intel" run --kernel "$k" --iommu amd
+tap_check "iommu: unknown key" rejects "unknown key" run --kernel "$k" --iommu intel,eim=on
+tap_check "iommu: bad intremap" rejects "intremap= takes on or off" run --kernel "$k" --iommu intel,intremap=maybe
+tap_check "iommu: with vhost=on" rejects "vhost=on cannot be combined with --iommu" \
+	run --kernel "$k" --iommu intel --net tap=t0,vhost=on
+tap_check "iommu: with a virtio-mmio disk" rejects "--iommu needs every disk on PCI" \
+	run --kernel "$k" --iommu intel --disk path=/dev/null,transport=mmio
 nine=()
 for i in 1 2 3 4 5 6 7 8 9; do nine+=(--net "tap=t$i"); done
 tap_check "net: more than 8" rejects "at most 8" run --kernel "$k" "${nine[@]}"
