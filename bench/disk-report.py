@@ -16,13 +16,17 @@ import sys
 
 from report_common import ratio, table
 
-NAMES = {"vmon": "vmon", "qemu": "QEMU", "host": "L1 host"}
+NAMES = {"vmon": "vmon", "qemu": "QEMU", "host": "L1 host",
+         # bench/iommu.sh's targets (bench/l1-job-disk.sh)
+         "vmon-strict": "vmon, IOMMU strict", "vmon-lazy": "vmon, IOMMU lazy",
+         "qemu-q35": "QEMU q35", "qemu-strict": "QEMU q35, IOMMU strict",
+         "qemu-lazy": "QEMU q35, IOMMU lazy"}
 
 
 def results(log, targets):
     """{target: [ {job: figures} for each round ]}"""
     lines = {}
-    pat = re.compile(r"^(?:L1|L2):(\w+)\.(\d+)\| DISK-JSON (.*)$")
+    pat = re.compile(r"^(?:L1|L2):([\w-]+)\.(\d+)\| DISK-JSON (.*)$")
     with open(log, errors="replace") as f:
         for line in f:
             m = pat.match(line.rstrip("\n"))

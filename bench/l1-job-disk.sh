@@ -7,6 +7,15 @@
 #               whose /dev/vda is the image: fio with O_DIRECT on /dev/vda
 #   host        in L1 itself on the image file: the ceiling.  L1's tmpfs
 #               (Linux 6.1) has no O_DIRECT, so this one is buffered.
+# and, for bench/iommu.sh (see l1-job-iommu.sh), the guest behind an
+# emulated Intel VT-d IOMMU, or on the same machine without one:
+#   vmon-strict, vmon-lazy    vmon ... --iommu intel, guest command line
+#                             intel_iommu=on iommu.strict=1 (strict) or 0 (lazy)
+#   qemu-q35                  QEMU -M q35,kernel-irqchip=split (SeaBIOS and
+#                             linuxboot_dma.bin), virtio-blk-pci with
+#                             iommu_platform=on, no IOMMU
+#   qemu-strict, qemu-lazy    the same with -device intel-iommu and the
+#                             command line of vmon-strict or vmon-lazy
 # Kernel parameters: lab.disk_targets=LIST lab.disk_runs=N (rounds)
 #   lab.disk_mb=N (image size) lab.disk_fio_timeout=S (bound of one fio run)
 #   and lab.l2_timeout (bound of one VM).
@@ -26,6 +35,16 @@ _fio_timeout=$(cmdline_value lab.disk_fio_timeout 120)
 _append="console=ttyS0 quiet disk.timeout=$_fio_timeout"
 _img=/tmp/disk.img
 
+# disk_iommu_append TARGET: what the guest's command line gets for TARGET's
+# IOMMU: DMA remapping with strict or lazy (deferred, batched) IOTLB
+# invalidation, or nothing.
+disk_iommu_append() {
+	case "$1" in
+	*-strict) echo " intel_iommu=on iommu.strict=1" ;;
+	*-lazy) echo " intel_iommu=on iommu.strict=0" ;;
+	esac
+}
+
 # disk_vmm VMM: run the L2 guest under VMM with the image as its disk.
 # The same command lines as run_vmm in tests/lab/l1-init.sh, plus the disk,
 # our own initramfs and, for QEMU, PCIe on microvm (its default has no PCI).
@@ -35,6 +54,29 @@ disk_vmm() {
 		timeout -s KILL "$L2_TIMEOUT" /lab/bin/vmon run --kernel /lab/bzImage \
 			--initrd /lab/disk/l2.cpio --cpus 1 --memory "$L2_MEMORY" \
 			--cmdline "$_append" --disk "path=$_img" --stats
+		;;
+	vmon-strict | vmon-lazy)
+		timeout -s KILL "$L2_TIMEOUT" /lab/bin/vmon run --kernel /lab/bzImage \
+			--initrd /lab/disk/l2.cpio --cpus 1 --memory "$L2_MEMORY" \
+			--cmdline "$_append$(disk_iommu_append "$1")" --disk "path=$_img" \
+			--iommu intel --stats
+		;;
+	qemu-q35 | qemu-strict | qemu-lazy)
+		# microvm cannot have an IOMMU: q35, whose firmware (SeaBIOS)
+		# boots -kernel through linuxboot_dma.bin.  kernel-irqchip=split
+		# as QEMU's interrupt remapping would need (intremap is off here);
+		# the IOMMU comes first, before the PCI devices it translates for.
+		_iommu=
+		[ "$1" = qemu-q35 ] || _iommu="-device intel-iommu,intremap=off,caching-mode=off"
+		# shellcheck disable=SC2086 # _iommu: none or two words
+		timeout -s KILL "$L2_TIMEOUT" qemu-system-x86_64 \
+			-M q35,kernel-irqchip=split -enable-kvm -cpu host -smp 1 \
+			-m "$L2_MEMORY" -nodefaults -no-user-config -display none \
+			-serial stdio -no-reboot -kernel /lab/bzImage \
+			-initrd /lab/disk/l2.cpio \
+			-append "$_append$(disk_iommu_append "$1") reboot=acpi" $_iommu \
+			-drive "id=d0,file=$_img,format=raw,if=none,aio=io_uring,cache=writeback" \
+			-device virtio-blk-pci,drive=d0,disable-legacy=on,iommu_platform=on,ats=off
 		;;
 	qemu)
 		# cache=writeback: the tmpfs image cannot be opened O_DIRECT
@@ -68,7 +110,7 @@ disk_run() {
 		sed -e 's/^[[:space:]]*//' -e "s/^/L1:$_tag| DISK-JSON /" /tmp/fio.json
 		sed "s/^/L1:$_tag| DISK-STDERR /" /tmp/fio.err
 		;;
-	vmon | qemu)
+	vmon | qemu | vmon-strict | vmon-lazy | qemu-q35 | qemu-strict | qemu-lazy)
 		{
 			disk_vmm "$_t" </dev/null
 			echo "$?" >/tmp/disk.status
@@ -85,9 +127,10 @@ disk_run() {
 
 echo "LAB-DISK-CONFIG runs=$_runs targets=$_targets disk_mb=$_disk_mb memory=$L2_MEMORY l2_timeout=$L2_TIMEOUT fio_timeout=$_fio_timeout"
 echo "LAB-DISK-APPEND $_append"
-echo "LAB-DISK-VERSION target=vmon $(/lab/bin/vmon --version 2>&1 | head -n 1)"
+[ -x /lab/bin/vmon ] && echo "LAB-DISK-VERSION target=vmon $(/lab/bin/vmon --version 2>&1 | head -n 1)"
 echo "LAB-DISK-VERSION target=qemu $(qemu-system-x86_64 --version | head -n 1)"
-echo "LAB-DISK-VERSION target=host $(fio --version 2>&1)"
+# (bench/iommu.sh has no fio in L1: no host target.)
+command -v fio >/dev/null && echo "LAB-DISK-VERSION target=host $(fio --version 2>&1)"
 echo "LAB-DISK-L1 tmpfs=$(grep ' /tmp ' /proc/mounts)"
 
 # Rounds are interleaved (round 1 of every target, then round 2, ...) so

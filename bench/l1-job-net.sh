@@ -9,6 +9,17 @@
 #   vmon-novhost  vmon --net tap=tap0,vhost=off   (vmon's own data path)
 #   qemu-vhost    QEMU virtio-net-pci on -netdev tap,vhost=on
 #   qemu-novhost  QEMU virtio-net-pci on -netdev tap,vhost=off
+# and, for bench/iommu.sh (see l1-job-iommu.sh), the guest behind an
+# emulated Intel VT-d IOMMU, or on the same machine without one, all on
+# the VMMs' own data paths (vhost-net would bypass the IOMMU):
+#   vmon-strict, vmon-lazy    vmon --net tap=tap0,vhost=off --iommu intel,
+#                             guest command line intel_iommu=on
+#                             iommu.strict=1 (strict) or 0 (lazy)
+#   qemu-q35                  QEMU -M q35,kernel-irqchip=split, virtio-net-pci
+#                             with iommu_platform=on on -netdev tap,vhost=off,
+#                             no IOMMU
+#   qemu-strict, qemu-lazy    the same with -device intel-iommu and the
+#                             command line of vmon-strict or vmon-lazy
 # Kernel parameters: lab.net_targets=LIST lab.net_runs=N (rounds)
 #   lab.net_seconds=S (each measurement) and lab.l2_timeout (one VM).
 # Output, parsed by bench/net.sh and bench/net-report.py:
@@ -27,12 +38,33 @@ _secs=$(cmdline_value lab.net_seconds 10)
 _append="console=ttyS0 quiet lab.nic0=$(net_mac 0),$(net_guest_addr 0)/24,$(net_host_addr 0) net.seconds=$_secs"
 _rr_port=5003 # RR_PORT in l2-net-init.sh
 
+# net_q35 PREFIX APPEND IOMMU: QEMU -M q35 (microvm cannot have an IOMMU;
+# SeaBIOS boots -kernel through linuxboot_dma.bin), kernel-irqchip=split as
+# QEMU's interrupt remapping would need (intremap is off here), NIC 0 as
+# net_nic_args gives it on PCI (vhost=off), plus iommu_platform=on, behind
+# -device intel-iommu if IOMMU is yes (first: before the PCI devices it
+# translates for).
+net_q35() {
+	_iommu=
+	[ "$3" = yes ] && _iommu="-device intel-iommu,intremap=off,caching-mode=off"
+	# shellcheck disable=SC2086 # PREFIX and _iommu are split on purpose
+	$1 qemu-system-x86_64 -M q35,kernel-irqchip=split -enable-kvm -cpu host \
+		-smp 1 -m "$L2_MEMORY" -nodefaults -no-user-config -display none \
+		-serial stdio -no-reboot -kernel /lab/bzImage -initrd /lab/l2.cpio \
+		-append "$2 reboot=acpi" $_iommu \
+		-netdev "tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off" \
+		-device "virtio-net-pci,netdev=n0,mac=$(net_mac 0),disable-legacy=on,romfile=,iommu_platform=on,ats=off"
+}
+
 # net_bench_run TARGET ROUND
 net_bench_run() {
-	_t=$1 _tag=$1.$2 _vmm=${1%%-*} _stats=
+	_t=$1 _tag=$1.$2 _vmm=${1%%-*} _iommu='' _stats=
 	case ${1#*-} in
 	vhost) _vhost=on ;;
 	novhost) _vhost=off ;;
+	strict) _vhost=off _iommu=" intel_iommu=on iommu.strict=1" ;;
+	lazy) _vhost=off _iommu=" intel_iommu=on iommu.strict=0" ;;
+	q35) _vhost=off ;;
 	*) _vhost=unknown ;;
 	esac
 	[ "$_vmm" = vmon ] && _stats=--stats
@@ -40,9 +72,22 @@ net_bench_run() {
 	_rx0=$(cat $_s/rx_packets) _tx0=$(cat $_s/tx_packets)
 	echo "LAB-NET-BEGIN target=$_t run=$2 uptime=$(cut -d' ' -f1 /proc/uptime)"
 	{
-		# shellcheck disable=SC2046 # the options are split on purpose
-		run_vmm "timeout -s KILL $L2_TIMEOUT" "$_vmm" /lab/bzImage 1 "$_append" \
-			$(net_nic_args "$_vmm" 0 1 "$_vhost" pci) $_stats </dev/null
+		case $_t in
+		qemu-q35) net_q35 "timeout -s KILL $L2_TIMEOUT" "$_append" no </dev/null ;;
+		qemu-strict | qemu-lazy)
+			net_q35 "timeout -s KILL $L2_TIMEOUT" "$_append$_iommu" yes </dev/null
+			;;
+		vmon-strict | vmon-lazy)
+			# shellcheck disable=SC2046 # the options are split on purpose
+			run_vmm "timeout -s KILL $L2_TIMEOUT" vmon /lab/bzImage 1 "$_append$_iommu" \
+				$(net_nic_args vmon 0 1 off pci) --iommu intel $_stats </dev/null
+			;;
+		*)
+			# shellcheck disable=SC2046 # the options are split on purpose
+			run_vmm "timeout -s KILL $L2_TIMEOUT" "$_vmm" /lab/bzImage 1 "$_append" \
+				$(net_nic_args "$_vmm" 0 1 "$_vhost" pci) $_stats </dev/null
+			;;
+		esac
 		echo "$?" >/tmp/net.status
 	} 2>&1 | sed "s/^/L2:$_tag| /"
 	echo "LAB-NET-END target=$_t run=$2 rc=$(cat /tmp/net.status) uptime=$(cut -d' ' -f1 /proc/uptime)"

@@ -23,6 +23,12 @@ NAMES = {
     "vmon-novhost": "vmon, own data path",
     "qemu-vhost": "QEMU, vhost-net",
     "qemu-novhost": "QEMU, own data path",
+    # bench/iommu.sh's targets (bench/l1-job-net.sh), all without vhost-net
+    "vmon-strict": "vmon, IOMMU strict",
+    "vmon-lazy": "vmon, IOMMU lazy",
+    "qemu-q35": "QEMU q35",
+    "qemu-strict": "QEMU q35, IOMMU strict",
+    "qemu-lazy": "QEMU q35, IOMMU lazy",
 }
 
 # (key, label, higher is better)
