@@ -63,7 +63,7 @@ static int setup(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (!fuzz_load_ram(setup, ram, FUZZ_RAM_SIZE, data, size, HEADER_SIZE))
+	if (!fuzz_load_ram(setup, &ram, FUZZ_RAM_SIZE, data, size, HEADER_SIZE))
 		return 0;
 	/* A fresh image: all zeros (a hole). */
 	if (ftruncate(image_fd, 0) < 0 || ftruncate(image_fd, IMAGE_SIZE) < 0)

@@ -134,7 +134,7 @@ static int set_queue(unsigned q, const uint8_t *addr, uint16_t qsize, uint16_t s
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (!fuzz_load_ram(setup, ram, FUZZ_RAM_SIZE, data, size, HEADER_SIZE))
+	if (!fuzz_load_ram(setup, &ram, FUZZ_RAM_SIZE, data, size, HEADER_SIZE))
 		return 0;
 
 	net.vd.ops->reset(&net.vd); /* forgets the last input's waiting frame */
