@@ -33,6 +33,8 @@ set -euo pipefail
 
 # shellcheck source=tests/lab/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../tests/lab/lib.sh"
+# shellcheck source=bench/guests.sh
+source "$(dirname "${BASH_SOURCE[0]}")/guests.sh"
 
 BENCH_DISK_TARGETS=${BENCH_DISK_TARGETS:-vmon,qemu,host}
 BENCH_DISK_JOBS=${BENCH_DISK_JOBS:-randread-4k-qd1,randread-4k-qd32,randwrite-4k-qd1,randwrite-4k-qd32,read-1m-qd8,write-1m-qd8}
@@ -42,47 +44,7 @@ BENCH_DISK_RAMP=${BENCH_DISK_RAMP:-1}
 BENCH_DISK_MB=${BENCH_DISK_MB:-64}
 BENCH_DISK_ENGINE=${BENCH_DISK_ENGINE:-io_uring}
 
-# job_file: the fio job file shared by the guest and L1.  The file and
-# O_DIRECT come from the environment (DISK_FILE, DISK_DIRECT) of each run.
-job_file() {
-	local job
-	cat <<EOF
-[global]
-filename=\${DISK_FILE}
-direct=\${DISK_DIRECT}
-ioengine=$BENCH_DISK_ENGINE
-size=${BENCH_DISK_MB}m
-time_based
-runtime=$BENCH_DISK_RUNTIME
-ramp_time=$BENCH_DISK_RAMP
-norandommap
-randrepeat=0
-percentile_list=50:99
-lat_percentiles=1
-stonewall
-EOF
-	for job in ${BENCH_DISK_JOBS//,/ }; do
-		[[ $job =~ ^(randread|randwrite|read|write)-([0-9]+[kKmM])-qd([0-9]+)$ ]] ||
-			lab_die "bad job '$job' (expected RW-BS-qdN, e.g. randread-4k-qd32)"
-		printf '\n[%s]\nrw=%s\nbs=%s\niodepth=%s\n' "$job" "${BASH_REMATCH[1]}" \
-			"${BASH_REMATCH[2]}" "${BASH_REMATCH[3]}"
-	done
-}
 
-# build_l2_fio_initramfs OUT JOBFILE
-build_l2_fio_initramfs() {
-	local out=$1 jobfile=$2 root
-	lab_tmpdir root
-	lab_add_base "$root"
-	install -m 755 "$LAB_BIN/marker-init" "$root/init"
-	install -m 755 "$LAB_REPO_DIR/bench/l2-disk-init.sh" "$root/init.sh"
-	install -m 644 "$LAB_SRC_DIR/guest-lib.sh" "$root/guest-lib.sh"
-	install -m 644 "$jobfile" "$root/disk.fio"
-	cp -r "$LAB_L2_MODULES" "$root/modules"
-	lab_add_dynamic "$root" /usr/bin/fio /usr/bin/fio
-	lab_cpio "$root" "$out"
-	rm -rf "$root"
-}
 
 # build_l1_initramfs OUT VMON JOBFILE: tests/lab's L1 initramfs with job
 # "disk", followed by a second cpio archive (the kernel unpacks
@@ -152,8 +114,9 @@ main() {
 	lab_lock l1
 	local tmp log=$LAB_OUT/disk-bench.log report=$LAB_OUT/disk-bench.md
 	lab_tmpdir tmp
-	job_file >"$tmp/disk.fio"
-	build_l2_fio_initramfs "$LAB_OUT/l2-fio.cpio" "$tmp/disk.fio"
+	bench_fio_job_file "$BENCH_DISK_ENGINE" "$BENCH_DISK_MB" "$BENCH_DISK_RUNTIME" "$BENCH_DISK_RAMP" \
+		"$BENCH_DISK_JOBS" >"$tmp/disk.fio"
+	bench_build_l2_fio_initramfs "$LAB_OUT/l2-fio.cpio" "$tmp/disk.fio"
 	build_l1_initramfs "$tmp/l1.cpio" "$vmon" "$tmp/disk.fio"
 
 	# Bounds: fio runs each job for ramp + runtime, plus its start-up;

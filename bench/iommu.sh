@@ -62,6 +62,8 @@ set -euo pipefail
 
 # shellcheck source=tests/lab/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../tests/lab/lib.sh"
+# shellcheck source=bench/guests.sh
+source "$(dirname "${BASH_SOURCE[0]}")/guests.sh"
 
 IOMMU_ALL_TARGETS=vmon,vmon-strict,vmon-lazy,qemu-q35,qemu-strict,qemu-lazy
 BENCH_IOMMU_TARGETS=${BENCH_IOMMU_TARGETS:-$IOMMU_ALL_TARGETS}
@@ -79,32 +81,6 @@ BENCH_IOMMU_SECONDS=${BENCH_IOMMU_SECONDS:-10}
 # package; QEMU looks for it in /usr/share/seabios) and the kvmvapic ROM.
 IOMMU_Q35_FILES=(/usr/share/seabios/bios-256k.bin /usr/share/qemu/kvmvapic.bin)
 
-# job_file: the fio job file, as bench/disk.sh writes it.  The file and
-# O_DIRECT come from the guest's environment (DISK_FILE, DISK_DIRECT).
-job_file() {
-	local job
-	cat <<EOF
-[global]
-filename=\${DISK_FILE}
-direct=\${DISK_DIRECT}
-ioengine=$BENCH_IOMMU_ENGINE
-size=${BENCH_IOMMU_MB}m
-time_based
-runtime=$BENCH_IOMMU_RUNTIME
-ramp_time=$BENCH_IOMMU_RAMP
-norandommap
-randrepeat=0
-percentile_list=50:99
-lat_percentiles=1
-stonewall
-EOF
-	for job in ${BENCH_IOMMU_JOBS//,/ }; do
-		[[ $job =~ ^(randread|randwrite|read|write)-([0-9]+[kKmM])-qd([0-9]+)$ ]] ||
-			lab_die "bad job '$job' (expected RW-BS-qdN, e.g. randread-4k-qd32)"
-		printf '\n[%s]\nrw=%s\nbs=%s\niodepth=%s\n' "$job" "${BASH_REMATCH[1]}" \
-			"${BASH_REMATCH[2]}" "${BASH_REMATCH[3]}"
-	done
-}
 
 # add_iommu_info ROOT: make the guest print one IOMMU-INFO line when it
 # powers off.  Its /init.sh (bench/l2-disk-init.sh or l2-net-init.sh)
@@ -145,37 +121,7 @@ EOF
 	chmod 755 "$root/init.sh"
 }
 
-# build_l2_fio_initramfs OUT JOBFILE: bench/disk.sh's guest, plus IOMMU-INFO.
-build_l2_fio_initramfs() {
-	local out=$1 jobfile=$2 root
-	lab_tmpdir root
-	lab_add_base "$root"
-	install -m 755 "$LAB_BIN/marker-init" "$root/init"
-	install -m 755 "$LAB_REPO_DIR/bench/l2-disk-init.sh" "$root/init.sh"
-	install -m 644 "$LAB_SRC_DIR/guest-lib.sh" "$root/guest-lib.sh"
-	install -m 644 "$jobfile" "$root/disk.fio"
-	cp -r "$LAB_L2_MODULES" "$root/modules"
-	lab_add_dynamic "$root" /usr/bin/fio /usr/bin/fio
-	add_iommu_info "$root"
-	lab_cpio "$root" "$out"
-	rm -rf "$root"
-}
 
-# build_l2_net_initramfs OUT: bench/net.sh's guest, plus IOMMU-INFO.
-build_l2_net_initramfs() {
-	local out=$1 root
-	lab_tmpdir root
-	lab_add_base "$root"
-	install -m 755 "$LAB_BIN/marker-init" "$root/init"
-	install -m 755 "$LAB_REPO_DIR/bench/l2-net-init.sh" "$root/init.sh"
-	install -m 644 "$LAB_SRC_DIR/guest-lib.sh" "$root/guest-lib.sh"
-	cp -r "$LAB_L2_MODULES" "$root/modules"
-	lab_add_dynamic "$root" /usr/bin/iperf3 /usr/bin/iperf3
-	install -m 755 "$LAB_BIN/tcp_rr" "$root/usr/bin/tcp_rr"
-	add_iommu_info "$root"
-	lab_cpio "$root" "$out"
-	rm -rf "$root"
-}
 
 # build_l1_initramfs OUT VMON JOBFILE: tests/lab's L1 initramfs with job
 # "iommu" (its /lab/l2.cpio is the net guest; iperf3 and tcp_rr in /lab/bin
@@ -275,9 +221,10 @@ main() {
 	lab_lock l1
 	local tmp log=$LAB_OUT/iommu-bench.log report=$LAB_OUT/iommu-bench.md
 	lab_tmpdir tmp
-	job_file >"$tmp/disk.fio"
-	build_l2_fio_initramfs "$LAB_OUT/l2-iommu-fio.cpio" "$tmp/disk.fio"
-	build_l2_net_initramfs "$LAB_OUT/l2-iommu-net.cpio"
+	bench_fio_job_file "$BENCH_IOMMU_ENGINE" "$BENCH_IOMMU_MB" "$BENCH_IOMMU_RUNTIME" "$BENCH_IOMMU_RAMP" \
+		"$BENCH_IOMMU_JOBS" >"$tmp/disk.fio"
+	bench_build_l2_fio_initramfs "$LAB_OUT/l2-iommu-fio.cpio" "$tmp/disk.fio" add_iommu_info
+	bench_build_l2_net_initramfs "$LAB_OUT/l2-iommu-net.cpio" add_iommu_info
 	build_l1_initramfs "$tmp/l1.cpio" "$vmon" "$tmp/disk.fio"
 
 	# Bounds, against hangs: a guest boots in ~10-30 s under TCG (q35's

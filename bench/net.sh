@@ -32,25 +32,13 @@ set -euo pipefail
 
 # shellcheck source=tests/lab/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../tests/lab/lib.sh"
+# shellcheck source=bench/guests.sh
+source "$(dirname "${BASH_SOURCE[0]}")/guests.sh"
 
 BENCH_NET_TARGETS=${BENCH_NET_TARGETS:-vmon-vhost,vmon-novhost,qemu-vhost}
 BENCH_NET_RUNS=${BENCH_NET_RUNS:-1}
 BENCH_NET_SECONDS=${BENCH_NET_SECONDS:-10}
 
-# build_l2_net_initramfs OUT
-build_l2_net_initramfs() {
-	local out=$1 root
-	lab_tmpdir root
-	lab_add_base "$root"
-	install -m 755 "$LAB_BIN/marker-init" "$root/init"
-	install -m 755 "$LAB_REPO_DIR/bench/l2-net-init.sh" "$root/init.sh"
-	install -m 644 "$LAB_SRC_DIR/guest-lib.sh" "$root/guest-lib.sh"
-	cp -r "$LAB_L2_MODULES" "$root/modules"
-	lab_add_dynamic "$root" /usr/bin/iperf3 /usr/bin/iperf3
-	install -m 755 "$LAB_BIN/tcp_rr" "$root/usr/bin/tcp_rr"
-	lab_cpio "$root" "$out"
-	rm -rf "$root"
-}
 
 # conditions LOG: what the figures were measured on.
 conditions() {
@@ -107,7 +95,7 @@ main() {
 	lab_lock l1
 	local tmp log=$LAB_OUT/net-bench.log report=$LAB_OUT/net-bench.md
 	lab_tmpdir tmp
-	build_l2_net_initramfs "$LAB_OUT/l2-net.cpio"
+	bench_build_l2_net_initramfs "$LAB_OUT/l2-net.cpio"
 	# The benchmark's guest is L1's /lab/l2.cpio; iperf3 and tcp_rr go to
 	# L1's /lab/bin as well, for the servers.
 	LAB_L1_L2_CPIO=$LAB_OUT/l2-net.cpio
