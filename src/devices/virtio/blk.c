@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "backends/block_file.h"
+#include "devices/virtio/blk_internal.h"
 #include "migration/state.h"
 #include "virtio/chain.h"
 #include "virtio/virtio.h"
@@ -63,7 +64,6 @@
 #define MAX_DISCARD_SECTORS (1u << 22)
 
 /* Config space offsets (§5.2.4). */
-#define CFG_CAPACITY          0
 #define CFG_SEG_MAX           12
 #define CFG_BLK_SIZE          20
 #define CFG_NUM_QUEUES        34
@@ -511,7 +511,7 @@ static void blk_stopping(struct virtio_device *vd)
 		forget_all(blk);
 }
 
-static int start_worker(struct virtio_blk *blk)
+int blk_start_worker(struct virtio_blk *blk)
 {
 	struct virtio_worker_fd fds[VIRTIO_BLK_MAX_QUEUES];
 	for (unsigned i = 0; i < blk->nr_queues; i++)
@@ -526,7 +526,7 @@ static int blk_activate(struct virtio_device *vd)
 {
 	struct virtio_blk *blk = to_blk(vd);
 	forget_all(blk);
-	return start_worker(blk);
+	return blk_start_worker(blk);
 }
 
 static void blk_reset(struct virtio_device *vd)
@@ -536,12 +536,7 @@ static void blk_reset(struct virtio_device *vd)
 	forget_all(blk);                  /* and again, for a worker that never ran */
 }
 
-/*
- * Ends the I/O on the current image: afterwards nobody serves, and nothing
- * is in flight unless the worker had ended on its own (queues_idle). What
- * waited for an I/O slot (pending) stays.
- */
-static void stop_serving(struct virtio_blk *blk, bool worker_running)
+void blk_stop_serving(struct virtio_blk *blk, bool worker_running)
 {
 	if (worker_running) {
 		blk->answer_on_stop = true;
@@ -552,12 +547,7 @@ static void stop_serving(struct virtio_blk *blk, bool worker_running)
 	}
 }
 
-/*
- * Whether every queue is idle, so that it may move to another file or be
- * saved. After stop_serving they are, unless the worker had ended on its
- * own (an epoll_wait error) and left what was in flight unanswered.
- */
-static bool queues_idle(const struct virtio_blk *blk)
+bool blk_queues_idle(const struct virtio_blk *blk)
 {
 	for (unsigned i = 0; i < blk->nr_queues; i++)
 		if (block_queue_inflight(blk->queues[i].bq) > 0)
@@ -613,8 +603,8 @@ static void unpop_pending(struct virtio_blk_queue *q)
 static void blk_quiesce(struct virtio_device *vd)
 {
 	struct virtio_blk *blk = to_blk(vd);
-	stop_serving(blk, blk->worker.running);
-	if (!queues_idle(blk))
+	blk_stop_serving(blk, blk->worker.running);
+	if (!blk_queues_idle(blk))
 		answer_all(blk); /* left in flight by a worker that ended on its own */
 	for (unsigned i = 0; i < blk->nr_queues; i++)
 		unpop_pending(&blk->queues[i]);
@@ -623,7 +613,7 @@ static void blk_quiesce(struct virtio_device *vd)
 /* The rings go on from vd->queues' indices; the core then kicks every queue. */
 static int blk_unquiesce(struct virtio_device *vd)
 {
-	return start_worker(to_blk(vd));
+	return blk_start_worker(to_blk(vd));
 }
 
 /*
@@ -681,7 +671,7 @@ static void fill_config(struct virtio_blk *blk)
 {
 	uint8_t *c = blk->config;
 	uint32_t align = blk->block_size / BLOCK_SECTOR_SIZE;
-	put_le64(c + CFG_CAPACITY, blk->capacity);
+	put_le64(c + BLK_CFG_CAPACITY, blk->capacity);
 	put_le32(c + CFG_SEG_MAX, VIRTIO_BLK_SEG_MAX);
 	put_le32(c + CFG_BLK_SIZE, blk->block_size);
 	put_le16(c + CFG_NUM_QUEUES, (uint16_t)blk->nr_queues);
@@ -792,103 +782,6 @@ void virtio_blk_destroy(struct virtio_blk *blk)
 	block_file_close(blk->file);
 	blk->file = NULL;
 	blk->nr_queues = 0;
-}
-
-/* --- swapping the image --- */
-
-/*
- * The new capacity in the config space, changed under vd->lock (which
- * blk_config_read and the transports' generation reads take) together
- * with config_generation: a driver that read the 8 bytes in two halves
- * across the change sees a new generation and reads again (§2.5.1).
- */
-static void publish_capacity(struct virtio_blk *blk)
-{
-	pthread_mutex_lock(&blk->vd.lock);
-	put_le64(blk->config + CFG_CAPACITY, blk->capacity);
-	blk->vd.config_generation++;
-	pthread_mutex_unlock(&blk->vd.lock);
-}
-
-/* Serves from `file` from now on; the queues must be idle (queues_idle). */
-static void use_file(struct virtio_blk *blk, struct block_file *file)
-{
-	for (unsigned i = 0; i < blk->nr_queues; i++)
-		block_queue_set_file(blk->queues[i].bq, file); /* idle: returns 0 */
-	blk->file = file;
-	blk->capacity = block_file_size(file) / BLOCK_SECTOR_SIZE;
-}
-
-/* A new worker, kicked on every queue: it serves what waited while none ran. */
-static int resume_worker(struct virtio_blk *blk)
-{
-	int ret = start_worker(blk);
-	for (unsigned i = 0; ret == 0 && i < blk->nr_queues; i++)
-		virtio_kick_queue(&blk->vd, i);
-	return ret;
-}
-
-/*
- * Serves `file` from now on, the queues being idle, and starts the worker
- * again if it ran. 0, or -errno with *why and the old file kept (no worker).
- */
-static int switch_to(struct virtio_blk *blk, struct block_file *file, bool running, const char **why)
-{
-	struct block_file *old = blk->file;
-	use_file(blk, file);
-	int ret = running ? resume_worker(blk) : 0;
-	if (ret < 0) {
-		use_file(blk, old); /* no worker started: the queues are still idle */
-		*why = "cannot restart the disk's I/O thread";
-		return ret;
-	}
-	publish_capacity(blk);
-	return 0;
-}
-
-static int open_replacement(const struct virtio_blk *blk, const char *path,
-			    struct block_file **out, const char **why)
-{
-	struct block_file_config fc = { .path = path, .readonly = blk->readonly, .direct = blk->direct };
-	int ret = block_file_open(&fc, out, why);
-	if (ret == 0 && block_file_logical_block_size(*out) != blk->block_size) {
-		/* The driver set its queue limits from blk_size once, at probe. */
-		block_file_close(*out);
-		*out = NULL;
-		*why = "the new image's logical block size differs from the current one's";
-		ret = -EINVAL;
-	}
-	return ret;
-}
-
-int virtio_blk_replace_file(struct virtio_blk *blk, const char *path, const char **why)
-{
-	struct block_file *file;
-	int ret = open_replacement(blk, path, &file, why);
-	if (ret < 0)
-		return ret;
-	/* No activation or reset meanwhile: they start and stop the worker too. */
-	pthread_mutex_lock(&blk->vd.control_lock);
-	bool running = blk->worker.running;
-	stop_serving(blk, running);
-	struct block_file *old = blk->file;
-	if (queues_idle(blk)) {
-		ret = switch_to(blk, file, running, why);
-	} else {
-		*why = "requests on the current image are still in flight (the disk's I/O thread ended unexpectedly)";
-		ret = -EBUSY;
-	}
-	/* A failed swap keeps the old file, served again as before where that works. */
-	bool needs_reset = running && !blk->worker.running && resume_worker(blk) < 0;
-	pthread_mutex_unlock(&blk->vd.control_lock);
-	block_file_close(ret == 0 ? old : file);
-	if (needs_reset) {
-		*why = "cannot restart the disk's I/O thread: the disk keeps its old image and needs a reset by the guest";
-		virtio_device_failed(&blk->vd, "the I/O thread could not be restarted during an image swap");
-	} else if (ret == 0) {
-		virtio_config_changed(&blk->vd); /* §5.2.6.2: a new capacity is announced so */
-	}
-	return ret;
 }
 
 void virtio_blk_counters(const struct virtio_blk *blk, struct disk_counters *out)
